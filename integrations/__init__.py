@@ -1,0 +1,1 @@
+"""Gateways to the outside world: calendars, feeds and mail. The scheduler core never imports these."""

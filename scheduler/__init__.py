@@ -1,0 +1,3 @@
+"""friendtor: keeps peer mentorship groups meeting."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,58 @@
+"""What a member's calendar says, as plain values the slot finder can use.
+
+The integrations turn .ics files, feeds, Google free/busy and CalDAV into these; the core
+never reads a calendar itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+
+
+@dataclass(frozen=True, slots=True)
+class Busy:
+    """An interval the member is taken (aware datetimes); `tentative` for maybe-busy."""
+
+    start: datetime
+    end: datetime
+    tentative: bool = False
+
+    def __post_init__(self) -> None:
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise ValueError("Busy needs aware datetimes")  # a naive time here is a bug upstream
+
+
+@dataclass(frozen=True)
+class Availability:
+    """A member's busy time, or why it could not be read (then the member is 'unknown').
+
+    An unreadable calendar is never treated as free: that would invite people into
+    meetings they cannot attend.
+    """
+
+    busy: tuple[Busy, ...] = ()
+    unknown: str | None = None
+
+    @classmethod
+    def unreadable(cls, reason: str) -> Availability:
+        return cls((), reason)
+
+
+NO_CALENDAR = Availability()
+
+
+@lru_cache(maxsize=256)
+def _holiday_table(region: str, year: int):
+    import holidays  # large: imported only when a member names a holiday region
+
+    country, _, subdiv = region.partition("-")
+    return holidays.country_holidays(country, subdiv=subdiv or None, years=year)
+
+
+def holiday_name(region: str | None, day) -> str | None:
+    """The public holiday on a local date in a region ("US", "CA-NL"), or None."""
+    if region is None:
+        return None
+    return _holiday_table(region, day.year).get(day)

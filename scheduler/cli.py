@@ -1,0 +1,152 @@
+"""The `friendtor` command: the one place that reads the clock and wires integrations to the core.
+
+Every error a user can cause is a FriendtorError: printed as one line per problem on
+stderr, exit status 2, no traceback. Anything else is a bug: one line, exit 70, and the
+traceback only with --debug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from .config import Config, Group
+from .errors import FriendtorError, UsageError
+from .fields import did_you_mean
+
+log = logging.getLogger("friendtor")
+
+DEFAULT_CONFIG = "config/example"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="friendtor", description="Keeps peer mentorship groups meeting.")
+    p.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def config_arg(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--config", default=DEFAULT_CONFIG, metavar="DIR",
+                        help=f"config folder (default: {DEFAULT_CONFIG})")
+
+    v = sub.add_parser("validate", help="check every config file")
+    config_arg(v)
+
+    s = sub.add_parser("slots", help="rank meeting times for a group and explain them")
+    s.add_argument("group", metavar="GROUP", help="the group's id (its file name in groups/)")
+    config_arg(s)
+    s.add_argument("--from", dest="start", metavar="DATE", help="first date, in the group's zone (YYYY-MM-DD)")
+    s.add_argument("--to", dest="end", metavar="DATE", help="last date, inclusive (YYYY-MM-DD)")
+    s.add_argument("--top", type=_positive, default=5, metavar="N", help="how many options (default 5)")
+    s.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    return p
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="replace")  # a C locale must not turn "–" into a traceback
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return COMMANDS[args.command](args)
+    except FriendtorError as exc:
+        for line in exc.lines():
+            print(line, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a bug: say so in one line; the traceback is for --debug
+        log.debug("internal error", exc_info=True)
+        print(f"friendtor: internal error ({type(exc).__name__}: {exc}); run again with --debug "
+              "and report the output", file=sys.stderr)
+        return 70
+
+
+def _load(args: argparse.Namespace) -> Config:
+    from .loader import load_config
+
+    return load_config(Path(args.config))
+
+
+def _group(config: Config, gid: str) -> Group:
+    if gid in config.groups:
+        return config.groups[gid]
+    known = sorted(config.groups)
+    raise UsageError(f"{config.folder}: no group {gid!r}{did_you_mean(gid, known)}; groups here: {', '.join(known)}")
+
+
+def _date(text: str | None, flag: str) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"{flag}: {text!r} is not a date; use YYYY-MM-DD, e.g. 2027-03-09") from None
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    config = _load(args)
+    groups = ", ".join(f"{g.id} ({len(g.members)} members)" for g in config.groups.values())
+    n = len(config.groups)
+    print(f"{config.folder}: ok: {n} group{'s' if n != 1 else ''}: {groups}; mail via {config.service.mail.transport}")
+    return 0
+
+
+def cmd_slots(args: argparse.Namespace) -> int:
+    from integrations.calendars import group_availability
+
+    from .cycles import next_window, range_window
+    from .slotreport import as_json, as_table
+    from .slots import find_slots
+
+    config = _load(args)
+    group = _group(config, args.group)
+    now = datetime.now(UTC)
+    start, end = _date(args.start, "--from"), _date(args.end, "--to")
+    if start or end:
+        start = start or now.astimezone(group.tz).date()
+        end = end or start + timedelta(days=30)
+        if end < start:
+            raise UsageError(f"--to {end} is before --from {start}; swap them")
+        if (end - start).days > 366:
+            raise UsageError("--from/--to span more than a year; ask for a shorter range")
+        window = range_window(group, start, end)
+    else:
+        window = next_window(group, now)
+        if window is None:
+            raise UsageError(f"groups/{group.id}.toml: meetings: no eligible date in the next two years; "
+                             "check meetings.weekdays and meetings.weeks_of_month")
+    if not window.dates:
+        raise UsageError(f"no {', '.join(_weekday_names(group))} between {start} and {end}; widen --from/--to")
+    lo = datetime.combine(window.first, datetime.min.time(), group.tz)
+    hi = datetime.combine(window.last + timedelta(days=1), datetime.min.time(), group.tz)
+    availability = group_availability(config, group, lo, hi)
+    candidates = find_slots(group, window, availability, not_before=now, top=args.top, distinct=True)
+    print(as_json(group, candidates) if args.json else as_table(group, window, candidates))
+    return 0
+
+
+def _weekday_names(group: Group) -> list[str]:
+    from .fields import WEEKDAYS
+
+    return [WEEKDAYS[d] for d in group.meetings.weekdays]
+
+
+COMMANDS = {"validate": cmd_validate, "slots": cmd_slots}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""The errors friendtor shows to people.
+
+Every error a coordinator or operator can cause is a subclass of `FriendtorError`.
+The CLI catches that one class, prints `str(error)` (one line per problem) and exits 2;
+anything else is a bug and goes to the debug log with its traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class FriendtorError(Exception):
+    """Base class: the message is written for the person who has to fix it."""
+
+    def lines(self) -> list[str]:
+        return [str(self)]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in one config file: where, which field, what, and how to fix it."""
+
+    file: str
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}: {self.field}: " if self.field else f"{self.file}: "
+        return where + self.message
+
+
+class ConfigError(FriendtorError):
+    """The config folder has one or more problems; nothing from it was applied."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+    def lines(self) -> list[str]:
+        return [str(p) for p in self.problems]
+
+
+class UsageError(FriendtorError):
+    """A command-line argument is wrong (bad date, unknown group, ...)."""
+
+
+class CalendarError(FriendtorError):
+    """A member's calendar could not be read; the member's availability becomes unknown."""

@@ -1,0 +1,237 @@
+"""Value types for config fields, each validated once where it is parsed.
+
+Every parser raises `PydanticCustomError` with a message written for a coordinator:
+what is wrong and, where we can guess, what was meant.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import unicodedata
+import zoneinfo
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from functools import lru_cache
+from typing import Annotated, Any
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import AfterValidator, BeforeValidator
+from pydantic_core import PydanticCustomError
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def fail(message: str) -> PydanticCustomError:
+    """A validation error whose text is shown to the user as is."""
+    return PydanticCustomError("friendtor", message.replace("{", "{{").replace("}", "}}"))
+
+
+def did_you_mean(value: str, choices: list[str] | tuple[str, ...], *, cutoff: float = 0.6) -> str:
+    """' (did you mean 'x'?)' for the closest choice, or '' when nothing is close."""
+    by_fold = {c.casefold(): c for c in choices}
+    match = difflib.get_close_matches(value.casefold(), list(by_fold), n=1, cutoff=cutoff)
+    return f" (did you mean '{by_fold[match[0]]}'?)" if match else ""
+
+
+# --- single-line text ------------------------------------------------------------------
+
+def _single_line(value: str) -> str:
+    # Names and titles end up in email headers (To, Subject) and iCalendar properties;
+    # a CR or LF there is header injection, and other control characters are never meant.
+    for ch in value:
+        if ch in "\r\n":
+            raise fail("must be one line: remove the line break (CR/LF)")
+        if unicodedata.category(ch) == "Cc" and ch != "\t":
+            raise fail(f"contains a control character (U+{ord(ch):04X}); remove it")
+    stripped = value.strip()
+    if not stripped:
+        raise fail("must not be empty")
+    return stripped
+
+
+SingleLine = Annotated[str, AfterValidator(_single_line)]
+
+
+# --- email addresses -------------------------------------------------------------------
+
+def _email(value: Any) -> str:
+    if not isinstance(value, str):
+        raise fail(f"expected an email address in quotes, got {value!r}")
+    if any(ch in value for ch in "\r\n"):
+        raise fail("must be one line: remove the line break (CR/LF)")
+    try:
+        result = validate_email(value.strip(), check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise fail(f"not a valid email address {value!r}: {exc}") from None
+    # Domains are case-insensitive; local parts are in theory not, but every real
+    # mailbox treats them so, and matching coordinators to members needs one spelling.
+    return result.normalized.lower()
+
+
+Email = Annotated[str, BeforeValidator(_email)]
+
+
+# --- time zones ------------------------------------------------------------------------
+
+@lru_cache(maxsize=1)
+def _zone_names() -> tuple[str, ...]:
+    return tuple(sorted(zoneinfo.available_timezones()))
+
+
+def _zone_name(value: Any) -> str:
+    if not isinstance(value, str):
+        raise fail(f"expected an IANA time zone name such as 'Europe/London', got {value!r}")
+    if value in _zone_names():
+        return value
+    hint = did_you_mean(value, _zone_names(), cutoff=0.75)
+    if not hint and re.fullmatch(r"(UTC|GMT)?[+-]\d{1,2}(:?\d\d)?", value):
+        hint = " (use a place name such as 'Europe/Berlin': fixed offsets ignore daylight saving)"
+    raise fail(f"unknown time zone {value!r}{hint}")
+
+
+TimeZoneName = Annotated[str, BeforeValidator(_zone_name)]
+
+
+# --- weekdays --------------------------------------------------------------------------
+
+def _weekday(value: Any) -> int:
+    if isinstance(value, str):
+        key = value.strip().casefold()
+        for i, name in enumerate(WEEKDAYS):
+            full = date(2024, 1, 1 + i).strftime("%A").casefold()  # 2024-01-01 is a Monday
+            if key in (name, full):
+                return i
+        raise fail(f"unknown weekday {value!r}{did_you_mean(key, WEEKDAYS)}; use mon, tue, wed, thu, fri, sat or sun")
+    raise fail(f"expected a weekday such as \"tue\", got {value!r}")
+
+
+Weekday = Annotated[int, BeforeValidator(_weekday)]
+
+
+def _weekday_set(value: tuple[int, ...]) -> tuple[int, ...]:
+    if not value:
+        raise fail("list at least one weekday, e.g. [\"tue\", \"wed\"]")
+    return tuple(sorted(set(value)))
+
+
+Weekdays = Annotated[tuple[Weekday, ...], AfterValidator(_weekday_set)]
+
+
+# --- hours -----------------------------------------------------------------------------
+
+@dataclass(frozen=True, order=True)
+class Hours:
+    """Local wall-clock hours, e.g. 09:00-17:00; `end` may be 24:00 (midnight at the end of the day)."""
+
+    start: int  # minutes after local midnight
+    end: int
+
+    def bounds_on(self, day: date, zone: zoneinfo.ZoneInfo) -> tuple[datetime, datetime]:
+        """The hours on one local date, as aware datetimes. Computed per date so DST is right."""
+        start = datetime.combine(day, time(self.start // 60, self.start % 60), zone)
+        end_day = day + timedelta(days=self.end // (24 * 60))
+        end_min = self.end % (24 * 60)
+        end = datetime.combine(end_day, time(end_min // 60, end_min % 60), zone)
+        return start, end
+
+    def __str__(self) -> str:
+        return f"{self.start // 60:02d}:{self.start % 60:02d}–{self.end // 60:02d}:{self.end % 60:02d}"
+
+
+_HOURS = re.compile(r"(\d{1,2}):(\d{2})\s*[-–]\s*(\d{1,2}):(\d{2})")
+
+
+def _hours(value: Any) -> Hours:
+    if isinstance(value, Hours):
+        return value
+    if not isinstance(value, str):
+        raise fail(f"expected hours as \"HH:MM-HH:MM\" in quotes, e.g. \"09:00-17:00\", got {value!r}")
+    m = _HOURS.fullmatch(value.strip())
+    if not m:
+        raise fail(f"hours must look like \"09:00-17:00\" (24-hour clock), got {value!r}")
+    h1, m1, h2, m2 = (int(g) for g in m.groups())
+    if h1 > 23 or m1 > 59 or m2 > 59 or h2 > 24 or (h2 == 24 and m2):
+        raise fail(f"{value!r} is not a time of day; use 00:00 to 24:00")
+    start, end = h1 * 60 + m1, h2 * 60 + m2
+    if end <= start:
+        raise fail(f"hours {value!r} end before they start; overnight hours are not supported, "
+                   "so split the day or use e.g. \"07:00-23:00\"")
+    return Hours(start, end)
+
+
+HoursSpec = Annotated[Hours, BeforeValidator(_hours)]
+
+
+# --- public holiday regions --------------------------------------------------------------
+
+@lru_cache(maxsize=1)
+def _holiday_regions() -> dict[str, tuple[str, ...]]:
+    import holidays  # imported here: it is large, and only config validation and slots need it
+
+    return {c: tuple(s) for c, s in holidays.list_supported_countries().items()}
+
+
+def _holiday_region(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise fail(f"expected a country code such as \"US\" or \"CA-NL\", got {value!r}")
+    country, _, subdiv = value.strip().partition("-")
+    country, subdiv = country.upper(), subdiv.upper()
+    regions = _holiday_regions()
+    if country not in regions:
+        raise fail(f"unknown holiday country {country!r}{did_you_mean(country, list(regions))}; "
+                   "use an ISO 3166 code such as \"US\", \"GB\" or \"IN\"")
+    if subdiv and subdiv not in regions[country]:
+        known = ", ".join(regions[country][:12]) + (", ..." if len(regions[country]) > 12 else "")
+        raise fail(f"{country} has no subdivision {subdiv!r}" +
+                   (f"; known: {known}" if known else f"; use just \"{country}\""))
+    return f"{country}-{subdiv}" if subdiv else country
+
+
+HolidayRegion = Annotated[str, BeforeValidator(_holiday_region)]
+
+
+# --- calendar sources --------------------------------------------------------------------
+
+def _calendar(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise fail("expected a path to an .ics file, an https URL, \"google:<calendar id>\" "
+                   f"or \"caldav:https://...\", got {value!r}")
+    value = value.strip()
+    if any(ch in value for ch in "\r\n"):
+        raise fail("must be one line: remove the line break (CR/LF)")
+    lower = value.lower()
+    if lower.startswith("google:") and not value[7:].strip():
+        raise fail("\"google:\" needs a calendar id, e.g. \"google:primary\"")
+    if lower.startswith("caldav:") and not re.match(r"https?://", value[7:], re.I):
+        raise fail("\"caldav:\" needs the calendar's URL, e.g. \"caldav:https://dav.example.org/maya/work/\"")
+    if lower.startswith("webcal://"):
+        value = "https://" + value[9:]
+    return value
+
+
+CalendarSpec = Annotated[str, BeforeValidator(_calendar)]
+
+
+def _url(value: str) -> str:
+    if not re.match(r"https?://[^\s/]+", value, re.I):
+        raise fail(f"expected a link starting with https://, got {value!r}")
+    return value
+
+
+Url = Annotated[SingleLine, AfterValidator(_url)]
+
+
+_CYCLE = re.compile(r"(\d{4})-(\d{2})|(\d{4})-W(\d{2})")
+
+
+def _cycle_key(value: Any) -> str:
+    text = str(value).strip() if isinstance(value, str) else None
+    m = _CYCLE.fullmatch(text or "")
+    ok = m and ((m.group(2) and 1 <= int(m.group(2)) <= 12) or (m.group(4) and 1 <= int(m.group(4)) <= 53))
+    if not ok:
+        raise fail(f"cycle must be a month \"2026-12\" or an ISO week \"2026-W50\" in quotes, got {value!r}")
+    return text
+
+
+CycleKey = Annotated[str, BeforeValidator(_cycle_key)]

@@ -1,0 +1,234 @@
+"""The slot finder: ranks meeting times for a group and says why each member can or cannot come.
+
+Pure: it takes the group, a window of local dates, each member's availability and the
+earliest acceptable start, and returns values. No clock, no I/O.
+
+How it stays fast: candidate starts form one sorted list of UTC seconds. For each member
+we *paint* that list once per local date (away / holiday / not a working day / outside
+hours / free, from their hours on that date in their own zone) and once per busy interval,
+finding the affected index ranges by bisection. Cost grows with dates + busy intervals +
+candidates, never with their product. Explanations are written only for the candidates
+that are returned.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from .availability import NO_CALENDAR, Availability, holiday_name
+from .config import Group, Member
+from .cycles import Window
+
+# Member states at a candidate, from best to worst. The first three can attend.
+FREE, TENTATIVE, UNKNOWN, BUSY, OUTSIDE, NOT_WORKDAY, HOLIDAY, AWAY = range(8)
+
+# Expected attendance per state: a tentative event or an unreadable calendar may or may
+# not keep someone away, so they count half; only a confirmed free slot counts fully.
+WEIGHT = (1.0, 0.5, 0.5, 0.0, 0.0, 0.0, 0.0, 0.0)
+STATUS = ("available", "tentative", "tentative", "unavailable", "unavailable", "unavailable",
+          "unavailable", "unavailable")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One member at one candidate."""
+
+    email: str
+    status: str          # "available" | "tentative" | "unavailable"
+    reason: str          # "" when available; otherwise why, in words
+    local_start: datetime
+
+
+@dataclass(frozen=True)
+class Candidate:
+    start: datetime      # UTC
+    end: datetime
+    expected: float      # expected number of attendees
+    attendance: float    # expected / number of members
+    preferred: int       # attendees for whom this is inside their preferred hours
+    viable: bool         # reaches quorum, and no required member is unavailable
+    verdicts: tuple[Verdict, ...]
+
+    def who(self, status: str) -> list[str]:
+        return [v.email for v in self.verdicts if v.status == status]
+
+    @property
+    def rank_key(self) -> tuple:
+        return rank_key(self.viable, self.expected, self.preferred, self.start.timestamp())
+
+
+def rank_key(viable: bool, expected: float, preferred: int, start: float) -> tuple:
+    """Ranking: slots that can go ahead, then expected attendance, preferred hours, earliest."""
+    return (not viable, -expected, -preferred, start)
+
+
+def candidate_starts(group: Group, window: Window, not_before: datetime | None) -> list[int]:
+    """Grid starts (UTC seconds) on each window date, aligned to local midnight in the group's zone."""
+    step = group.meetings.grid_minutes * 60
+    lo = int(not_before.timestamp()) if not_before else None
+    starts: list[int] = []
+    for day in window.dates:
+        day_lo = _midnight(day, group.tz)
+        day_hi = _midnight(day + timedelta(days=1), group.tz)
+        first = day_lo
+        if lo is not None and lo > first:
+            first = day_lo + -(-(lo - day_lo) // step) * step  # round up onto the grid
+        starts.extend(range(first, day_hi, step))
+    return starts
+
+
+def _midnight(day: date, zone: ZoneInfo) -> int:
+    return int(datetime(day.year, day.month, day.day, tzinfo=zone).timestamp())
+
+
+def _epoch(dt: datetime) -> int:
+    return int(dt.timestamp())
+
+
+def _paint_member(member: Member, avail: Availability, starts: list[int], duration: int) -> list[int]:
+    """Each candidate's state for one member (see the state constants above)."""
+    n = len(starts)
+    codes = [OUTSIDE] * n
+    if not n:
+        return codes
+    zone = member.tz
+    open_state = UNKNOWN if avail.unknown is not None else FREE
+    first_day = datetime.fromtimestamp(starts[0], zone).date()
+    last_day = datetime.fromtimestamp(starts[-1], zone).date()
+    day = first_day
+    while day <= last_day:
+        i0 = bisect_left(starts, _midnight(day, zone))
+        i1 = bisect_left(starts, _midnight(day + timedelta(days=1), zone))
+        if i0 < i1:
+            if any(a.covers(day) for a in member.away):
+                codes[i0:i1] = [AWAY] * (i1 - i0)
+            elif holiday_name(member.holidays, day):
+                codes[i0:i1] = [HOLIDAY] * (i1 - i0)
+            elif day.weekday() not in member.weekdays:
+                codes[i0:i1] = [NOT_WORKDAY] * (i1 - i0)
+            else:
+                a, b = member.hours.bounds_on(day, zone)
+                j0 = max(i0, bisect_left(starts, _epoch(a)))
+                j1 = min(i1, bisect_right(starts, _epoch(b) - duration))
+                if j0 < j1:
+                    codes[j0:j1] = [open_state] * (j1 - j0)
+        day += timedelta(days=1)
+
+    for busy in avail.busy:
+        # A meeting [s, s+d) overlaps [b0, b1) exactly when b0 - d < s < b1.
+        k0 = bisect_right(starts, _epoch(busy.start) - duration)
+        k1 = bisect_left(starts, _epoch(busy.end))
+        new = TENTATIVE if busy.tentative else BUSY
+        for k in range(k0, k1):
+            if codes[k] < new:  # busy beats tentative beats free; never hides "away" etc.
+                codes[k] = new
+    return codes
+
+
+def _paint_preferred(member: Member, starts: list[int], duration: int) -> list[bool]:
+    inside = [False] * len(starts)
+    if member.preferred_hours is None or not starts:
+        return inside
+    zone = member.tz
+    day = datetime.fromtimestamp(starts[0], zone).date()
+    last_day = datetime.fromtimestamp(starts[-1], zone).date()
+    while day <= last_day:
+        a, b = member.preferred_hours.bounds_on(day, zone)
+        j0, j1 = bisect_left(starts, _epoch(a)), bisect_right(starts, _epoch(b) - duration)
+        if j0 < j1:
+            inside[j0:j1] = [True] * (j1 - j0)
+        day += timedelta(days=1)
+    return inside
+
+
+def find_slots(
+    group: Group,
+    window: Window,
+    availability: Mapping[str, Availability],
+    *,
+    not_before: datetime | None = None,
+    top: int | None = None,
+    distinct: bool = False,
+) -> list[Candidate]:
+    """Candidates in ranking order, each with every member's verdict.
+
+    `availability` maps member email to what their calendar says (missing: no calendar).
+    Candidates nobody can attend are dropped. With `distinct`, a candidate that overlaps a
+    better one is skipped, so the list offers real alternatives rather than the same hour
+    shifted by 15 minutes. `top` limits the number returned.
+    """
+    if not_before is not None and not_before.tzinfo is None:
+        raise ValueError("not_before must be aware")
+    duration = group.meetings.duration_minutes * 60
+    starts = candidate_starts(group, window, not_before)
+    members = group.members
+    states = [_paint_member(m, availability.get(m.email, NO_CALENDAR), starts, duration) for m in members]
+    preferred_masks = [_paint_preferred(m, starts, duration) for m in members]
+
+    n = len(starts)
+    expected = [0.0] * n
+    preferred = [0] * n
+    required_ok = [True] * n
+    for member, codes, pref in zip(members, states, preferred_masks):
+        expected = [e + WEIGHT[c] for e, c in zip(expected, codes)]
+        if member.preferred_hours is not None:
+            preferred = [p + (c <= TENTATIVE and inside) for p, c, inside in zip(preferred, codes, pref)]
+        if member.required:
+            required_ok = [ok and c <= UNKNOWN for ok, c in zip(required_ok, codes)]
+
+    size = len(members)
+    quorum = group.meetings.quorum * size - 1e-9
+    viable = [ok and e >= quorum for ok, e in zip(required_ok, expected)]
+    order = sorted((i for i in range(n) if expected[i] > 0),
+                   key=lambda i: rank_key(viable[i], expected[i], preferred[i], starts[i]))
+
+    picked: list[int] = []
+    for i in order:
+        if top is not None and len(picked) >= top:
+            break
+        if distinct and any(abs(starts[i] - starts[j]) < duration for j in picked):
+            continue
+        picked.append(i)
+
+    return [
+        Candidate(
+            start=datetime.fromtimestamp(starts[i], UTC),
+            end=datetime.fromtimestamp(starts[i] + duration, UTC),
+            expected=expected[i],
+            attendance=round(expected[i] / size, 4),
+            preferred=preferred[i],
+            viable=viable[i],
+            verdicts=tuple(_verdict(m, availability.get(m.email, NO_CALENDAR), states[k][i], starts[i])
+                           for k, m in enumerate(members)),
+        )
+        for i in picked
+    ]
+
+
+def _verdict(member: Member, avail: Availability, code: int, start: int) -> Verdict:
+    local = datetime.fromtimestamp(start, member.tz)
+    return Verdict(member.email, STATUS[code], explain(member, avail, code, local), local)
+
+
+def explain(member: Member, avail: Availability, code: int, local: datetime) -> str:
+    """Why a member can or cannot come, in words a coordinator reads at a glance."""
+    zone = member.timezone
+    if code == FREE:
+        return ""
+    if code == TENTATIVE:
+        return "tentative"
+    if code == UNKNOWN:
+        return f"calendar unknown: {avail.unknown}"
+    if code == BUSY:
+        return "busy"
+    if code == OUTSIDE:
+        return f"outside {member.hours} local ({local:%H:%M} in {zone})"
+    if code == NOT_WORKDAY:
+        return f"not a working day ({local:%A} in {zone})"
+    if code == HOLIDAY:
+        return f"holiday: {holiday_name(member.holidays, local.date())}"
+    return "away"
