@@ -112,6 +112,9 @@ def member_calendar(index: int, member: dict) -> Calendar:
         rrule={"FREQ": "WEEKLY", "BYDAY": WEEKDAYS[gym_day]})
 
     cal.add_missing_timezones(first_date=date(2026, 1, 1), last_date=date(2030, 1, 1))
+    # add_missing_timezones follows set order; sort so the output is byte-for-byte repeatable.
+    zones = sorted((c for c in cal.subcomponents if c.name == "VTIMEZONE"), key=lambda c: str(c["TZID"]))
+    cal.subcomponents[:] = zones + [c for c in cal.subcomponents if c.name != "VTIMEZONE"]
     return cal
 
 

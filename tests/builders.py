@@ -1,0 +1,59 @@
+"""Small builders for groups and calendars in tests: only what a test changes is spelled out."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from scheduler.availability import Availability, Busy
+from scheduler.config import Group
+from scheduler.cycles import range_window
+from scheduler.slots import find_slots
+
+UTC = ZoneInfo("UTC")
+
+
+def member(name: str, zone: str, **extra) -> dict:
+    email = f"{name.lower().replace(' ', '.')}@uni.example"
+    return {"name": name, "email": email, "timezone": zone, **extra}
+
+
+def group(*members: dict, gid: str = "g", zone: str = "America/New_York", **meetings) -> Group:
+    meetings = {"weekdays": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], **meetings}
+    return Group.model_validate({
+        "id": gid, "name": "Test group", "timezone": zone, "started": date(2026, 1, 1),
+        "coordinators": [members[0]["email"]], "members": list(members), "meetings": meetings,
+    })
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+def slots_on(g: Group, day: date, availability: dict[str, Availability] | None = None, **kw):
+    """Every candidate on one group-local date, best first."""
+    return find_slots(g, range_window(g, day, day), availability or {}, **kw)
+
+
+def starts_where_all_free(g: Group, day: date, availability=None) -> list[datetime]:
+    return sorted(c.start for c in slots_on(g, day, availability) if c.attendance == 1.0)
+
+
+def busy(start: datetime, end: datetime, tentative: bool = False) -> Availability:
+    return Availability((Busy(start, end, tentative),))
+
+
+VCAL = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//tests//EN\r\n{body}END:VCALENDAR\r\n"
+
+
+def ics(*events: str, extra: str = "") -> bytes:
+    """A calendar from VEVENT bodies (lines without BEGIN/END), with DTSTAMP and UID filled in."""
+    body = extra
+    for i, ev in enumerate(events):
+        lines = [line.strip() for line in ev.strip().splitlines() if line.strip()]
+        if not any(line.startswith("UID") for line in lines):
+            lines.append(f"UID:ev{i}@tests")
+        if not any(line.startswith("DTSTAMP") for line in lines):
+            lines.append("DTSTAMP:20260101T000000Z")
+        body += "BEGIN:VEVENT\r\n" + "\r\n".join(lines) + "\r\nEND:VEVENT\r\n"
+    return VCAL.format(body=body).encode()
