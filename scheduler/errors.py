@@ -47,3 +47,19 @@ class UsageError(FriendtorError):
 
 class CalendarError(FriendtorError):
     """A member's calendar could not be read; the member's availability becomes unknown."""
+
+
+class SendError(FriendtorError):
+    """A message could not be delivered to the mail server.
+
+    `transient` errors (4xx replies, dropped connections, timeouts) are worth retrying
+    later; permanent ones (5xx, a refused recipient, bad credentials) are not, and are
+    reported to the coordinators instead.
+    """
+
+    def __init__(self, message: str, *, transient: bool, code: int | None = None,
+                 recipient: str | None = None):
+        super().__init__(message)
+        self.transient = transient
+        self.code = code
+        self.recipient = recipient
