@@ -8,6 +8,7 @@ is defined. Loading files and turning validation errors into one-line messages l
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from functools import cached_property
 from pathlib import Path
@@ -199,8 +200,18 @@ class Smtp(Frozen):
     username: SingleLine | None = None
     # The NAME of an environment variable holding the password. Never the password itself:
     # config files are shared and backed up, secrets are not.
-    password_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    password_env: str | None = None
     timeout_seconds: float = Field(30, gt=0, le=600)
+
+    @field_validator("password_env")
+    @classmethod
+    def _env_name(cls, v: str | None) -> str | None:
+        # Never echo the value: when it is not a variable name, it is often the password itself.
+        if v is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", v):
+            raise fail("password_env is the NAME of an environment variable (letters, digits and '_'), "
+                       "e.g. password_env = \"FRIENDTOR_SMTP_PASSWORD\", not the password; "
+                       "set the password in that variable")
+        return v
 
 
 class Mail(Frozen):

@@ -27,23 +27,73 @@ def fail(message: str) -> PydanticCustomError:
     return PydanticCustomError("friendtor", message.replace("{", "{{").replace("}", "}}"))
 
 
-def did_you_mean(value: str, choices: list[str] | tuple[str, ...], *, cutoff: float = 0.6) -> str:
-    """' (did you mean 'x'?)' for the closest choice, or '' when nothing is close."""
+def closest(value: str, choices: list[str] | tuple[str, ...], *, cutoff: float = 0.6) -> str | None:
+    """The choice closest to `value` ignoring case, or None when nothing is close."""
     by_fold = {c.casefold(): c for c in choices}
     match = difflib.get_close_matches(value.casefold(), list(by_fold), n=1, cutoff=cutoff)
-    return f" (did you mean '{by_fold[match[0]]}'?)" if match else ""
+    return by_fold[match[0]] if match else None
+
+
+def did_you_mean(value: str, choices: list[str] | tuple[str, ...], *, cutoff: float = 0.6) -> str:
+    """' (did you mean 'x'?)' for the closest choice, or '' when nothing is close."""
+    match = closest(value, choices, cutoff=cutoff)
+    return f" (did you mean '{match}'?)" if match else ""
+
+
+def show(value: Any, limit: int = 80) -> str:
+    """A value as the user wrote it in TOML (2026-01-13, true, [1, 2]), on one line, cut to `limit`.
+
+    Strings keep Python's quoting, which escapes line breaks and control characters, so a
+    message that quotes a bad value is still one line.
+    """
+    text = _toml_repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _toml_repr(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (date, time)):  # datetime is a date
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_repr(v) for v in value) + "]"
+    if isinstance(value, dict):
+        items = ", ".join(f"{toml_key(k)} = {_toml_repr(v)}" for k, v in value.items())
+        return "{ " + items + " }" if items else "{}"
+    return repr(value)
+
+
+def toml_key(key: Any) -> str:
+    """A key as TOML shows it: bare when it can be, else quoted with its escapes."""
+    key = str(key)
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else repr(key)
 
 
 # --- single-line text ------------------------------------------------------------------
 
+# Everything str.splitlines() breaks on. The email package refuses a header value holding
+# any of them (ValueError at send time), so they must be caught here, at validation.
+LINE_BREAKS = "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+
+
+def _one_line_problem(value: str) -> str | None:
+    """Why `value` cannot go into an email header or a file path, or None when it can."""
+    for ch in value:
+        if ch in "\r\n":
+            return "must be one line: remove the line break (CR/LF)"
+        if ch in LINE_BREAKS:
+            return f"must be one line: remove the line break (U+{ord(ch):04X})"
+        if unicodedata.category(ch) == "Cc" and ch != "\t":
+            return f"contains a control character (U+{ord(ch):04X}); remove it"
+    return None
+
+
 def _single_line(value: str) -> str:
     # Names and titles end up in email headers (To, Subject) and iCalendar properties;
     # a CR or LF there is header injection, and other control characters are never meant.
-    for ch in value:
-        if ch in "\r\n":
-            raise fail("must be one line: remove the line break (CR/LF)")
-        if unicodedata.category(ch) == "Cc" and ch != "\t":
-            raise fail(f"contains a control character (U+{ord(ch):04X}); remove it")
+    problem = _one_line_problem(value)
+    if problem:
+        raise fail(problem)
     stripped = value.strip()
     if not stripped:
         raise fail("must not be empty")
@@ -57,13 +107,14 @@ SingleLine = Annotated[str, AfterValidator(_single_line)]
 
 def _email(value: Any) -> str:
     if not isinstance(value, str):
-        raise fail(f"expected an email address in quotes, got {value!r}")
-    if any(ch in value for ch in "\r\n"):
-        raise fail("must be one line: remove the line break (CR/LF)")
+        raise fail(f"expected an email address in quotes, got {show(value)}")
+    problem = _one_line_problem(value)
+    if problem:
+        raise fail(problem)
     try:
         result = validate_email(value.strip(), check_deliverability=False)
     except EmailNotValidError as exc:
-        raise fail(f"not a valid email address {value!r}: {exc}") from None
+        raise fail(f"not a valid email address {show(value)}: {exc}") from None
     # Domains are case-insensitive; local parts are in theory not, but every real
     # mailbox treats them so, and matching coordinators to members needs one spelling.
     return result.normalized.lower()
@@ -81,13 +132,13 @@ def _zone_names() -> tuple[str, ...]:
 
 def _zone_name(value: Any) -> str:
     if not isinstance(value, str):
-        raise fail(f"expected an IANA time zone name such as 'Europe/London', got {value!r}")
+        raise fail(f"expected an IANA time zone name such as 'Europe/London', got {show(value)}")
     if value in _zone_names():
         return value
     hint = did_you_mean(value, _zone_names(), cutoff=0.75)
     if not hint and re.fullmatch(r"(UTC|GMT)?[+-]\d{1,2}(:?\d\d)?", value):
         hint = " (use a place name such as 'Europe/Berlin': fixed offsets ignore daylight saving)"
-    raise fail(f"unknown time zone {value!r}{hint}")
+    raise fail(f"unknown time zone {show(value)}{hint}")
 
 
 TimeZoneName = Annotated[str, BeforeValidator(_zone_name)]
@@ -102,8 +153,8 @@ def _weekday(value: Any) -> int:
             full = date(2024, 1, 1 + i).strftime("%A").casefold()  # 2024-01-01 is a Monday
             if key in (name, full):
                 return i
-        raise fail(f"unknown weekday {value!r}{did_you_mean(key, WEEKDAYS)}; use mon, tue, wed, thu, fri, sat or sun")
-    raise fail(f"expected a weekday such as \"tue\", got {value!r}")
+        raise fail(f"unknown weekday {show(value)}{did_you_mean(key, WEEKDAYS)}; use mon, tue, wed, thu, fri, sat or sun")
+    raise fail(f"expected a weekday such as \"tue\", got {show(value)}")
 
 
 Weekday = Annotated[int, BeforeValidator(_weekday)]
@@ -146,16 +197,16 @@ def _hours(value: Any) -> Hours:
     if isinstance(value, Hours):
         return value
     if not isinstance(value, str):
-        raise fail(f"expected hours as \"HH:MM-HH:MM\" in quotes, e.g. \"09:00-17:00\", got {value!r}")
+        raise fail(f"expected hours as \"HH:MM-HH:MM\" in quotes, e.g. \"09:00-17:00\", got {show(value)}")
     m = _HOURS.fullmatch(value.strip())
     if not m:
-        raise fail(f"hours must look like \"09:00-17:00\" (24-hour clock), got {value!r}")
+        raise fail(f"hours must look like \"09:00-17:00\" (24-hour clock), got {show(value)}")
     h1, m1, h2, m2 = (int(g) for g in m.groups())
     if h1 > 23 or m1 > 59 or m2 > 59 or h2 > 24 or (h2 == 24 and m2):
-        raise fail(f"{value!r} is not a time of day; use 00:00 to 24:00")
+        raise fail(f"{show(value)} is not a time of day; use 00:00 to 24:00")
     start, end = h1 * 60 + m1, h2 * 60 + m2
     if end <= start:
-        raise fail(f"hours {value!r} end before they start; overnight hours are not supported, "
+        raise fail(f"hours {show(value)} end before they start; overnight hours are not supported, "
                    "so split the day or use e.g. \"07:00-23:00\"")
     return Hours(start, end)
 
@@ -174,7 +225,7 @@ def _holiday_regions() -> dict[str, tuple[str, ...]]:
 
 def _holiday_region(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise fail(f"expected a country code such as \"US\" or \"CA-NL\", got {value!r}")
+        raise fail(f"expected a country code such as \"US\" or \"CA-NL\", got {show(value)}")
     country, _, subdiv = value.strip().partition("-")
     country, subdiv = country.upper(), subdiv.upper()
     regions = _holiday_regions()
@@ -196,10 +247,11 @@ HolidayRegion = Annotated[str, BeforeValidator(_holiday_region)]
 def _calendar(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise fail("expected a path to an .ics file, an https URL, \"google:<calendar id>\" "
-                   f"or \"caldav:https://...\", got {value!r}")
+                   f"or \"caldav:https://...\", got {show(value)}")
     value = value.strip()
-    if any(ch in value for ch in "\r\n"):
-        raise fail("must be one line: remove the line break (CR/LF)")
+    problem = _one_line_problem(value)  # a NUL or line break in a path is never meant
+    if problem:
+        raise fail(problem)
     lower = value.lower()
     if lower.startswith("google:") and not value[7:].strip():
         raise fail("\"google:\" needs a calendar id, e.g. \"google:primary\"")
@@ -215,7 +267,7 @@ CalendarSpec = Annotated[str, BeforeValidator(_calendar)]
 
 def _url(value: str) -> str:
     if not re.match(r"https?://[^\s/]+", value, re.I):
-        raise fail(f"expected a link starting with https://, got {value!r}")
+        raise fail(f"expected a link starting with https://, got {show(value)}")
     return value
 
 
@@ -230,7 +282,7 @@ def _cycle_key(value: Any) -> str:
     m = _CYCLE.fullmatch(text or "")
     ok = m and ((m.group(2) and 1 <= int(m.group(2)) <= 12) or (m.group(4) and 1 <= int(m.group(4)) <= 53))
     if not ok:
-        raise fail(f"cycle must be a month \"2026-12\" or an ISO week \"2026-W50\" in quotes, got {value!r}")
+        raise fail(f"cycle must be a month \"2026-12\" or an ISO week \"2026-W50\" in quotes, got {show(value)}")
     return text
 
 

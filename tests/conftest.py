@@ -1,0 +1,36 @@
+"""Shared fixtures. Keep each one small and say what it is for."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+WriteConfigFolder = Callable[..., Path]
+
+
+@pytest.fixture
+def write_config_folder(tmp_path: Path) -> WriteConfigFolder:
+    """Factory that writes a config folder under tmp_path and returns its path.
+
+    `write_config_folder({"k-club.toml": text}, service=text)` writes groups/k-club.toml and,
+    unless `service` is None, service.toml. Contents are str (written as UTF-8) or bytes
+    (written as is). Every call makes a new folder, so a test, or each example of a
+    hypothesis test, can write as many as it needs.
+    """
+    counter = itertools.count(1)
+
+    def write(groups: dict[str, str | bytes], service: str | bytes | None = None) -> Path:
+        folder = tmp_path / f"config-{next(counter)}"
+        (folder / "groups").mkdir(parents=True)
+        files = {f"groups/{name}": text for name, text in groups.items()}
+        if service is not None:
+            files["service.toml"] = service
+        for rel, text in files.items():
+            data = text if isinstance(text, bytes) else text.encode("utf-8")
+            (folder / rel).write_bytes(data)
+        return folder
+
+    return write
