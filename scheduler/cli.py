@@ -41,6 +41,16 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--to", dest="end", metavar="DATE", help="last date, inclusive (YYYY-MM-DD)")
     s.add_argument("--top", type=_positive, default=5, metavar="N", help="how many options (default 5)")
     s.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    pv = sub.add_parser("preview", help="show exactly what a member would receive")
+    pv.add_argument("group", metavar="GROUP")
+    pv.add_argument("kind", metavar="KIND", help="invite, update, cancel, agenda, follow-up, nudge, "
+                    "review, year-end or alert")
+    config_arg(pv)
+    pv.add_argument("--to", metavar="EMAIL", help="the member (default: the first member; alerts: a coordinator)")
+    pv.add_argument("--now", metavar="ISO8601", help="as if at this instant, e.g. 2026-12-01T09:00:00Z")
+    pv.add_argument("--eml", metavar="FILE", help="write the whole RFC 5322 message here")
+    pv.add_argument("--html", metavar="FILE", help="write the HTML part here")
     return p
 
 
@@ -98,6 +108,26 @@ def _date(text: str | None, flag: str) -> date | None:
         raise UsageError(f"{flag}: {text!r} is not a date; use YYYY-MM-DD, e.g. 2027-03-09") from None
 
 
+def _instant(text: str | None, flag: str) -> datetime:
+    """--now: an aware ISO 8601 instant (the clock is read here, at the edge, when it is absent)."""
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"{flag}: {text!r} is not an ISO 8601 time; use e.g. 2026-12-01T09:00:00Z") from None
+    if value.tzinfo is None:
+        raise UsageError(f"{flag}: {text!r} has no time zone; add one, e.g. {text}Z or {text}-05:00")
+    return value.astimezone(UTC)
+
+
+def _write(path: str, data: bytes, flag: str) -> None:
+    try:
+        Path(path).write_bytes(data)
+    except OSError as exc:
+        raise UsageError(f"{flag}: cannot write {path}: {exc.strerror or exc}") from None
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     config = _load(args)
     groups = ", ".join(f"{g.id} ({len(g.members)} members)" for g in config.groups.values())
@@ -140,13 +170,39 @@ def cmd_slots(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_preview(args: argparse.Namespace) -> int:
+    from integrations.calendars import group_availability
+
+    from .preview import preview
+
+    config = _load(args)
+    group = _group(config, args.group)
+    now = _instant(args.now, "--now")
+    availability = group_availability(config, group, now - timedelta(days=1), now + timedelta(days=120))
+    message = preview(config, group, args.kind, args.to, now, availability)
+    if args.eml:
+        _write(args.eml, bytes(message), "--eml")
+    if args.html:
+        html = next(p for p in message.walk() if p.get_content_type() == "text/html")
+        _write(args.html, html.get_content().encode(), "--html")
+    for header in ("From", "To", "Subject", "Date", "Message-ID", "X-Friendtor-Kind"):
+        print(f"{header}: {message[header]}")
+    parts = [p.get_content_type() + (f"; method={p.get_param('method')}" if p.get_param("method") else "")
+             for p in message.walk() if not p.is_multipart()]
+    print(f"Parts: {', '.join(parts)}")
+    print()
+    text = next(p for p in message.walk() if p.get_content_type() == "text/plain")
+    print(text.get_content().rstrip())
+    return 0
+
+
 def _weekday_names(group: Group) -> list[str]:
     from .fields import WEEKDAYS
 
     return [WEEKDAYS[d] for d in group.meetings.weekdays]
 
 
-COMMANDS = {"validate": cmd_validate, "slots": cmd_slots}
+COMMANDS = {"validate": cmd_validate, "slots": cmd_slots, "preview": cmd_preview}
 
 if __name__ == "__main__":
     sys.exit(main())

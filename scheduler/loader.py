@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from .config import Config, Group, Service, cross_check
 from .errors import ConfigError, Problem
 from .fields import closest, did_you_mean, show, toml_key
+from .samples import check_templates
 
 GROUP_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 
@@ -68,6 +69,10 @@ def load_config(folder: Path | str) -> Config:
         problems.extend(Problem(rel, field, msg) for field, msg in cross_check(group))
         problems.extend(Problem(rel, field, msg) for field, msg in _check_files(group, folder))
         groups[gid] = group
+
+    # Coordinators' template overrides are config too: a broken one must fail here, in
+    # `validate` and on reload, not in a member's inbox.
+    problems.extend(check_templates(folder))
 
     if problems:
         raise ConfigError(problems)

@@ -1,0 +1,340 @@
+"""Delivering finished messages: into a Maildir (the default), to an SMTP server, or nowhere.
+
+Every transport takes one `EmailMessage` with exactly one recipient (the design's "one
+message per member") and either delivers it or raises `SendError`, whose `transient` flag
+tells the outbox whether trying again later can help. The envelope is taken from the
+headers: MAIL FROM is the From address, RCPT TO is the one To address. Bcc is never used,
+so what a member's mail client shows is exactly who the message went to.
+
+`transport_for(config)` is the one place that picks a transport from `service.toml` and
+reads the SMTP password from the environment; the scheduler core never imports this module.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import ipaddress
+import mailbox
+import os
+import smtplib
+import ssl
+from collections.abc import Mapping
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from scheduler.config import Config, Smtp
+from scheduler.errors import FriendtorError, SendError
+
+DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
+
+
+@runtime_checkable
+class Transport(Protocol):
+    """Delivers one message to its one recipient, or raises SendError."""
+
+    def send(self, message: EmailMessage) -> None: ...
+
+
+def envelope(message: EmailMessage) -> tuple[str, str]:
+    """The SMTP envelope (sender, recipient): the From address and the single To address.
+
+    A message with several recipients, Cc or Bcc is a bug in whoever built it (every
+    member gets their own message), so it is a ValueError, not a SendError.
+    """
+    senders = [addr for _, addr in email.utils.getaddresses(message.get_all("From", [])) if addr]
+    recipients = [addr for _, addr in email.utils.getaddresses(message.get_all("To", [])) if addr]
+    if len(senders) != 1:
+        raise ValueError(f"a message needs exactly one From address, got {len(senders)}")
+    if len(recipients) != 1 or message.get_all("Cc") or message.get_all("Bcc"):
+        raise ValueError("a message goes to exactly one To address (no Cc or Bcc); "
+                         "build one message per recipient")
+    return senders[0], recipients[0]
+
+
+# --- Maildir -----------------------------------------------------------------------------
+
+class MaildirTransport:
+    """Writes each message into a Maildir (`var/outbox` by default) that `mutt -f` opens.
+
+    Needs no server, so a new install can run, and `simulate` can write a year of mail,
+    without anyone's credentials. The folders are created on the first delivery (not when
+    the transport is built, so `validate` and dry runs never touch the disk) with mode 0700:
+    the messages hold members' names, addresses and goals. An existing folder keeps the
+    permissions its operator gave it.
+    """
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._box: mailbox.Maildir | None = None
+
+    def send(self, message: EmailMessage) -> None:
+        self.deliver(message)
+
+    def deliver(self, message: EmailMessage) -> str:
+        """Delivers into new/ and returns the Maildir key (the file name in new/)."""
+        envelope(message)  # the same one-recipient rule as SMTP, so a Maildir run catches the same bugs
+        try:
+            # mailbox.Maildir writes into tmp/, fsyncs, then links into new/: a reader
+            # (or a crash) never sees half a message.
+            return self._open().add(message.as_bytes())
+        except (FileExistsError, NotADirectoryError) as exc:
+            what = (f"the outbox {self.path} is a file" if Path(exc.filename or "") == self.path
+                    else f"the outbox {self.path} cannot be created: {exc.filename} is a file")
+            raise SendError(f"{what}, not a folder; point maildir in [mail] of service.toml at a folder "
+                            "(it is created if missing)", transient=False) from exc
+        except PermissionError as exc:
+            raise SendError(f"cannot write to the outbox {self.path} (permission denied on "
+                            f"{exc.filename}); give the user running friendtor write access to it",
+                            transient=False) from exc
+        except OSError as exc:
+            # A full disk or a passing I/O error: worth another try later.
+            raise SendError(f"cannot write to the outbox {self.path}: {exc.strerror or exc}",
+                            transient=True) from exc
+
+    def _open(self) -> mailbox.Maildir:
+        if self._box is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            for folder in (self.path, self.path / "tmp", self.path / "new", self.path / "cur"):
+                try:
+                    folder.mkdir(mode=0o700)
+                except FileExistsError:
+                    if not folder.is_dir():
+                        raise
+                else:
+                    os.chmod(folder, 0o700)  # mkdir's mode is filtered by the umask; be exact
+            self._box = mailbox.Maildir(self.path, factory=None, create=False)
+        return self._box
+
+
+# --- SMTP --------------------------------------------------------------------------------
+
+class SmtpTransport:
+    """Sends through an SMTP server, one connection per message.
+
+    One connection per message, not one held open across a tick: a group sends a dozen
+    messages a month, so the handshake costs nothing that matters, while a long-lived
+    connection would need idle-timeout and reconnect handling and would let one broken
+    session fail messages that have nothing to do with it. Each send succeeds or fails on
+    its own, which is what the outbox records.
+
+    `security`: "starttls" upgrades a plain connection and refuses to go on when the server
+    does not offer STARTTLS (never a silent fallback to clear text); "ssl" is TLS from the
+    first byte (port 465); "none" is plain, for a relay on the same host or network.
+    Certificates are always verified; `ssl_context` exists so tests (or an operator's
+    wrapper) can add a private CA, not to turn verification off.
+    """
+
+    def __init__(self, settings: Smtp, password: str | None, *,
+                 ssl_context: ssl.SSLContext | None = None):
+        if settings.username and not password:
+            raise FriendtorError("[mail.smtp] username is set but there is no password: set password_env "
+                                 "to the name of an environment variable that holds it")
+        if settings.username and settings.security == "none" and not _is_loopback(settings.host):
+            raise FriendtorError(f"[mail.smtp] security = \"none\" would send the password for "
+                                 f"{settings.username!r} in clear text to {settings.host}; "
+                                 "use security = \"starttls\" (port 587) or \"ssl\" (port 465)")
+        self.settings = settings
+        self.port = settings.port or DEFAULT_PORTS[settings.security]
+        self._password = password
+        self._context = ssl_context or ssl.create_default_context()
+        self._where = f"SMTP server {settings.host}:{self.port}"
+
+    def __repr__(self) -> str:  # never show the password, even in a debugger or log
+        return f"SmtpTransport({self.settings.host}:{self.port}, security={self.settings.security})"
+
+    def send(self, message: EmailMessage) -> None:
+        sender, recipient = envelope(message)
+        smtp: smtplib.SMTP | None = None
+        delivered = False
+        try:
+            smtp = self._connect()
+            smtp.send_message(message, sender, [recipient])
+            delivered = True
+        except SendError:
+            raise
+        except Exception as exc:
+            error = self._classify(exc, sender, recipient)
+            if error is None:
+                raise
+            raise error from exc
+        finally:
+            if smtp is not None:
+                _hang_up(smtp, polite=delivered)
+
+    def _connect(self) -> smtplib.SMTP:
+        s = self.settings
+        timeout = s.timeout_seconds
+        if s.security == "ssl":
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(s.host, self.port, timeout=timeout, context=self._context)
+        else:
+            smtp = smtplib.SMTP(s.host, self.port, timeout=timeout)
+        try:
+            if s.security == "starttls":
+                smtp.ehlo_or_helo_if_needed()
+                if not smtp.has_extn("starttls"):
+                    raise SendError(f"{self._where} does not offer STARTTLS, so nothing was sent "
+                                    "(with security = \"starttls\" friendtor never sends in clear text); "
+                                    "use the server's submission port (587), or security = \"ssl\" "
+                                    "for port 465", transient=False)
+                smtp.starttls(context=self._context)
+                smtp.ehlo()
+            if s.username:
+                assert self._password is not None  # checked in __init__
+                smtp.login(s.username, self._password)
+        except BaseException:
+            # No QUIT: after a failed TLS handshake the server expects TLS, not a command,
+            # and a polite QUIT would wait out the whole timeout.
+            smtp.close()
+            raise
+        return smtp
+
+    def _classify(self, exc: Exception, sender: str, recipient: str) -> SendError | None:
+        """The SendError for a failed send, or None for something that is not a delivery failure."""
+        where, s = self._where, self.settings
+        if isinstance(exc, smtplib.SMTPAuthenticationError):
+            env = f"the environment variable {s.password_env}" if s.password_env else "password_env"
+            return self._error(f"{where} rejected the login for {s.username!r} ({_reply(exc)}); "
+                               f"check username in [mail.smtp] of service.toml and the password in {env}",
+                               transient=False, code=exc.smtp_code)
+        if isinstance(exc, smtplib.SMTPRecipientsRefused):
+            # One recipient per message, so this is that recipient; the loop keeps the
+            # per-recipient contract if that ever changes.
+            errors = [self._refused(addr, code, text) for addr, (code, text) in exc.recipients.items()]
+            return errors[0] if errors else self._error(f"{where} refused the recipient", transient=False)
+        if isinstance(exc, smtplib.SMTPSenderRefused):
+            transient = _is_transient(exc.smtp_code)
+            hint = "" if transient else "; check sender in [mail] of service.toml"
+            return self._error(f"{where} refused the sender {sender} ({_reply(exc)}){hint}",
+                               transient=transient, code=exc.smtp_code)
+        if isinstance(exc, smtplib.SMTPResponseException):
+            transient = _is_transient(exc.smtp_code)
+            verb = "deferred" if transient else "rejected"
+            # `recipient` stays None: it marks a refused address, and this is about the message.
+            return self._error(f"{where} {verb} the message to {recipient} ({_reply(exc)})",
+                               transient=transient, code=exc.smtp_code)
+        if isinstance(exc, smtplib.SMTPServerDisconnected):
+            if isinstance(exc.__context__, TimeoutError):
+                return self._timeout()
+            return self._error(f"{where} closed the connection before the message was accepted "
+                               f"({_one_line(str(exc))})", transient=True)
+        if isinstance(exc, smtplib.SMTPNotSupportedError):
+            if "AUTH" in str(exc):
+                return self._error(f"{where} does not offer a login (AUTH); remove username from "
+                                   "[mail.smtp] if it needs none, or check security and port",
+                                   transient=False)
+            return self._error(f"{where} does not support what this message needs: {_one_line(str(exc))}",
+                               transient=False)
+        if isinstance(exc, smtplib.SMTPException):
+            return self._error(f"{where}: {_one_line(str(exc))}", transient=False)
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            return self._error(f"the certificate of {where} could not be verified "
+                               f"({exc.verify_message or exc.reason}); if the server uses a private "
+                               "certificate authority, install its CA certificate in the system trust "
+                               "store, and make sure host in [mail.smtp] is a name on the certificate",
+                               transient=False)
+        if isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
+            return self._error(f"{where} closed the connection during the TLS handshake", transient=True)
+        if isinstance(exc, ssl.SSLError):
+            return self._error(f"TLS with {where} failed ({exc.reason or exc}); check that security = "
+                               f"\"{s.security}\" is what this port speaks (usually starttls on 587, "
+                               "ssl on 465)", transient=False)
+        if isinstance(exc, TimeoutError):
+            return self._timeout()
+        if isinstance(exc, ConnectionRefusedError):
+            return self._error(f"could not connect to {where}: connection refused; check host and port "
+                               "in [mail.smtp] and that the server is running", transient=True)
+        if isinstance(exc, OSError):
+            return self._error(f"could not talk to {where}: {_one_line(exc.strerror or str(exc))}",
+                               transient=True)
+        return None
+
+    def _refused(self, address: str, code: int, text: bytes | str) -> SendError:
+        transient = _is_transient(code)
+        verb = "deferred" if transient else "refused"
+        return self._error(f"{self._where} {verb} the recipient {address} ({code} {_decode(text)})",
+                           transient=transient, code=code, recipient=address)
+
+    def _timeout(self) -> SendError:
+        return self._error(f"{self._where} did not answer within {self.settings.timeout_seconds:g} s",
+                           transient=True)
+
+    def _error(self, message: str, **kwargs) -> SendError:
+        # Server replies are untrusted text: make sure none of them echoes the password.
+        if self._password:
+            message = message.replace(self._password, "***")
+        return SendError(message, **kwargs)
+
+
+def _hang_up(smtp: smtplib.SMTP, *, polite: bool) -> None:
+    """Closes the connection. After a delivery, a failed QUIT must not turn it into a failure
+    (that would send the message twice), so errors here are ignored."""
+    try:
+        if polite:
+            smtp.quit()
+    except (smtplib.SMTPException, OSError):
+        pass
+    finally:
+        smtp.close()
+
+
+def _is_transient(code: int) -> bool:
+    return 400 <= code < 500
+
+
+def _decode(text: bytes | str) -> str:
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return _one_line(text)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _reply(exc: smtplib.SMTPResponseException) -> str:
+    return f"{exc.smtp_code} {_decode(exc.smtp_error)}"
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+# --- dry run -----------------------------------------------------------------------------
+
+class DryRunTransport:
+    """Sends nothing; keeps every message in `messages` (for `run --dry-run` and tests)."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+
+    def send(self, message: EmailMessage) -> None:
+        envelope(message)  # a dry run should fail where a real run would
+        self.messages.append(message)
+
+
+# --- wiring ------------------------------------------------------------------------------
+
+def transport_for(config: Config, environ: Mapping[str, str] = os.environ) -> Transport:
+    """The transport `service.toml` asks for; the SMTP password is read from `environ` here."""
+    mail = config.service.mail
+    if mail.transport == "maildir":
+        return MaildirTransport(config.path(mail.maildir))
+    settings = mail.smtp
+    assert settings is not None  # Mail requires [mail.smtp] for transport = "smtp"
+    password = None
+    if settings.password_env:
+        password = environ.get(settings.password_env) or None
+        if password is None:
+            raise FriendtorError(f"the environment variable {settings.password_env} (password_env in "
+                                 "[mail.smtp]) is not set or empty; set it to the SMTP password, e.g. "
+                                 "with EnvironmentFile= in the systemd unit")
+        if not settings.username:
+            raise FriendtorError("[mail.smtp] password_env is set but username is not; "
+                                 "add username = \"...\" (the SMTP login)")
+    return SmtpTransport(settings, password)

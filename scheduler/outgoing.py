@@ -1,0 +1,77 @@
+"""From "this member should get this kind of email" to a finished EmailMessage. Pure.
+
+Invites, updates and cancellations carry a calendar; every other kind is text and HTML.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from email.message import EmailMessage
+from typing import Any
+
+from . import context as ctx
+from .config import Config, Group, Member
+from .ical import Invite, Person, calendar
+from .meetings import Meeting
+from .messages import Mailbox, compose
+from .render import Templates
+
+CALENDAR_KINDS = {"invite": "REQUEST", "update": "REQUEST", "cancel": "CANCEL"}
+
+
+def sender(config: Config) -> Mailbox:
+    mail = config.service.mail
+    return Mailbox(mail.sender_name, mail.sender)
+
+
+def meeting_key(kind: str, meeting: Meeting) -> str:
+    """The send's key: the same meeting event never goes out twice under another key."""
+    base = f"{kind}:{meeting.group}:{meeting.cycle}"
+    return f"{base}:{meeting.sequence}" if kind in ("update", "cancel") else base
+
+
+def invite_calendar(config: Config, group: Group, recipient: Member, meeting: Meeting) -> bytes:
+    """The iCalendar object for one recipient: only their own ATTENDEE unless the group shares emails."""
+    people = group.members if group.share_member_emails else (recipient,)
+    org = sender(config)
+    description = [f"{group.name}: our {group.meetings.cadence} peer mentorship meeting."]
+    if group.video_link:
+        description.append(f"Join by video: {group.video_link}")
+    if group.mission:
+        description.append(f"Our mission: {group.mission}")
+    description.append("The agenda follows by email a couple of days before.")
+    invite = Invite(
+        uid=meeting.uid, sequence=meeting.sequence, start=meeting.start, end=meeting.end,
+        zone=group.timezone, summary=group.name, description="\n\n".join(description),
+        location=group.video_link, organizer=Person(org.name, org.email),
+        attendees=tuple(Person(m.name, m.email) for m in people),
+        chairs=frozenset(group.coordinators),
+    )
+    return calendar(invite, "CANCEL" if meeting.cancelled else "REQUEST", stamp=meeting.stamp)
+
+
+def build(
+    kind: str,
+    *,
+    config: Config,
+    templates: Templates,
+    group: Group,
+    recipient: Member,
+    context: dict[str, Any],
+    key: str,
+    now: datetime,
+    meeting: Meeting | None = None,
+) -> EmailMessage:
+    """Render `kind` for one recipient and wrap it in a message (with a calendar for invites)."""
+    rendered = templates.render(kind, context)
+    cal = method = None
+    if kind in CALENDAR_KINDS:
+        assert meeting is not None, "invites need a meeting"
+        cal, method = invite_calendar(config, group, recipient, meeting), CALENDAR_KINDS[kind]
+    return compose(kind=kind, key=key, group=group.id, sender=sender(config),
+                   recipient=Mailbox(recipient.name, recipient.email), rendered=rendered,
+                   date=now, calendar=cal, method=method)
+
+
+def base_context(config: Config, group: Group, recipient: Member) -> dict[str, Any]:
+    return ctx.base(group, recipient, config.service.mail.sender_name)

@@ -1,0 +1,102 @@
+"""`friendtor preview`: the exact message one member would get for the group's next meeting. Pure.
+
+The meeting time is chosen as the service chooses it: the best option in the next cycle
+window that reaches quorum with every required member.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime, timedelta
+from email.message import EmailMessage
+
+from . import context as ctx
+from .availability import Availability
+from .config import Config, Group, Member
+from .cycles import next_key, next_window, window
+from .errors import UsageError
+from .meetings import Meeting, meeting_uid
+from .outgoing import base_context, build, meeting_key, sender
+from .render import KINDS, Templates
+from .slots import find_slots
+
+
+def _months_before(day: date, months: int) -> date:
+    month = day.month - months
+    year = day.year + (month - 1) // 12
+    month = (month - 1) % 12 + 1
+    return date(year, month, min(day.day, 28))
+
+
+def preview(config: Config, group: Group, kind: str, recipient_email: str | None, now: datetime,
+            availability: Mapping[str, Availability]) -> EmailMessage:
+    if kind not in KINDS:
+        raise UsageError(f"unknown kind {kind!r}; use one of: {', '.join(KINDS)}")
+    recipient = _recipient(group, kind, recipient_email)
+    templates = Templates(config.folder / "templates")
+    base = base_context(config, group, recipient)
+    today = now.astimezone(group.tz).date()
+
+    w = next_window(group, now)
+    if w is None:
+        raise UsageError(f"groups/{group.id}.toml: no meeting dates in the next two years; check [meetings]")
+    options = find_slots(group, w, availability, not_before=now, top=3, distinct=True)
+    viable = [c for c in options if c.viable]
+
+    def build_it(context: dict, key: str, meeting: Meeting | None = None) -> EmailMessage:
+        return build(kind, config=config, templates=templates, group=group, recipient=recipient,
+                     context=context, key=key, now=now, meeting=meeting)
+
+    if kind == "alert":
+        context = ctx.for_alert(base, group, recipient, w.dates, options)
+        return build_it(context, f"alert:{group.id}:{w.key}:{today.isoformat()}")
+    if kind in ("review", "year-end"):
+        months = 12 if kind == "year-end" else group.reviews.mission_review_months
+        context = ctx.for_review(base, group, _months_before(today, months), today, (),
+                                 year_end=kind == "year-end")
+        period = today.year if kind == "year-end" else today.isoformat()
+        return build_it(context, f"{kind}:{group.id}:{period}")
+    if kind == "nudge":
+        goals = [g for g in group.goals if g.member == recipient.email and not g.done and g.due and g.due >= today]
+        if not goals:
+            raise UsageError(f"{recipient.email} has no open goal with a due date from {today} on, "
+                             "so no nudge would go out; add one under [[goals]] or pick another member")
+        goals = sorted(goals, key=lambda g: g.due)[:1]
+        return build_it(ctx.for_nudge(base, group, recipient, goals, today),
+                        f"nudge:{group.id}:{recipient.email}:{goals[0].due.isoformat()}")
+
+    if not viable:
+        raise UsageError(f"no time in {w.key} reaches quorum, so the service would send the coordinators "
+                         f"an alert instead: try `friendtor preview {group.id} alert`")
+    best = viable[0]
+    meeting = Meeting(group.id, w.key, meeting_uid(group.id, w.key, sender(config).email), 0,
+                      best.start, best.end, stamp=now)
+    if kind == "invite":
+        return build_it(ctx.for_invite(base, group, recipient, meeting), meeting_key(kind, meeting), meeting)
+    if kind == "update":
+        alt = next((c for c in options if c is not best), None)
+        start, end = (alt.start, alt.end) if alt else (best.start + timedelta(days=1), best.end + timedelta(days=1))
+        moved = meeting.moved(start, end, now)
+        return build_it(ctx.for_invite(base, group, recipient, moved, previous=meeting), meeting_key(kind, moved), moved)
+    if kind == "cancel":
+        cancelled = meeting.cancel(now)
+        return build_it(ctx.for_invite(base, group, recipient, cancelled), meeting_key(kind, cancelled), cancelled)
+    if kind == "agenda":
+        return build_it(ctx.for_agenda(base, group, recipient, meeting, today), meeting_key(kind, meeting))
+    # follow-up: sent after the meeting; the next meeting is the first eligible date of the next cycle.
+    following = window(group, next_key(group, w.key))
+    next_day = following.first if following.dates else None
+    after = best.start.astimezone(group.tz).date() + timedelta(days=group.meetings.follow_up_days_after)
+    return build_it(ctx.for_follow_up(base, group, recipient, meeting, next_day, after), meeting_key(kind, meeting))
+
+
+def _recipient(group: Group, kind: str, email: str | None) -> Member:
+    if email is None:
+        return next(m for m in group.members if m.email in group.coordinators) if kind == "alert" else group.members[0]
+    member = group.member(email)
+    if member is None:
+        raise UsageError(f"--to: {email} is not a member of {group.id}; use one of: "
+                         + ", ".join(m.email for m in group.members))
+    if kind == "alert" and member.email not in group.coordinators:
+        raise UsageError(f"--to: alerts go to coordinators only ({', '.join(group.coordinators)})")
+    return member
