@@ -51,6 +51,24 @@ def _parser() -> argparse.ArgumentParser:
     pv.add_argument("--now", metavar="ISO8601", help="as if at this instant, e.g. 2026-12-01T09:00:00Z")
     pv.add_argument("--eml", metavar="FILE", help="write the whole RFC 5322 message here")
     pv.add_argument("--html", metavar="FILE", help="write the HTML part here")
+
+    r = sub.add_parser("run", help="run the service: plan, send and record, every tick_minutes")
+    config_arg(r)
+    r.add_argument("--once", action="store_true", help="run one tick and exit")
+    r.add_argument("--now", metavar="ISO8601", help="run one tick as if at this instant (implies --once)")
+    r.add_argument("--dry-run", action="store_true", help="print what would be done; change and send nothing")
+    r.add_argument("--log-format", choices=("text", "json"), default="text", help="log lines as text or JSON")
+
+    sim = sub.add_parser("simulate", help="run ticks over simulated time into a scratch state and Maildir")
+    config_arg(sim)
+    sim.add_argument("--from", dest="start", required=True, metavar="DATE")
+    sim.add_argument("--to", dest="end", required=True, metavar="DATE")
+    sim.add_argument("--step", default="6h", help="time between ticks: 30m, 6h, 1d (default 6h)")
+    sim.add_argument("--out", metavar="DIR", help="scratch folder (default: var/simulation in the config folder)")
+
+    st = sub.add_parser("status", help="upcoming meetings, what was sent, what is pending or failed")
+    st.add_argument("group", metavar="GROUP", nargs="?")
+    config_arg(st)
     return p
 
 
@@ -196,13 +214,111 @@ def cmd_preview(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    import signal
+
+    from integrations.mail import DryRunTransport, transport_for
+
+    from . import logs
+    from .service import ConfigWatcher, Runner, default_availability
+    from .store import Store
+
+    logs.setup(args.log_format, debug=args.debug)
+    watcher = ConfigWatcher(Path(args.config))
+    config = watcher.config
+    state_path = config.path(config.service.state)
+    # A dry run reads the state but never writes it, so it takes no lock and may run beside the service.
+    store = Store(state_path, lock=not args.dry_run)
+    try:
+        factory = (lambda c: DryRunTransport()) if args.dry_run else transport_for
+        runner = Runner(watcher, store, factory, availability=default_availability, dry_run=args.dry_run)
+
+        def stop(signum, frame):  # finish the send in progress, record it, then exit 0
+            runner.stop = True
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        if args.once or args.now or args.dry_run:
+            report = runner.tick(_instant(args.now, "--now"))
+            print(_run_summary(runner.config, report, args.dry_run))
+        else:
+            runner.serve(clock=lambda: datetime.now(UTC))
+    finally:
+        store.close()
+    return 0
+
+
+def _run_summary(config: Config, report, dry_run: bool) -> str:
+    from collections import Counter
+
+    lines = [f"{'dry run' if dry_run else 'tick'} at {report.now:%Y-%m-%d %H:%M} UTC, config {config.folder}"]
+    for m in report.meetings:
+        g = config.groups[m.group]
+        s, e = m.start.astimezone(g.tz), m.end.astimezone(g.tz)
+        lines.append(f"  {'would schedule' if dry_run else 'scheduled'} {m.group} {m.cycle}: "
+                     f"{s:%a %d %b %Y %H:%M}–{e:%H:%M} {g.timezone}")
+    if dry_run:
+        for doc, message in report.would_send:
+            lines.append(f"  would send {doc['kind']:<10} to {doc['recipient']}: {message['Subject']}")
+        if not report.would_send and not report.meetings:
+            lines.append("  nothing is due")
+        return "\n".join(lines)
+    counts = Counter(d["kind"] for d in report.sent)
+    if counts:
+        lines.append(f"  sent {sum(counts.values())}: " + ", ".join(f"{k} {n}" for k, n in sorted(counts.items())))
+    for label, docs in (("will retry", report.retrying), ("failed", report.failed), ("not sent", report.skipped)):
+        if docs:
+            lines.append(f"  {label} {len(docs)} (see `friendtor status`)")
+    if not (counts or report.meetings or report.failed or report.retrying):
+        lines.append("  nothing was due")
+    mail = config.service.mail
+    if mail.transport == "maildir":
+        box = config.path(mail.maildir)
+        lines.append(f"  messages are in {box} (open with: mutt -f {box})")
+    lines.append(f"  state: {config.path(config.service.state)}; `friendtor status --config {config.folder}` "
+                 "shows what is planned")
+    return "\n".join(lines)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from . import logs
+    from .simulate import day_bounds, format_timeline, parse_step, simulate
+
+    logs.setup("text", debug=args.debug)
+    logging.getLogger("friendtor").setLevel(logging.WARNING)  # the timeline is the output
+    start, end = day_bounds(args.start, args.end)
+    step = parse_step(args.step)
+    folder = Path(args.config)
+    out = Path(args.out) if args.out else folder / "var" / "simulation"
+    timeline = simulate(folder, start, end, step, out)
+    print(format_timeline(timeline, out))
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from .statusreport import status_text
+    from .store import Store
+
+    config = _load(args)
+    if args.group:
+        _group(config, args.group)
+    path = config.path(config.service.state)
+    if not path.exists():
+        print(f"{path}: no state yet; `friendtor run` has not run with this config")
+        return 0
+    store = Store(path, lock=False)  # read-only: the running service keeps its lock
+    print(status_text(config, store.meetings(), store.sends(), datetime.now(UTC), args.group), end="")
+    return 0
+
+
 def _weekday_names(group: Group) -> list[str]:
     from .fields import WEEKDAYS
 
     return [WEEKDAYS[d] for d in group.meetings.weekdays]
 
 
-COMMANDS = {"validate": cmd_validate, "slots": cmd_slots, "preview": cmd_preview}
+COMMANDS = {"validate": cmd_validate, "slots": cmd_slots, "preview": cmd_preview, "run": cmd_run,
+            "simulate": cmd_simulate, "status": cmd_status}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -118,6 +118,8 @@ class Meetings(Frozen):
     follow_up_days_after: int = Field(1, ge=0, le=30)
     # Candidate start times are this many minutes apart (and aligned to the hour).
     grid_minutes: Literal[5, 10, 15, 20, 30, 60] = 15
+    # A reminder goes to a member this many days before one of their goals falls due.
+    nudge_days_before: int = Field(3, ge=0, le=30)
 
     @field_validator("quorum")
     @classmethod
@@ -136,8 +138,11 @@ class Meetings(Frozen):
 
 
 class Reviews(Frozen):
+    # A mission review prompt every this many months, counted from `started`.
     mission_review_months: int = Field(6, ge=1, le=24)
+    # A year-end reflection (continue, redefine or close?) on the 1st of `year_end_month`.
     year_end: bool = True
+    year_end_month: int = Field(12, ge=1, le=12)
 
 
 class Group(Frozen):
@@ -234,6 +239,12 @@ class Service(Frozen):
     # The state file (TinyDB JSON), relative to the config folder.
     state: str = "var/state.json"
     tick_minutes: int = Field(5, ge=1, le=24 * 60)
+    # A message the mail server turned away for now (4xx, dropped connection) is retried
+    # with growing pauses for this many days, then reported to the coordinators as failed.
+    retry_days: int = Field(3, ge=0, le=30)
+    # A finished send is kept this many days after no rule could plan it again (for
+    # `friendtor status`), then forgotten, which keeps the state file small.
+    keep_days: int = Field(60, ge=0, le=3650)
     mail: Mail = Mail()
     publish: tuple[Literal["email", "google", "caldav"], ...] = ("email",)
 

@@ -1,0 +1,278 @@
+"""The planner: every message that should have gone out by `now` and has not. Pure.
+
+Given the config, a view of the stored state, `now` and a way to read availability, it
+returns new meeting records and sends. It reads no clock and does no I/O; availability is a
+function the caller supplies (the service reads calendars, tests pass a dict), called only
+for a group that is actually choosing a time.
+
+Each send has a deterministic key (`agenda:k-club:2026-12`) and goes to one recipient; a
+key and recipient already in the outbox, in any state, is never planned again. That is
+what makes a tick idempotent, and a restart after any downtime safe.
+
+Misfire rules (what happens to something whose time has passed):
+- invite: planned from `invite_days_before` the cycle window opens until 24 hours before
+  the window's last possible start; a window that closed while the service was down gets
+  no meeting (the coordinators hear about the next one as usual).
+- no time reaches quorum: the coordinators are alerted, at most once a day per cycle, and
+  the search runs again the next day until the window closes.
+- agenda: from `agenda_days_before` the meeting until it starts; never after it started.
+- follow-up: from `follow_up_days_after` the meeting ended, for 7 days; then skipped.
+- goal nudge: from `nudge_days_before` the due date (09:00 in the member's zone) until
+  the end of the due date; then skipped.
+- mission review and year-end prompt: from 09:00 (group's zone) on their date, for 14 days.
+- nothing is ever sent twice to catch up: each key is planned once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from .availability import Availability
+from .config import Config, Group, Member
+from .cycles import Window, cycle_of, next_key, window
+from .meetings import Meeting, meeting_uid
+from .slots import Candidate, find_slots
+
+LEAD = timedelta(hours=24)          # an invite gives members at least a day's notice
+SEND_AT = time(9, 0)                # local time for date-only prompts (nudges, reviews)
+FOLLOW_UP_GRACE = timedelta(days=7)
+REVIEW_GRACE = timedelta(days=14)
+LOOKBACK = timedelta(days=45)       # cycles this far back may still owe a follow-up
+
+AvailabilityFn = Callable[[Group, Window], Mapping[str, Availability]]
+
+
+@dataclass(frozen=True)
+class Send:
+    """One message to one recipient, to be rendered and sent by the service."""
+
+    key: str
+    kind: str
+    group: str
+    recipient: str
+    name: str
+    timezone: str
+    due: datetime
+    payload: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def sid(self) -> str:
+        return f"{self.key}|{self.recipient}"
+
+
+@dataclass(frozen=True)
+class StateView:
+    """What the planner needs from the state, as plain values."""
+
+    meetings: Mapping[tuple[str, str], Meeting]
+    planned: frozenset[str]                                   # sids already in the outbox
+    invited: Mapping[str, Mapping[str, tuple[str, str]]]      # invite key -> email -> (name, zone)
+    alerts: Mapping[tuple[str, str], date]
+
+    @classmethod
+    def empty(cls) -> StateView:
+        return cls({}, frozenset(), {}, {})
+
+
+@dataclass(frozen=True)
+class Plan:
+    meetings: tuple[Meeting, ...] = ()
+    sends: tuple[Send, ...] = ()
+    alerts: tuple[tuple[str, str, date], ...] = ()
+    reviews: tuple[tuple[str, str, date, date], ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.meetings or self.sends or self.alerts or self.reviews)
+
+
+def plan(config: Config, state: StateView, now: datetime, availability: AvailabilityFn) -> Plan:
+    if now.tzinfo is None:
+        raise ValueError("now must be aware")
+    out = _Builder(state)
+    for group in config.groups.values():
+        _plan_group(config, group, state, now, availability, out)
+    return out.result()
+
+
+class _Builder:
+    def __init__(self, state: StateView):
+        self.state = state
+        self.meetings: list[Meeting] = []
+        self.sends: dict[str, Send] = {}
+        self.alerts: list[tuple[str, str, date]] = []
+        self.reviews: list[tuple[str, str, date, date]] = []
+
+    def send(self, kind: str, key: str, group: Group, who: Member, at: datetime, /, **payload: Any) -> None:
+        s = Send(key, kind, group.id, who.email, who.name, who.timezone, at, payload)
+        if s.sid not in self.state.planned and s.sid not in self.sends:
+            self.sends[s.sid] = s
+
+    def result(self) -> Plan:
+        return Plan(tuple(self.meetings), tuple(self.sends.values()), tuple(self.alerts), tuple(self.reviews))
+
+
+def _midnight(day: date, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(0), zone)
+
+
+def _plan_group(config: Config, group: Group, state: StateView, now: datetime,
+                availability: AvailabilityFn, out: _Builder) -> None:
+    today = now.astimezone(group.tz).date()
+    horizon = today + timedelta(days=group.meetings.invite_days_before) + LOOKBACK
+    key = cycle_of(group, today - LOOKBACK)
+    while True:
+        w = window(group, key)
+        if w.dates:
+            if w.first > horizon:
+                break
+            _plan_cycle(config, group, w, state, now, availability, out)
+        elif _month_or_week_start(group, key) > horizon:
+            break
+        key = next_key(group, key)
+    _plan_nudges(group, now, out)
+    _plan_reviews(group, now, out)
+
+
+def _month_or_week_start(group: Group, key: str) -> date:
+    if group.meetings.cadence == "monthly":
+        return date(int(key[:4]), int(key[5:7]), 1)
+    return date.fromisocalendar(int(key[:4]), int(key[6:]), 1)
+
+
+def _plan_cycle(config: Config, group: Group, w: Window, state: StateView, now: datetime,
+                availability: AvailabilityFn, out: _Builder) -> None:
+    tz = group.tz
+    meeting = state.meetings.get((group.id, w.key))
+    if meeting is None:
+        opens = _midnight(w.first, tz) - timedelta(days=group.meetings.invite_days_before)
+        closes = _midnight(w.last + timedelta(days=1), tz)
+        if not (opens <= now and now + LEAD < closes):
+            return
+        today = now.astimezone(tz).date()
+        if state.alerts.get((group.id, w.key)) == today:
+            return  # already searched and alerted today; try again tomorrow
+        earliest = now + LEAD
+        remaining = Window(w.key, tuple(d for d in w.dates if _midnight(d + timedelta(days=1), tz) > earliest))
+        options = find_slots(group, remaining, availability(group, remaining),
+                             not_before=earliest, top=3, distinct=True)
+        viable = [c for c in options if c.viable]
+        if viable:
+            best = viable[0]
+            meeting = Meeting(group.id, w.key, meeting_uid(group.id, w.key, config.service.mail.sender), 0,
+                              best.start, best.end, stamp=now)
+            out.meetings.append(meeting)
+        else:
+            out.alerts.append((group.id, w.key, today))
+            for m in group.members:
+                if m.email in group.coordinators:
+                    out.send("alert", f"alert:{group.id}:{w.key}:{today.isoformat()}", group, m, now,
+                             cycle=w.key, dates=[d.isoformat() for d in remaining.dates],
+                             options=[candidate_payload(c) for c in options])
+            return
+    if meeting.cancelled:
+        return
+    _plan_meeting(group, meeting, state, now, out)
+
+
+def _plan_meeting(group: Group, meeting: Meeting, state: StateView, now: datetime, out: _Builder) -> None:
+    g, c = group.id, meeting.cycle
+    if meeting.start > now:
+        invite_key = f"invite:{g}:{c}"
+        for m in group.members:  # a member added after the invites went out gets one too
+            out.send("invite", invite_key, group, m, meeting.stamp, cycle=c)
+        current = {m.email for m in group.members}
+        for email, (name, zone) in sorted(state.invited.get(invite_key, {}).items()):
+            if email not in current:  # removed from the group: take the meeting out of their calendar
+                gone = Member.model_construct(name=name, email=email, timezone=zone)
+                out.send("cancel", f"uninvite:{g}:{c}", group, gone, now, cycle=c)
+    agenda_at = meeting.start - timedelta(days=group.meetings.agenda_days_before)
+    if agenda_at <= now < meeting.start:
+        for m in group.members:
+            out.send("agenda", f"agenda:{g}:{c}", group, m, agenda_at, cycle=c)
+    follow_at = meeting.end + timedelta(days=group.meetings.follow_up_days_after)
+    if follow_at <= now < follow_at + FOLLOW_UP_GRACE:
+        for m in group.members:
+            out.send("follow-up", f"follow-up:{g}:{c}", group, m, follow_at, cycle=c)
+
+
+def _plan_nudges(group: Group, now: datetime, out: _Builder) -> None:
+    days = timedelta(days=group.meetings.nudge_days_before)
+    for goal in group.goals:
+        if goal.done or goal.due is None:
+            continue
+        member = group.member(goal.member)
+        if member is None:
+            continue
+        at = datetime.combine(goal.due - days, SEND_AT, member.tz)
+        until = _midnight(goal.due + timedelta(days=1), member.tz)
+        if at <= now < until:
+            # One nudge per member per due date, however many goals fall due that day.
+            out.send("nudge", f"nudge:{group.id}:{goal.due.isoformat()}", group, member, at,
+                     due=goal.due.isoformat())
+
+
+def add_months(day: date, months: int) -> date:
+    month = day.month - 1 + months
+    year, month = day.year + month // 12, month % 12 + 1
+    last = (date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)).day
+    return date(year, month, min(day.day, last))
+
+
+def _plan_reviews(group: Group, now: datetime, out: _Builder) -> None:
+    today = now.astimezone(group.tz).date()
+    step = group.reviews.mission_review_months
+    # Only the review dates that can be inside their grace period now need looking at.
+    months_in = (today.year - group.started.year) * 12 + today.month - group.started.month
+    for k in range(max(1, months_in // step - 1), months_in // step + 2):
+        end = add_months(group.started, k * step)
+        at = datetime.combine(end, SEND_AT, group.tz)
+        if at <= now < at + REVIEW_GRACE:
+            start = add_months(group.started, (k - 1) * step)
+            out.reviews.append((group.id, "review", start, end))
+            for m in group.members:
+                out.send("review", f"review:{group.id}:{end.isoformat()}", group, m, at,
+                         start=start.isoformat(), end=end.isoformat())
+    if not group.reviews.year_end:
+        return
+    for year in (today.year - 1, today.year):
+        day = date(year, group.reviews.year_end_month, 1)
+        at = datetime.combine(day, SEND_AT, group.tz)
+        if group.started < day and at <= now < at + REVIEW_GRACE:
+            start = max(group.started, add_months(day, -12))
+            end = day - timedelta(days=1)
+            out.reviews.append((group.id, "year-end", start, end))
+            for m in group.members:
+                out.send("year-end", f"year-end:{group.id}:{year}", group, m, at,
+                         start=start.isoformat(), end=end.isoformat())
+
+
+def expires(send: Send, group: Group) -> datetime:
+    """After this instant no rule can plan `send` again, so its outbox record may be forgotten."""
+    tz = group.tz
+    if "cycle" in send.payload:
+        last = _period_end(group, send.payload["cycle"])
+        return _midnight(last + LOOKBACK + timedelta(days=2), tz)
+    if send.kind == "nudge":
+        return _midnight(date.fromisoformat(send.payload["due"]) + timedelta(days=2), ZoneInfo(send.timezone))
+    if "end" in send.payload:  # review, year-end: sent on the day after the period
+        return _midnight(date.fromisoformat(send.payload["end"]) + REVIEW_GRACE + timedelta(days=3), tz)
+    return send.due + timedelta(days=60)
+
+
+def _period_end(group: Group, key: str) -> date:
+    start = _month_or_week_start(group, key)
+    if group.meetings.cadence == "monthly":
+        return add_months(start, 1) - timedelta(days=1)
+    return start + timedelta(weeks=2 if group.meetings.cadence == "biweekly" else 1, days=-1)
+
+
+def candidate_payload(c: Candidate) -> dict[str, Any]:
+    """A candidate as JSON-able values (stored with an alert, rendered later)."""
+    return {"start": c.start.astimezone(UTC).isoformat(), "end": c.end.astimezone(UTC).isoformat(),
+            "expected": c.expected, "attendance": c.attendance, "preferred": c.preferred, "viable": c.viable,
+            "verdicts": [{"email": v.email, "status": v.status, "reason": v.reason,
+                          "local_start": v.local_start.isoformat()} for v in c.verdicts]}

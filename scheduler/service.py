@@ -1,0 +1,301 @@
+"""The service: plan, then act, then record; one tick at a time.
+
+A tick reloads the config if a file changed (a broken edit is logged and the last good
+config stays in force), asks the planner what is due, records that (one state write),
+then sends what the outbox holds, recording progress in batches.
+
+Crash safety: before a batch is sent its records are marked "sending" and written; after
+it, the results are written. A crash in between leaves "sending" records, which the next
+tick sends again, with the same Message-ID (derived from key and recipient), so mail
+systems drop the duplicate. Batches grow while sending is quick and shrink when it is slow,
+so a crash repeats at most a couple of seconds' worth of sends.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from .availability import Availability
+from .config import Config, Group
+from .cycles import Window
+from .dispatch import Skip, World, message_for, retry_delay
+from .errors import ConfigError, FriendtorError, SendError
+from .loader import load_config
+from .logs import event
+from .planner import Plan, Send, StateView, expires, plan
+from .render import Templates, TemplateProblem
+from .samples import failure_payload
+from .store import Store, iso, parse_iso
+
+BATCH_MIN, BATCH_MAX = 5, 1000
+BATCH_SECONDS = 2.0
+
+AvailabilityReader = Callable[[Config, Group, datetime, datetime], dict[str, Availability]]
+
+
+def fingerprint(folder: Path) -> tuple:
+    """Names, sizes and times of the config files (var/ and hidden files excluded)."""
+    out = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not (Path(root) == folder and d == "var"))
+        for name in sorted(files):
+            if not name.startswith("."):
+                st = os.stat(os.path.join(root, name))
+                out.append((os.path.join(root, name), st.st_mtime_ns, st.st_size))
+    return tuple(out)
+
+
+class ConfigWatcher:
+    """The config in force; reloaded when its files change, kept when the new one is broken."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.stamp = fingerprint(folder)
+        self.config = load_config(folder)  # at start a broken config is an error: nothing to fall back on
+
+    def refresh(self) -> bool:
+        stamp = fingerprint(self.folder)
+        if stamp == self.stamp:
+            return False
+        self.stamp = stamp  # a broken edit is reported once, not every tick
+        try:
+            self.config = load_config(self.folder)
+        except ConfigError as exc:
+            for line in exc.lines():
+                event("config not reloaded, the last good config stays in force", logging.ERROR, problem=line)
+            return False
+        event("config reloaded", groups=len(self.config.groups))
+        return True
+
+
+@dataclass
+class TickReport:
+    now: datetime
+    meetings: list[Any] = field(default_factory=list)
+    planned: list[Send] = field(default_factory=list)
+    sent: list[dict[str, Any]] = field(default_factory=list)
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    retrying: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    would_send: list[tuple[dict[str, Any], Any]] = field(default_factory=list)  # dry run
+
+
+class Runner:
+    def __init__(self, watcher: ConfigWatcher, store: Store, transport_factory: Callable[[Config], Any], *,
+                 availability: AvailabilityReader, dry_run: bool = False):
+        self.watcher = watcher
+        self.store = store
+        self.transport_factory = transport_factory
+        self.transport = transport_factory(watcher.config)
+        self.templates = Templates(watcher.config.folder / "templates")  # compiled once, not per tick
+        self.availability = availability
+        self.dry_run = dry_run
+        self.stop = False  # set by SIGTERM/SIGINT: finish the send in progress, record, exit
+        self.batch = BATCH_MIN
+
+    @property
+    def config(self) -> Config:
+        return self.watcher.config
+
+    # --- plan -----------------------------------------------------------------------------
+
+    def view(self) -> StateView:
+        planned, invited = set(), {}
+        for doc in self.store.sends():
+            planned.add(doc["sid"])
+            if doc["key"].startswith("invite:"):
+                invited.setdefault(doc["key"], {})[doc["recipient"]] = (doc["name"], doc["timezone"])
+        return StateView(self.store.meetings(), frozenset(planned), invited, self.store.alerts())
+
+    def _availability_fn(self):
+        cache: dict[tuple[str, tuple[date, ...]], dict[str, Availability]] = {}
+
+        def read(group: Group, window: Window) -> dict[str, Availability]:
+            key = (group.id, window.dates)
+            if key not in cache:
+                if not window.dates:
+                    cache[key] = {}
+                else:
+                    lo = datetime.combine(window.first, datetime.min.time(), group.tz)
+                    hi = datetime.combine(window.last + timedelta(days=1), datetime.min.time(), group.tz)
+                    cache[key] = self.availability(self.config, group, lo, hi)
+            return cache[key]
+        return read
+
+    def record_plan(self, p: Plan, now: datetime) -> None:
+        for m in p.meetings:
+            self.store.save_meeting(m)
+            event("meeting scheduled", group=m.group, cycle=m.cycle, start=iso(m.start), uid=m.uid)
+        for group, cycle, day in p.alerts:
+            self.store.note_alert(group, cycle, day)
+            event("no time reaches quorum; coordinators alerted", logging.WARNING, group=group, cycle=cycle)
+        for group, kind, start, end in p.reviews:
+            self.store.note_review(group, kind, start, end)
+        self.store.add_sends([self._doc(s, now) for s in p.sends])
+
+    def _doc(self, s: Send, now: datetime) -> dict[str, Any]:
+        group = self.config.groups[s.group]
+        return {"key": s.key, "kind": s.kind, "group": s.group, "recipient": s.recipient, "name": s.name,
+                "timezone": s.timezone, "payload": dict(s.payload), "status": "pending", "attempts": 0,
+                "last_error": None, "message_id": None, "created": iso(now), "updated": iso(now),
+                "due": iso(s.due), "next_attempt": None, "sent_at": None, "expires": iso(expires(s, group))}
+
+    # --- act ------------------------------------------------------------------------------
+
+    def tick(self, now: datetime) -> TickReport:
+        if now.tzinfo is None:
+            raise ValueError("now must be aware")
+        if self.watcher.refresh():
+            self.transport = self.transport_factory(self.config)
+            self.templates = Templates(self.config.folder / "templates")
+        report = TickReport(now)
+        p = plan(self.config, self.view(), now, self._availability_fn())
+        report.meetings, report.planned = list(p.meetings), list(p.sends)
+        self.record_plan(p, now)
+        if not self.dry_run:
+            self.commit()
+        self.deliver(now, report)
+        if not self.dry_run:
+            forgotten = self.store.prune(now, timedelta(days=self.config.service.keep_days))
+            if forgotten:
+                event("old sends forgotten", count=forgotten)
+            self.commit()
+        return report
+
+    def commit(self) -> None:
+        try:
+            self.store.commit()
+        except FriendtorError as exc:
+            # Nothing is lost while the process lives: the state stays in memory and the next
+            # commit tries again. The operator has to act (disk full, permissions).
+            event("state not saved", logging.ERROR, error=str(exc))
+
+    def due(self, now: datetime) -> list[dict[str, Any]]:
+        docs = []
+        for d in self.store.sends():
+            if d["status"] in ("pending", "sending") or (
+                    d["status"] == "retry" and parse_iso(d["next_attempt"]) <= now):
+                docs.append(d)
+        return sorted(docs, key=lambda d: (d["created"], d["key"], d["recipient"]))
+
+    def deliver(self, now: datetime, report: TickReport) -> None:
+        queue = self.due(now)
+        if not queue:
+            return
+        world = World(self.store.meetings(), _attendance(self.store, self.config))
+        templates = self.templates
+        while queue and not self.stop:
+            batch, queue = queue[:self.batch], queue[self.batch:]
+            if not self.dry_run:
+                self.store.update_sends({d["sid"]: {"status": "sending", "updated": iso(now)} for d in batch})
+                self.commit()
+            started = time.monotonic()
+            results: dict[str, dict[str, Any]] = {}
+            for i, doc in enumerate(batch):
+                if self.stop:
+                    # Not attempted: back to where they were, so attempts stay honest.
+                    results.update({d["sid"]: {"status": d["status"] if d["status"] != "sending" else "pending"}
+                                    for d in batch[i:]})
+                    break
+                results[doc["sid"]] = self._send_one(doc, world, templates, now, report)
+            if not self.dry_run:
+                self.store.update_sends(results)
+                self.commit()
+            elapsed = time.monotonic() - started
+            self.batch = (min(BATCH_MAX, self.batch * 2) if elapsed < BATCH_SECONDS / 2
+                          else max(BATCH_MIN, self.batch // 2) if elapsed > BATCH_SECONDS else self.batch)
+
+    def _send_one(self, doc: dict[str, Any], world: World, templates: Templates, now: datetime,
+                  report: TickReport) -> dict[str, Any]:
+        attempts = doc["attempts"] + 1
+        base = {"attempts": attempts, "updated": iso(now)}
+        where = {"kind": doc["kind"], "group": doc["group"], "key": doc["key"], "to": doc["recipient"]}
+        try:
+            message = message_for(doc, self.config, world, templates, now)
+        except TemplateProblem as exc:
+            return self._failed(doc, base, f"template problem: {exc.problem()}", True, now, report, where)
+        if isinstance(message, Skip):
+            event("not sent", reason=message.reason, **where)
+            report.skipped.append(doc)
+            return {**base, "status": "skipped", "last_error": message.reason}
+        if self.dry_run:
+            report.would_send.append((doc, message))
+            return {}
+        try:
+            self.transport.send(message)
+        except SendError as exc:
+            return self._failed(doc, base, str(exc), exc.transient, now, report, where)
+        event("sent", message_id=message["Message-ID"], attempt=attempts, **where)
+        report.sent.append(doc)
+        return {**base, "status": "sent", "sent_at": iso(now), "message_id": message["Message-ID"],
+                "last_error": None, "next_attempt": None}
+
+    def _failed(self, doc, base, error: str, transient: bool, now: datetime, report: TickReport, where) -> dict:
+        give_up = parse_iso(doc["created"]) + timedelta(days=self.config.service.retry_days)
+        if transient and now < give_up:
+            nxt = now + retry_delay(base["attempts"])
+            event("send failed, will retry", logging.WARNING, error=error, retry_at=iso(nxt), **where)
+            report.retrying.append(doc)
+            return {**base, "status": "retry", "last_error": error, "next_attempt": iso(nxt)}
+        event("send failed", logging.ERROR, error=error, **where)
+        report.failed.append(doc)
+        self._report_failure(doc, error, now)
+        return {**base, "status": "failed", "last_error": error, "next_attempt": None}
+
+    def _report_failure(self, doc: dict[str, Any], error: str, now: datetime) -> None:
+        """Tell the group's coordinators, once, that a member did not get a message."""
+        group = self.config.groups.get(doc["group"])
+        if group is None or "failure" in doc.get("payload", {}):
+            return  # a report that itself failed is not reported again (no loops)
+        payload = {"failure": failure_payload(doc["kind"], doc["name"], doc["recipient"], error,
+                                              now.astimezone(group.tz).date())}
+        sends = [Send(f"failure:{doc['key']}:{doc['recipient']}", "alert", group.id, m.email, m.name,
+                      m.timezone, now, payload)
+                 for m in group.members if m.email in group.coordinators and m.email != doc["recipient"]]
+        planned = {d["sid"] for d in self.store.sends()}
+        self.store.add_sends([self._doc(s, now) for s in sends if s.sid not in planned])
+
+    # --- the long-running loop --------------------------------------------------------------
+
+    def serve(self, clock: Callable[[], datetime], sleep: Callable[[float], None] = time.sleep) -> None:
+        import schedule
+
+        scheduler = schedule.Scheduler()
+
+        def run_tick() -> None:
+            try:
+                report = self.tick(clock())
+                if report.sent or report.failed or report.meetings:
+                    event("tick", sent=len(report.sent), failed=len(report.failed), meetings=len(report.meetings))
+            except FriendtorError as exc:
+                event("tick failed", logging.ERROR, error=str(exc))
+
+        minutes = self.config.service.tick_minutes
+        scheduler.every(minutes).minutes.do(run_tick)
+        event("started", tick_minutes=minutes, groups=len(self.config.groups), pid=os.getpid())
+        run_tick()  # at once: a restart after downtime catches up straight away
+        while not self.stop:
+            if self.config.service.tick_minutes != minutes:  # changed in a reloaded config
+                minutes = self.config.service.tick_minutes
+                scheduler.clear()
+                scheduler.every(minutes).minutes.do(run_tick)
+            scheduler.run_pending()
+            sleep(1)
+        event("stopped")
+
+
+def _attendance(store: Store, config: Config) -> dict[str, list[dict[str, Any]]]:
+    return {gid: store.attendance(gid) for gid in config.groups}
+
+
+def default_availability(config: Config, group: Group, lo: datetime, hi: datetime) -> dict[str, Availability]:
+    from integrations.calendars import group_availability
+
+    return group_availability(config, group, lo, hi)
