@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
+from email.policy import default as _default_policy
 from email.utils import format_datetime
 
 from .render import Rendered
@@ -22,6 +23,12 @@ from .render import Rendered
 HEADER_KIND = "X-Friendtor-Kind"
 HEADER_GROUP = "X-Friendtor-Group"
 HEADER_KEY = "X-Friendtor-Key"
+
+# Bodies in 7-bit transfer encodings only (quoted-printable or base64 for non-ASCII text).
+# With the default policy a short non-ASCII text part ("10:00–11:00") goes out as raw
+# 8bit, but smtplib's send_message never declares BODY=8BITMIME (RFC 6152), so such a
+# message is not valid SMTP data and a relay without 8BITMIME may mangle or bounce it.
+_POLICY = _default_policy.clone(cte_type="7bit")
 
 
 @dataclass(frozen=True)
@@ -57,7 +64,7 @@ def compose(
         raise ValueError("calendar and method go together")
     if date.tzinfo is None:
         raise ValueError("aware datetimes only")
-    msg = EmailMessage()
+    msg = EmailMessage(policy=_POLICY)
     msg["Subject"] = rendered.subject
     msg["From"] = sender.address()
     msg["To"] = recipient.address()

@@ -17,6 +17,7 @@ from .messages import Mailbox, compose
 from .render import Templates
 
 CALENDAR_KINDS = {"invite": "REQUEST", "update": "REQUEST", "cancel": "CANCEL"}
+HEADER_KIND = {"failure": "alert"}
 
 
 def sender(config: Config) -> Mailbox:
@@ -62,13 +63,23 @@ def build(
     now: datetime,
     meeting: Meeting | None = None,
 ) -> EmailMessage:
-    """Render `kind` for one recipient and wrap it in a message (with a calendar for invites)."""
+    """Render `kind` for one recipient and wrap it in a message (with a calendar for invites).
+
+    `kind` names the templates; the X-Friendtor-Kind header is the kind a member's mail
+    filter sees (a delivery-failure report is an "alert" to the coordinators).
+    """
     rendered = templates.render(kind, context)
     cal = method = None
     if kind in CALENDAR_KINDS:
         assert meeting is not None, "invites need a meeting"
-        cal, method = invite_calendar(config, group, recipient, meeting), CALENDAR_KINDS[kind]
-    return compose(kind=kind, key=key, group=group.id, sender=sender(config),
+        method = CALENDAR_KINDS[kind]
+        # The part's `method=` comes from the kind, the METHOD inside from the meeting
+        # (invite_calendar); RFC 6047 requires them to agree, and a "cancel" whose calendar
+        # says REQUEST (or the reverse) would add the event instead of removing it.
+        if (method == "CANCEL") != meeting.cancelled:
+            raise ValueError(f"a {kind} needs a {'cancelled' if method == 'CANCEL' else 'live'} meeting")
+        cal = invite_calendar(config, group, recipient, meeting)
+    return compose(kind=HEADER_KIND.get(kind, kind), key=key, group=group.id, sender=sender(config),
                    recipient=Mailbox(recipient.name, recipient.email), rendered=rendered,
                    date=now, calendar=cal, method=method)
 

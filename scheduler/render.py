@@ -22,6 +22,8 @@ from jinja2.sandbox import SandboxedEnvironment
 from .errors import Problem
 
 KINDS = ("invite", "update", "cancel", "agenda", "follow-up", "nudge", "review", "year-end", "alert")
+# Template sets: every kind, plus the report to coordinators that a message could not be delivered.
+TEMPLATE_SETS = (*KINDS, "failure")
 PARTS = ("subject.txt", "txt", "html")
 
 
@@ -95,7 +97,7 @@ class Templates:
         """Files in the override folder that no email uses (a misspelt name would be silently ignored)."""
         if not self.override:
             return []
-        known = {f"{k}.{p}" for k in KINDS for p in PARTS} | {p.name for p in default_templates().iterdir()}
+        known = {f"{k}.{p}" for k in TEMPLATE_SETS for p in PARTS} | {p.name for p in default_templates().iterdir()}
         return sorted(p.name for p in self.override.iterdir() if p.is_file() and p.name not in known)
 
 

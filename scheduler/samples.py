@@ -11,7 +11,7 @@ from . import context as ctx
 from .config import Group
 from .errors import Problem
 from .meetings import Meeting
-from .render import KINDS, Templates, TemplateProblem, default_templates
+from .render import TEMPLATE_SETS, Templates, TemplateProblem, default_templates
 from .slots import Candidate, Verdict
 
 TODAY = date(2027, 3, 1)
@@ -70,7 +70,14 @@ def sample_contexts(group: Group) -> dict[str, dict]:
         "review": ctx.for_review(base, group, TODAY - timedelta(days=182), TODAY, attendance),
         "year-end": ctx.for_review(base, group, TODAY - timedelta(days=365), TODAY, attendance, year_end=True),
         "alert": ctx.for_alert(base, group, me, [TODAY, TODAY + timedelta(days=7)], [option]),
+        "failure": {**base, "failure": failure_payload("agenda", group.members[1].name, group.members[1].email,
+                                                       "550 5.1.1 no such user", TODAY)},
     }
+
+
+def failure_payload(kind: str, name: str, email: str, error: str, day: date) -> dict[str, str]:
+    """What the coordinators' delivery-failure report says (stored with the report's send)."""
+    return {"kind": kind, "name": name, "email": email, "error": error, "date": day.isoformat()}
 
 
 def _fingerprint(folder: Path) -> tuple:
@@ -94,7 +101,7 @@ def _check(override: Path | None, _override_state: tuple, _bundled_state: tuple)
     problems: dict[tuple[str, str], Problem] = {}
     for name in templates.unknown_overrides():
         problems[(name, "")] = Problem(f"templates/{name}", "", "not a template friendtor uses; name it after an "
-                                       f"email kind ({', '.join(KINDS)}) plus .subject.txt, .txt or .html")
+                                       f"email kind ({', '.join(TEMPLATE_SETS)}) plus .subject.txt, .txt or .html")
     for share in (False, True):
         group = sample_group(share=share)
         for kind, context in sample_contexts(group).items():
