@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +34,12 @@ class Availability:
 
     busy: tuple[Busy, ...] = ()
     unknown: str | None = None
+
+    @cached_property
+    def spans(self) -> tuple[tuple[int, int, bool], ...]:
+        """Busy intervals as (start, end) UTC seconds, computed once: the slot finder's hot loop
+        would otherwise convert every datetime on every search."""
+        return tuple((int(b.start.timestamp()), int(b.end.timestamp()), b.tentative) for b in self.busy)
 
     @classmethod
     def unreadable(cls, reason: str) -> Availability:

@@ -118,11 +118,11 @@ def _paint_member(member: Member, avail: Availability, starts: list[int], durati
                     codes[j0:j1] = [open_state] * (j1 - j0)
         day += timedelta(days=1)
 
-    for busy in avail.busy:
+    for b0, b1, tentative in avail.spans:
         # A meeting [s, s+d) overlaps [b0, b1) exactly when b0 - d < s < b1.
-        k0 = bisect_right(starts, _epoch(busy.start) - duration)
-        k1 = bisect_left(starts, _epoch(busy.end))
-        new = TENTATIVE if busy.tentative else BUSY
+        k0 = bisect_right(starts, b0 - duration)
+        k1 = bisect_left(starts, b1)
+        new = TENTATIVE if tentative else BUSY
         for k in range(k0, k1):
             if codes[k] < new:  # busy beats tentative beats free; never hides "away" etc.
                 codes[k] = new
@@ -170,11 +170,11 @@ def find_slots(
     preferred_masks = [_paint_preferred(m, starts, duration) for m in members]
 
     n = len(starts)
-    expected = [0.0] * n
+    # One pass over all members' states per candidate, rather than one list per member.
+    expected = [sum(WEIGHT[c] for c in column) for column in zip(*states)] if states else [0.0] * n
     preferred = [0] * n
     required_ok = [True] * n
     for member, codes, pref in zip(members, states, preferred_masks):
-        expected = [e + WEIGHT[c] for e, c in zip(expected, codes)]
         if member.preferred_hours is not None:
             preferred = [p + (c <= TENTATIVE and inside) for p, c, inside in zip(preferred, codes, pref)]
         if member.required:
