@@ -231,7 +231,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     store = Store(state_path, lock=not args.dry_run)
     try:
         factory = (lambda c: DryRunTransport()) if args.dry_run else transport_for
-        runner = Runner(watcher, store, factory, availability=default_availability, dry_run=args.dry_run)
+        from integrations.publish import publishers_for
+
+        runner = Runner(watcher, store, factory, availability=default_availability, dry_run=args.dry_run,
+                        publishers_factory=publishers_for)
 
         def stop(signum, frame):  # finish the send in progress, record it, then exit 0
             runner.stop = True

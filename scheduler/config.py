@@ -12,10 +12,10 @@ import re
 from datetime import date
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .fields import (
     CalendarSpec,
@@ -197,26 +197,63 @@ def cross_check(group: Group) -> list[tuple[str, str]]:
 
 # --- service.toml ------------------------------------------------------------------------
 
+def _env_name(v: str) -> str:
+    # Never echo the value: when it is not a variable name, it is often the password itself.
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", v):
+        raise fail("password_env is the NAME of an environment variable (letters, digits and '_'), "
+                   "e.g. password_env = \"FRIENDTOR_SMTP_PASSWORD\", not the password; "
+                   "set the password in that variable")
+    return v
+
+
+# The NAME of an environment variable holding a password. Never the password itself:
+# config files are shared and backed up, secrets are not.
+EnvName = Annotated[str, AfterValidator(_env_name)]
+
+
 class Smtp(Frozen):
     host: SingleLine
     # Default: 587 for starttls, 465 for ssl, 25 for none.
     port: int | None = Field(None, ge=1, le=65535)
     security: Literal["starttls", "ssl", "none"] = "starttls"
     username: SingleLine | None = None
-    # The NAME of an environment variable holding the password. Never the password itself:
-    # config files are shared and backed up, secrets are not.
-    password_env: str | None = None
+    password_env: EnvName | None = None
     timeout_seconds: float = Field(30, gt=0, le=600)
 
-    @field_validator("password_env")
-    @classmethod
-    def _env_name(cls, v: str | None) -> str | None:
-        # Never echo the value: when it is not a variable name, it is often the password itself.
-        if v is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", v):
-            raise fail("password_env is the NAME of an environment variable (letters, digits and '_'), "
-                       "e.g. password_env = \"FRIENDTOR_SMTP_PASSWORD\", not the password; "
-                       "set the password in that variable")
-        return v
+
+class Google(Frozen):
+    """Google Calendar: busy time for `calendar = "google:<id>"` members, and publishing."""
+
+    # "oauth": an installed-app OAuth client (client_secret JSON); the refresh token from
+    # `friendtor google-auth` is stored in `token`. "service-account": a Workspace service
+    # account key with domain-wide delegation, acting as `subject`.
+    auth: Literal["oauth", "service-account"] = "oauth"
+    credentials: str                      # the client or key JSON file; keep it 0600
+    token: str = "var/google-token.json"  # oauth only; written 0600
+    subject: Email | None = None          # service-account only: the user to act as
+    # The calendar meetings are published to (with publish = [..., "google"]).
+    calendar: SingleLine = "primary"
+    # Who emails the invitations for published meetings: "friendtor" (iMIP, publish has
+    # "email") or "google" (Google's own, sendUpdates=all; then publish must not have "email").
+    invitations: Literal["friendtor", "google"] = "friendtor"
+    timeout_seconds: float = Field(30, gt=0, le=600)
+
+    @model_validator(mode="after")
+    def _subject(self) -> Google:
+        if self.auth == "service-account" and self.subject is None:
+            raise fail("auth = \"service-account\" needs subject = \"user@your-domain\": the account "
+                       "whose calendar the service account acts on (domain-wide delegation)")
+        return self
+
+
+class CalDav(Frozen):
+    """A CalDAV calendar collection: meetings are published there (publish = [..., "caldav"]),
+    and its credentials are used to read members' `caldav:` calendars on the same server."""
+
+    url: Url
+    username: SingleLine | None = None
+    password_env: EnvName | None = None
+    timeout_seconds: float = Field(30, gt=0, le=600)
 
 
 class Mail(Frozen):
@@ -246,7 +283,22 @@ class Service(Frozen):
     # `friendtor status`), then forgotten, which keeps the state file small.
     keep_days: int = Field(60, ge=0, le=3650)
     mail: Mail = Mail()
+    # Where meetings are published: "email" (iMIP invitations to each member), "google",
+    # "caldav". Agendas and other emails go by mail whatever this says.
     publish: tuple[Literal["email", "google", "caldav"], ...] = ("email",)
+    google: Google | None = None
+    caldav: CalDav | None = None
+
+    @model_validator(mode="after")
+    def _publishers_configured(self) -> Service:
+        for name, table in (("google", self.google), ("caldav", self.caldav)):
+            if name in self.publish and table is None:
+                raise fail(f"publish has \"{name}\" but there is no [{name}] table; add one (see docs/"
+                           f"{'google' if name == 'google' else 'operations'}.md)")
+        if self.google and self.google.invitations == "google" and "email" in self.publish:
+            raise fail("members would get two invitations: [google] invitations = \"google\" lets Google "
+                       "send them, so remove \"email\" from publish (or set invitations = \"friendtor\")")
+        return self
 
 
 class Config(Frozen):

@@ -179,7 +179,12 @@ class Hours:
     end: int
 
     def bounds_on(self, day: date, zone: zoneinfo.ZoneInfo) -> tuple[datetime, datetime]:
-        """The hours on one local date, as aware datetimes. Computed per date so DST is right."""
+        """The hours on one local date, as aware datetimes. Computed per date so DST is right.
+
+        A boundary that does not exist that day (02:30 on a spring-forward Sunday) is read
+        with the offset in force before the change (zoneinfo's fold=0), i.e. at the instant
+        the clock jumps past it.
+        """
         start = datetime.combine(day, time(self.start // 60, self.start % 60), zone)
         end_day = day + timedelta(days=self.end // (24 * 60))
         end_min = self.end % (24 * 60)

@@ -67,7 +67,7 @@ def load_config(folder: Path | str) -> Config:
         if group is None:
             continue
         problems.extend(Problem(rel, field, msg) for field, msg in cross_check(group))
-        problems.extend(Problem(rel, field, msg) for field, msg in _check_files(group, folder))
+        problems.extend(Problem(rel, field, msg) for field, msg in _check_files(group, folder, service))
         groups[gid] = group
 
     # Coordinators' template overrides are config too: a broken one must fail here, in
@@ -259,11 +259,16 @@ def _resolve(spec: str, folder: Path) -> Path | str:
     return path if path.is_absolute() else folder / path
 
 
-def _check_files(group: Group, folder: Path) -> list[tuple[str, str]]:
-    """Calendar files named in the group must exist (URLs are checked when read)."""
+def _check_files(group: Group, folder: Path, service: Service) -> list[tuple[str, str]]:
+    """Calendar files named in the group must exist (URLs are checked when read), and a
+    Google calendar needs the service's [google] credentials."""
     problems = []
     for i, m in enumerate(group.members, 1):
         spec = m.calendar
+        if spec and spec.lower().startswith("google:") and service.google is None:
+            problems.append((f"members[{i}].calendar", "\"google:\" calendars are read with the service's "
+                             "Google credentials; add a [google] table to service.toml (see docs/google.md)"))
+            continue
         if spec is None or re.match(r"(https?://|google:|caldav:)", spec, re.I):
             continue
         path = _resolve(spec, folder)

@@ -175,15 +175,21 @@ def _plan_cycle(config: Config, group: Group, w: Window, state: StateView, now: 
             return
     if meeting.cancelled:
         return
-    _plan_meeting(group, meeting, state, now, out)
+    _plan_meeting(group, meeting, state, now, out, config.service.publish)
 
 
-def _plan_meeting(group: Group, meeting: Meeting, state: StateView, now: datetime, out: _Builder) -> None:
+def _plan_meeting(group: Group, meeting: Meeting, state: StateView, now: datetime, out: _Builder,
+                  publish: tuple[str, ...] = ("email",)) -> None:
     g, c = group.id, meeting.cycle
     if meeting.start > now:
         invite_key = f"invite:{g}:{c}"
-        for m in group.members:  # a member added after the invites went out gets one too
-            out.send("invite", invite_key, group, m, meeting.stamp, cycle=c)
+        if "email" in publish:
+            for m in group.members:  # a member added after the invites went out gets one too
+                out.send("invite", invite_key, group, m, meeting.stamp, cycle=c)
+        for target in publish:
+            if target != "email":  # one "send" per calendar, keyed by SEQUENCE: a move publishes again
+                calendar = Member.model_construct(name=target, email=target, timezone=group.timezone)
+                out.send("publish", f"publish:{g}:{c}:{meeting.sequence}", group, calendar, meeting.stamp, cycle=c)
         current = {m.email for m in group.members}
         for email, (name, zone) in sorted(state.invited.get(invite_key, {}).items()):
             if email not in current:  # removed from the group: take the meeting out of their calendar

@@ -47,8 +47,16 @@ def fingerprint(folder: Path) -> tuple:
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not (Path(root) == folder and d == "var"))
         for name in sorted(files):
             if not name.startswith("."):
-                st = os.stat(os.path.join(root, name))
-                out.append((os.path.join(root, name), st.st_mtime_ns, st.st_size))
+                path = os.path.join(root, name)
+                # A dangling symlink, or a file an editor removes between the listing and the
+                # stat (vim's "4913" probe), must not stop the service: record it without a
+                # stamp, so it still counts as a change, and let load_config judge the files.
+                try:
+                    st = os.stat(path)
+                except OSError:
+                    out.append((path, None, None))
+                    continue
+                out.append((path, st.st_mtime_ns, st.st_size))
     return tuple(out)
 
 
@@ -89,11 +97,14 @@ class TickReport:
 
 class Runner:
     def __init__(self, watcher: ConfigWatcher, store: Store, transport_factory: Callable[[Config], Any], *,
-                 availability: AvailabilityReader, dry_run: bool = False):
+                 availability: AvailabilityReader, dry_run: bool = False,
+                 publishers_factory: Callable[[Config], dict[str, Any]] = lambda config: {}):
         self.watcher = watcher
         self.store = store
         self.transport_factory = transport_factory
         self.transport = transport_factory(watcher.config)
+        self.publishers_factory = publishers_factory
+        self.publishers = {} if dry_run else publishers_factory(watcher.config)
         self.templates = Templates(watcher.config.folder / "templates")  # compiled once, not per tick
         self.availability = availability
         self.dry_run = dry_run
@@ -155,6 +166,8 @@ class Runner:
         if self.watcher.refresh():
             self.transport = self.transport_factory(self.config)
             self.templates = Templates(self.config.folder / "templates")
+            if not self.dry_run:
+                self.publishers = self.publishers_factory(self.config)
         report = TickReport(now)
         p = plan(self.config, self.view(), now, self._availability_fn())
         report.meetings, report.planned = list(p.meetings), list(p.sends)
@@ -217,6 +230,8 @@ class Runner:
         attempts = doc["attempts"] + 1
         base = {"attempts": attempts, "updated": iso(now)}
         where = {"kind": doc["kind"], "group": doc["group"], "key": doc["key"], "to": doc["recipient"]}
+        if doc["kind"] == "publish":
+            return self._publish_one(doc, world, now, report, base, where)
         try:
             message = message_for(doc, self.config, world, templates, now)
         except TemplateProblem as exc:
@@ -236,6 +251,35 @@ class Runner:
         report.sent.append(doc)
         return {**base, "status": "sent", "sent_at": iso(now), "message_id": message["Message-ID"],
                 "last_error": None, "next_attempt": None}
+
+    def _publish_one(self, doc: dict[str, Any], world: World, now: datetime, report: TickReport,
+                     base: dict[str, Any], where: dict[str, Any]) -> dict[str, Any]:
+        """Put the meeting into a shared calendar (Google, CalDAV); same outbox rules as mail."""
+        group = self.config.groups.get(doc["group"])
+        meeting = world.meetings.get((doc["group"], doc["payload"].get("cycle")))
+        publisher = self.publishers.get(doc["recipient"])
+        reason = ("the group is no longer in the config" if group is None
+                  else "the meeting is not in the state" if meeting is None
+                  else "the meeting has already started" if meeting.start <= now
+                  else f"publishing to {doc['recipient']} is no longer configured"
+                  if publisher is None and not self.dry_run else None)
+        if reason:
+            event("not published", reason=reason, **where)
+            report.skipped.append(doc)
+            return {**base, "status": "skipped", "last_error": reason}
+        if self.dry_run:
+            report.would_send.append((doc, {"Subject": f"publish {meeting.uid} (sequence {meeting.sequence})"}))
+            return {}
+        try:
+            if meeting.cancelled:
+                publisher.cancel(group, meeting)
+            else:
+                publisher.publish(group, meeting)
+        except SendError as exc:
+            return self._failed(doc, base, str(exc), exc.transient, now, report, where)
+        event("published", uid=meeting.uid, sequence=meeting.sequence, **where)
+        report.sent.append(doc)
+        return {**base, "status": "sent", "sent_at": iso(now), "last_error": None, "next_attempt": None}
 
     def _failed(self, doc, base, error: str, transient: bool, now: datetime, report: TickReport, where) -> dict:
         give_up = parse_iso(doc["created"]) + timedelta(days=self.config.service.retry_days)

@@ -86,9 +86,16 @@ class TickStorage(Storage):
             data = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise StateError(f"{self.path}: the state file is damaged ({exc}); {how_to}") from None
-        if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        # Every table is an object of documents, and every document an object, or TinyDB and the
+        # code above it fail later with an internal error instead of this message.
+        if not isinstance(data, dict) or not all(
+                isinstance(table, dict) and all(isinstance(doc, dict) for doc in table.values())
+                for table in data.values()):
             raise StateError(f"{self.path}: this is not a friendtor state file; {how_to}")
         meta = data.get("meta", {}).get("1", {})
+        if not isinstance(meta.get("schema", SCHEMA), int) or isinstance(meta.get("schema"), bool):
+            raise StateError(f"{self.path}: this is not a friendtor state file (meta.schema is not a number); "
+                             f"{how_to}")
         if meta.get("schema", SCHEMA) > SCHEMA:
             raise StateError(f"{self.path}: written by a newer friendtor (schema {meta['schema']}); "
                              "upgrade friendtor, or restore the backup taken before the downgrade")

@@ -64,6 +64,19 @@ def scenario(draw):
     return g, range_window(g, first, first + timedelta(days=days - 1)), availability
 
 
+def _gap_limit(day: date, minutes: int, zone: ZoneInfo, holds, wall_rule: bool) -> bool:
+    """The wall-clock rule, except for an hours boundary that falls in a spring-forward gap
+    (a 02:15 that never happens): it is the instant 02:15 would be on standard time, so
+    compare instants there."""
+    if minutes >= 24 * 60:
+        return wall_rule
+    wall = datetime.combine(day, time(minutes // 60, minutes % 60))
+    instant = wall.replace(tzinfo=zone)
+    if instant.astimezone(UTC).astimezone(zone).replace(tzinfo=None) == wall:
+        return wall_rule
+    return holds(instant)
+
+
 def reference(member, avail: Availability, start: datetime, end: datetime) -> str:
     """The rules read literally, in local wall-clock terms: 'available', 'tentative' or 'unavailable'."""
     zone = ZoneInfo(member.timezone)
@@ -74,7 +87,9 @@ def reference(member, avail: Availability, start: datetime, end: datetime) -> st
     if le.date() != day and not ends_at_midnight:
         return "unavailable"
     end_minutes = 24 * 60 if ends_at_midnight else le.hour * 60 + le.minute
-    if not (h.start <= ls.hour * 60 + ls.minute and end_minutes <= h.end):
+    start_ok = _gap_limit(day, h.start, zone, lambda t: t <= start, h.start <= ls.hour * 60 + ls.minute)
+    end_ok = _gap_limit(day, h.end, zone, lambda t: end <= t, end_minutes <= h.end)
+    if not (start_ok and end_ok):
         return "unavailable"
     if day.weekday() not in member.weekdays or any(a.start <= day <= a.end for a in member.away):
         return "unavailable"

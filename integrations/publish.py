@@ -1,0 +1,40 @@
+"""Publishing meetings to shared calendars (Google Calendar, CalDAV).
+
+A publisher puts one meeting into a calendar, keyed by the meeting's UID, so publishing the
+same meeting again (a retry, or a new SEQUENCE after a move) updates the event in place.
+Errors are SendError: transient ones (429, 5xx, time-outs) are retried by the service's
+outbox, permanent ones (401/403, 404) are reported to the operator and the coordinators.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Protocol, runtime_checkable
+
+from scheduler.config import Config, Group
+from scheduler.meetings import Meeting
+
+
+@runtime_checkable
+class Publisher(Protocol):
+    def publish(self, group: Group, meeting: Meeting) -> None:
+        """Create the event, or update it if an event with the meeting's UID exists."""
+
+    def cancel(self, group: Group, meeting: Meeting) -> None:
+        """Remove (or mark cancelled) the event with the meeting's UID; absent is fine."""
+
+
+def publishers_for(config: Config, environ: Mapping[str, str] = os.environ) -> dict[str, Publisher]:
+    """The publishers `service.publish` asks for, by name ("google", "caldav")."""
+    out: dict[str, Publisher] = {}
+    service = config.service
+    if "google" in service.publish and service.google is not None:
+        from .google import GooglePublisher
+
+        out["google"] = GooglePublisher.from_config(config)
+    if "caldav" in service.publish and service.caldav is not None:
+        from .caldav import CalDavPublisher
+
+        out["caldav"] = CalDavPublisher.from_config(config, environ)
+    return out
