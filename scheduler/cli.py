@@ -136,6 +136,8 @@ def _instant(text: str | None, flag: str) -> datetime:
         raise UsageError(f"{flag}: {text!r} is not an ISO 8601 time; use e.g. 2026-12-01T09:00:00Z") from None
     if value.tzinfo is None:
         raise UsageError(f"{flag}: {text!r} has no time zone; add one, e.g. {text}Z or {text}-05:00")
+    if not 2000 <= value.year <= 2200:
+        raise UsageError(f"{flag}: {text!r} is too far from today to plan for; use a year between 2000 and 2200")
     return value.astimezone(UTC)
 
 

@@ -93,7 +93,10 @@ def message_for(doc: Mapping[str, Any], config: Config, world: World, templates:
         if "failure" in payload:
             failure = dict(payload["failure"])
             if not group.share_member_emails:
-                failure["email"] = None  # coordinators see the name; the address stays in the config
+                # Coordinators see the name; the address stays in the config (servers often echo it).
+                if failure.get("email"):
+                    failure["error"] = failure["error"].replace(failure["email"], f"<{failure['name']}>")
+                failure["email"] = None
             return make({**base, "failure": failure})
         options = [candidate_from_payload(o) for o in payload.get("options", [])]
         return make(ctx.for_alert(base, group, member, [date.fromisoformat(d) for d in payload["dates"]], options))
