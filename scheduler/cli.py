@@ -66,6 +66,13 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--step", default="6h", help="time between ticks: 30m, 6h, 1d (default 6h)")
     sim.add_argument("--out", metavar="DIR", help="scratch folder (default: var/simulation in the config folder)")
 
+    at = sub.add_parser("attendance", help="record who came to a meeting")
+    at.add_argument("group", metavar="GROUP")
+    at.add_argument("date", metavar="DATE", help="the meeting's date in the group's zone (YYYY-MM-DD)")
+    config_arg(at)
+    at.add_argument("--present", nargs="+", default=[], metavar="EMAIL")
+    at.add_argument("--absent", nargs="+", default=[], metavar="EMAIL")
+
     st = sub.add_parser("status", help="upcoming meetings, what was sent, what is pending or failed")
     st.add_argument("group", metavar="GROUP", nargs="?")
     config_arg(st)
@@ -300,6 +307,54 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_attendance(args: argparse.Namespace) -> int:
+    import json
+    import os
+
+    from .service import incoming_folder, store_attendance
+    from .store import LockedError, Store, atomic_write, iso
+
+    config = _load(args)
+    group = _group(config, args.group)
+    day = _date(args.date, "DATE")
+    present = [e.strip().lower() for e in args.present]
+    absent = [e.strip().lower() for e in args.absent]
+    if not present and not absent:
+        raise UsageError("name who came with --present EMAIL... and who did not with --absent EMAIL...")
+    strangers = [e for e in present + absent if group.member(e) is None]
+    if strangers:
+        raise UsageError(f"{', '.join(strangers)}: not a member of {group.id}; members: "
+                         + ", ".join(m.email for m in group.members))
+    both = sorted(set(present) & set(absent))
+    if both:
+        raise UsageError(f"{', '.join(both)}: listed both --present and --absent; keep one")
+    path = config.path(config.service.state)
+    if not path.exists():
+        raise UsageError(f"{path}: no state yet, so no meeting to record; the service has not run")
+    with Store(path, lock=False) as reader:
+        meetings = {m.start.astimezone(group.tz).date(): m for (g, _), m in reader.meetings().items()
+                    if g == group.id and not m.cancelled}
+    meeting = meetings.get(day)
+    if meeting is None:
+        known = ", ".join(d.isoformat() for d in sorted(meetings)) or "none yet"
+        raise UsageError(f"{group.id} had no meeting on {day} ({group.timezone}); meetings: {known}")
+    now = datetime.now(UTC)
+    record = {"group": group.id, "cycle": meeting.cycle, "present": present, "absent": absent}
+    try:
+        with Store(path) as store:
+            n = store_attendance(store, record, now)
+            store.commit()
+        where = "stored"
+    except LockedError:
+        # The service owns the state: leave the record where its next tick picks it up.
+        folder = incoming_folder(path)
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        atomic_write(folder / f"attendance-{iso(now)}-{os.getpid()}.json", json.dumps(record).encode())
+        n, where = len(present) + len(absent), "handed to the running service (stored at its next tick)"
+    print(f"{group.name}, meeting of {day}: {len(present)} present, {len(absent)} absent; {n} records {where}")
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from .statusreport import status_text
     from .store import Store
@@ -323,7 +378,7 @@ def _weekday_names(group: Group) -> list[str]:
 
 
 COMMANDS = {"validate": cmd_validate, "slots": cmd_slots, "preview": cmd_preview, "run": cmd_run,
-            "simulate": cmd_simulate, "status": cmd_status}
+            "simulate": cmd_simulate, "status": cmd_status, "attendance": cmd_attendance}
 
 if __name__ == "__main__":
     sys.exit(main())

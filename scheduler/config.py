@@ -263,6 +263,9 @@ class Mail(Frozen):
     # The address every message and invite comes from (the invite's ORGANIZER).
     sender: Email = "friendtor@localhost"
     sender_name: SingleLine = "friendtor"
+    # Optional: a Maildir where replies to `sender` are delivered (e.g. by fetchmail or the
+    # mail server). Accept/Decline replies found there are recorded as RSVPs.
+    inbox: str | None = None
     smtp: Smtp | None = None
 
     @model_validator(mode="after")

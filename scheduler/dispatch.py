@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from . import context as ctx
 from .config import Config, Member
@@ -87,7 +88,7 @@ def message_for(doc: Mapping[str, Any], config: Config, world: World, templates:
         return make(ctx.for_nudge(base, group, member, goals, now.astimezone(member.tz).date()))
     if kind in ("review", "year-end"):
         start, end = date.fromisoformat(payload["start"]), date.fromisoformat(payload["end"])
-        records = attendance_by_meeting(world, group.id, start, end)
+        records = attendance_by_meeting(world, group.id, start, end, group.tz)
         return make(ctx.for_review(base, group, start, end, records, year_end=kind == "year-end"))
     if kind == "alert":
         if "failure" in payload:
@@ -103,15 +104,17 @@ def message_for(doc: Mapping[str, Any], config: Config, world: World, templates:
     return Skip(f"unknown kind {kind!r}")
 
 
-def attendance_by_meeting(world: World, group: str, start: date, end: date) -> list[dict[str, Any]]:
-    """Recorded attendance of the group's meetings held between two dates, one record per meeting."""
+def attendance_by_meeting(world: World, group: str, start: date, end: date,
+                          zone: ZoneInfo = ZoneInfo("UTC")) -> list[dict[str, Any]]:
+    """Recorded attendance of the group's meetings held between two dates (in `zone`, the
+    group's), one record per meeting."""
     by_cycle: dict[str, dict[str, list[str]]] = {}
     for rec in world.attendance.get(group, ()):
         entry = by_cycle.setdefault(rec["cycle"], {"present": [], "absent": []})
         entry["present" if rec["present"] else "absent"].append(rec["email"])
     out = []
     for (g, cycle), meeting in world.meetings.items():
-        day = meeting.start.date()
+        day = meeting.start.astimezone(zone).date()
         if g == group and not meeting.cancelled and start <= day <= end and cycle in by_cycle:
             out.append({"date": day, **by_cycle[cycle]})
     return out

@@ -13,6 +13,7 @@ so a crash repeats at most a couple of seconds' worth of sends.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -22,6 +23,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from .attendance import PARTSTAT_PRESENT
 from .availability import Availability
 from .config import Config, Group
 from .cycles import Window
@@ -169,6 +171,8 @@ class Runner:
             if not self.dry_run:
                 self.publishers = self.publishers_factory(self.config)
         report = TickReport(now)
+        if not self.dry_run:
+            self.ingest(now)
         p = plan(self.config, self.view(), now, self._availability_fn())
         report.meetings, report.planned = list(p.meetings), list(p.sends)
         self.record_plan(p, now)
@@ -181,6 +185,46 @@ class Runner:
                 event("old sends forgotten", count=forgotten)
             self.commit()
         return report
+
+    # --- attendance coming in -----------------------------------------------------------
+
+    def ingest(self, now: datetime) -> None:
+        """Store coordinators' attendance records dropped by `friendtor attendance` while the
+        service ran, and RSVPs from the reply inbox; the sources are cleared only after a commit."""
+        from integrations.inbox import mark_seen, unread_replies
+
+        dropped = sorted(incoming_folder(self.store.path).glob("attendance-*.json"))
+        for path in dropped:
+            try:
+                record = json.loads(path.read_text())
+                store_attendance(self.store, record, now)
+            except (OSError, ValueError, KeyError) as exc:
+                event("attendance file ignored", logging.ERROR, file=str(path), error=str(exc))
+        inbox = self.config.service.mail.inbox
+        seen: list[str] = []
+        if inbox:
+            by_uid = {m.uid: m for m in self.store.meetings().values()}
+            for key, replies in unread_replies(self.config.path(inbox)):
+                seen.append(key)
+                for r in replies:
+                    meeting = by_uid.get(r.uid)
+                    group = self.config.groups.get(meeting.group) if meeting else None
+                    if group is None:
+                        event("reply for an unknown meeting ignored", uid=r.uid)
+                    elif group.member(r.email) is None:
+                        event("reply from a non-member ignored", logging.WARNING, group=group.id, sender=r.email)
+                    elif r.partstat in PARTSTAT_PRESENT:
+                        self.store.record_attendance(group.id, meeting.cycle, r.email,
+                                                     PARTSTAT_PRESENT[r.partstat], "rsvp", now)
+                        event("rsvp recorded", group=group.id, cycle=meeting.cycle, member=r.email,
+                              partstat=r.partstat)
+        if dropped or seen:
+            self.commit()
+            if not self.store.storage.dirty:  # saved: now the sources may go
+                for path in dropped:
+                    path.unlink(missing_ok=True)
+                if seen:
+                    mark_seen(self.config.path(inbox), seen)
 
     def commit(self) -> None:
         try:
@@ -333,6 +377,21 @@ class Runner:
             scheduler.run_pending()
             sleep(1)
         event("stopped")
+
+
+def incoming_folder(state_path: Path) -> Path:
+    """Where `friendtor attendance` leaves records for a running service to pick up."""
+    return state_path.parent / "incoming"
+
+
+def store_attendance(store: Store, record: dict[str, Any], now: datetime) -> int:
+    """Store a coordinator's record {"group", "cycle", "present": [...], "absent": [...]}."""
+    n = 0
+    for key, present in (("present", True), ("absent", False)):
+        for email in record[key]:
+            store.record_attendance(record["group"], record["cycle"], email, present, "coordinator", now)
+            n += 1
+    return n
 
 
 def _attendance(store: Store, config: Config) -> dict[str, list[dict[str, Any]]]:

@@ -35,6 +35,10 @@ class StateError(FriendtorError):
     """The state file cannot be used; the message says what to do."""
 
 
+class LockedError(StateError):
+    """Another process owns the state file."""
+
+
 def iso(dt: datetime) -> str:
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -139,7 +143,7 @@ class Lock:
             holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
             os.close(fd)
             state = self.path.with_suffix("")
-            raise StateError(f"{state}: another friendtor (pid {holder}) is already running on this state; "
+            raise LockedError(f"{state}: another friendtor (pid {holder}) is already running on this state; "
                              "stop it first (systemctl stop friendtor), or give this one its own state file") from None
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
@@ -256,11 +260,18 @@ class Store:
     def attendance(self, group: str) -> list[dict[str, Any]]:
         return list(self.db.table("attendance").search(Q.group == group))
 
-    def record_attendance(self, group: str, cycle: str, email: str, present: bool, source: str, when: datetime) -> None:
-        self.db.table("attendance").upsert(
+    def record_attendance(self, group: str, cycle: str, email: str, present: bool, source: str, when: datetime) -> bool:
+        """Store one member's attendance; an RSVP never overwrites what a coordinator recorded."""
+        table = self.db.table("attendance")
+        if source == "rsvp":
+            existing = table.get((Q.group == group) & (Q.cycle == cycle) & (Q.email == email))
+            if existing and existing["source"] == "coordinator":
+                return False
+        table.upsert(
             {"group": group, "cycle": cycle, "email": email, "present": present, "source": source,
              "recorded": iso(when)},
             (Q.group == group) & (Q.cycle == cycle) & (Q.email == email))
+        return True
 
 
 def sid(key: str, recipient: str) -> str:
