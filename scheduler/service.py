@@ -364,6 +364,9 @@ class Runner:
                     event("tick", sent=len(report.sent), failed=len(report.failed), meetings=len(report.meetings))
             except FriendtorError as exc:
                 event("tick failed", logging.ERROR, error=str(exc))
+            except Exception as exc:  # a bug: log it with its traceback and keep the service up
+                logging.getLogger("friendtor").exception("tick failed with an internal error")
+                event("tick failed", logging.ERROR, error=f"{type(exc).__name__}: {exc}")
 
         minutes = self.config.service.tick_minutes
         scheduler.every(minutes).minutes.do(run_tick)
