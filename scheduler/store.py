@@ -167,6 +167,10 @@ class Store:
         self.lock = Lock(path.with_name(path.name + ".lock")) if lock else None
         if self.lock:
             self.lock.acquire()
+            # Holding the lock, any temp file left beside the state is from a process that died
+            # mid-write (the state itself is intact): clear it so crashes do not pile them up.
+            for stale in path.parent.glob(f".{path.name}.*.tmp"):
+                stale.unlink(missing_ok=True)
         try:
             self.storage = TickStorage(path)
         except BaseException:

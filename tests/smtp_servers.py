@@ -12,6 +12,7 @@ turning verification off.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import ssl
 import threading
@@ -70,6 +71,23 @@ class NoSuchUser(Recorder):
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
                           address: str, rcpt_options: list[str]) -> str:
         return "550 5.1.1 no such user"
+
+
+@dataclass
+class Slow(Recorder):
+    """Takes `delay` seconds to answer each DATA, like a busy relay.
+
+    The message is recorded before the pause: a client that dies during it never sees the
+    250, although the server has the message (the ambiguous crash the outbox must survive).
+    The list may be read from another thread while the server appends to it.
+    """
+
+    delay: float = 0.2
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        reply = await super().handle_DATA(server, session, envelope)
+        await asyncio.sleep(self.delay)
+        return reply
 
 
 @dataclass(frozen=True)
@@ -168,6 +186,13 @@ def smtps(server_tls: ssl.SSLContext) -> Iterator[Server]:
 def deferring_smtp() -> Iterator[Server]:
     """Answers the first message with 451, accepts the next."""
     with running(DeferFirst()) as server:
+        yield server
+
+
+@pytest.fixture
+def slow_smtp() -> Iterator[Server]:
+    """No TLS, no login, 0.15 s per message: slow enough to interrupt a batch of sends."""
+    with running(Slow(delay=0.15)) as server:
         yield server
 
 
