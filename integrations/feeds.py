@@ -1,28 +1,257 @@
 """Fetching calendar feeds over HTTP(S): bounded in time and size, so one slow or huge feed
-cannot hold up the whole group."""
+cannot hold up the whole group, and cached on disk with ETag / Last-Modified.
+
+A feed URL (a Google or Outlook "secret address") is a password in all but name: anyone
+who has it reads the member's calendar. So it is never logged or shown in full (`redact`
+keeps the scheme and host), never used as a file name (the cache files are named after
+its SHA-256), and the cache files are 0600 in a 0700 folder.
+
+When a feed that was read before stops answering (time-out, refused connection, 5xx, a
+body that is not iCalendar, a body over the size limit), the cached copy is used for up to
+`MAX_STALE` (24 h) after the server last confirmed it, with a note the caller logs: a
+calendar a day old is a better guess than "unknown" for a meeting weeks away, and a
+passing outage of Google or Outlook should not turn a whole group tentative. After that
+the member is unknown. A 4xx answer (404, 410, 401, 403: the secret address was reset or
+revoked) is not an outage, so it makes the member unknown at once.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import http.client
+import json
+import os
+import socket
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from scheduler.errors import CalendarError
+from scheduler.store import atomic_write
 
 TIMEOUT_SECONDS = 15
 MAX_BYTES = 10 * 1024 * 1024  # a year of a busy person's calendar is well under 1 MB
+MAX_STALE = timedelta(hours=24)
+_CHUNK = 64 * 1024
+
+
+class FeedUnavailable(CalendarError):
+    """The feed could not be fetched now. `outage` is true when a cached copy may stand in
+    (time-outs, connection errors, 5xx, a broken body), false for a 4xx answer."""
+
+    def __init__(self, message: str, *, outage: bool):
+        super().__init__(message)
+        self.outage = outage
+
+
+def redact(url: str) -> str:
+    """A feed URL as it may appear in logs and messages: scheme and host, never the secret path."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or "?"
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return f"{parts.scheme}://{host}/…"
 
 
 def fetch(url: str, *, timeout: float = TIMEOUT_SECONDS, max_bytes: int = MAX_BYTES) -> bytes:
-    """The body of `url`, or CalendarError saying why not (in words, without the URL's secret path)."""
-    request = urllib.request.Request(url, headers={"User-Agent": "friendtor", "Accept": "text/calendar"})
+    """The body of `url`, uncached, or CalendarError saying why not (in words, without the URL)."""
+    body, _ = _get(url, {}, timeout=timeout, max_bytes=max_bytes)
+    assert body is not None  # no conditional headers, so never a 304
+    return body
+
+
+def _get(url: str, headers: dict[str, str], *, timeout: float,
+         max_bytes: int) -> tuple[bytes | None, dict[str, str]]:
+    """(body, response headers); body None for a 304. Raises FeedUnavailable."""
+    request = urllib.request.Request(url, headers={"User-Agent": "friendtor", "Accept": "text/calendar",
+                                                   **headers})
+    deadline = time.monotonic() + 2 * timeout  # each wait is bounded by `timeout`; the whole read by twice that
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (scheme checked in config)
-            body = response.read(max_bytes + 1)
+            chunks, size = [], 0
+            while size <= max_bytes:
+                if time.monotonic() > deadline:
+                    raise FeedUnavailable(f"the calendar feed took longer than {2 * timeout:g} s to download",
+                                          outage=True)
+                # read1: whatever has arrived, so a feed that trickles a byte at a time still
+                # meets the deadline check (read(n) would wait for all n bytes).
+                chunk = response.read1(min(_CHUNK, max_bytes + 1 - size))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+            if size <= max_bytes and response.length:  # read1 returns b"" when the server hangs up early
+                raise FeedUnavailable(f"the calendar feed was cut off after {size} bytes", outage=True)
+            meta = {k.lower(): v for k, v in response.headers.items()}
+    except FeedUnavailable:
+        raise
     except urllib.error.HTTPError as exc:
-        raise CalendarError(f"the calendar feed answered HTTP {exc.code}") from None
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise CalendarError(f"the calendar feed could not be fetched ({reason})") from None
+        exc.close()  # the error body is not needed
+        if exc.code == 304:
+            return None, {k.lower(): v for k, v in exc.headers.items()}
+        # 408 and 429 are the server asking for patience, like a 5xx.
+        outage = exc.code >= 500 or exc.code in (408, 429)
+        raise FeedUnavailable(f"the calendar feed answered HTTP {exc.code}", outage=outage) from None
+    except (TimeoutError, socket.timeout):
+        raise FeedUnavailable(f"the calendar feed did not answer within {timeout:g} s", outage=True) from None
+    except urllib.error.URLError as exc:
+        # The reason is the socket or TLS error; its text never holds the URL.
+        reason = "timed out" if isinstance(exc.reason, TimeoutError) else exc.reason
+        raise FeedUnavailable(f"the calendar feed could not be fetched ({reason})", outage=True) from None
+    except OSError as exc:  # reset before or during the answer
+        raise FeedUnavailable(f"the calendar feed could not be fetched ({_why(exc)})", outage=True) from None
+    except (http.client.HTTPException, ValueError) as exc:  # garbled status line, IncompleteRead
+        raise FeedUnavailable(f"the calendar feed sent a broken answer ({_why(exc)})", outage=True) from None
+    body = b"".join(chunks)
     if len(body) > max_bytes:
-        raise CalendarError(f"the calendar feed is larger than {max_bytes // (1024 * 1024)} MB")
-    return body
+        raise FeedUnavailable(f"the calendar feed is larger than {_size(max_bytes)}", outage=True)
+    return body, meta
+
+
+def _why(exc: Exception) -> str:
+    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return " ".join(text.split())[:120]
+
+
+def _size(n: int) -> str:
+    return f"{n // (1024 * 1024)} MB" if n >= 1024 * 1024 else f"{n // 1024} KB"
+
+
+def looks_like_icalendar(body: bytes) -> bool:
+    """A cheap check before a body replaces a good cached copy: an HTML login page or an
+    error text served with 200 must not."""
+    return body.lstrip(b"\xef\xbb\xbf \t\r\n")[:15].upper() == b"BEGIN:VCALENDAR"
+
+
+@dataclass(frozen=True)
+class Feed:
+    body: bytes
+    note: str | None = None  # set when a stale copy stands in: why, and how old it is
+
+
+class FeedCache:
+    """Fetches feeds with conditional requests and keeps the last good copy of each.
+
+    Files, in `folder` (created 0700 on first use): `<sha256 of url>.ics`, the body, and
+    `<sha256>.json`, {etag, last_modified, checked, sha256 of the body}; both 0600, written
+    atomically. A copy whose JSON does not match its body (two processes wrote at once) is
+    ignored. Failing to write the cache never fails a fetch: the body is still returned.
+
+    `clock` gives the current time (aware, UTC). The cache is I/O-edge code, like the HTTP
+    request itself; the planner never sees it, and tests pass their own clock.
+    """
+
+    def __init__(self, folder: Path, *, timeout: float | None = None, max_bytes: int | None = None,
+                 max_stale: timedelta | None = None, clock: Callable[[], datetime] | None = None):
+        # Defaults are read here, not at import, so the module's limits can be tuned in one place.
+        self.folder = Path(folder)
+        self.timeout = TIMEOUT_SECONDS if timeout is None else timeout
+        self.max_bytes = MAX_BYTES if max_bytes is None else max_bytes
+        self.max_stale = MAX_STALE if max_stale is None else max_stale
+        self.clock = clock or (lambda: datetime.now(UTC))
+
+    def paths(self, url: str) -> tuple[Path, Path]:
+        name = hashlib.sha256(url.encode()).hexdigest()
+        return self.folder / f"{name}.ics", self.folder / f"{name}.json"
+
+    def get(self, url: str) -> Feed:
+        """The feed's body (fresh, revalidated, or a stale copy with a note), or CalendarError."""
+        cached = self._load(url)
+        headers = {}
+        if cached is not None:
+            meta = cached[1]
+            if meta.get("etag"):
+                headers["If-None-Match"] = meta["etag"]
+            if meta.get("last_modified"):
+                headers["If-Modified-Since"] = meta["last_modified"]
+        try:
+            body, answer = _get(url, headers, timeout=self.timeout, max_bytes=self.max_bytes)
+            if body is not None and not looks_like_icalendar(body):
+                raise FeedUnavailable("the calendar feed did not return an iCalendar file"
+                                      f"{_kind(answer.get('content-type'))}", outage=True)
+        except FeedUnavailable as exc:
+            return self._stale(url, cached, exc)
+        now = self.clock()
+        if body is None:  # 304: our copy is current
+            if cached is None:  # a 304 we did not ask for
+                raise CalendarError("the calendar feed answered 304 Not Modified to a plain request")
+            body, meta = cached
+            meta = {**meta, "checked": _iso(now)}
+            # A 304 may carry a new validator (RFC 9110 15.4.5).
+            if answer.get("etag"):
+                meta["etag"] = answer["etag"]
+            self._save(url, None, meta)
+            return Feed(body)
+        meta = {"etag": answer.get("etag"), "last_modified": answer.get("last-modified"), "checked": _iso(now),
+                "sha256": hashlib.sha256(body).hexdigest(), "host": redact(url)}
+        self._save(url, body, meta)
+        return Feed(body)
+
+    def _stale(self, url: str, cached: tuple[bytes, dict] | None, exc: FeedUnavailable) -> Feed:
+        if cached is None or not exc.outage:
+            raise exc
+        body, meta = cached
+        try:
+            checked = datetime.fromisoformat(meta["checked"])
+        except (KeyError, TypeError, ValueError):
+            raise exc from None
+        age = self.clock() - checked
+        if age > self.max_stale:
+            raise CalendarError(f"{exc}; the last good copy is {_age(age)} old, too old to use") from None
+        return Feed(body, note=f"{exc}; using the copy from {_age(age)} ago")
+
+    def _load(self, url: str) -> tuple[bytes, dict] | None:
+        body_path, meta_path = self.paths(url)
+        try:
+            meta = json.loads(meta_path.read_text("utf-8"))
+            body = body_path.read_bytes()
+        except (OSError, ValueError):
+            return None
+        if not isinstance(meta, dict) or meta.get("sha256") != hashlib.sha256(body).hexdigest():
+            return None
+        return body, meta
+
+    def _save(self, url: str, body: bytes | None, meta: dict) -> None:
+        body_path, meta_path = self.paths(url)
+        try:
+            self._folder()
+            if body is not None:
+                atomic_write(body_path, body, 0o600)
+            atomic_write(meta_path, json.dumps(meta, indent=1).encode(), 0o600)
+        except OSError:
+            # A cache that cannot be written (a folder created by root with `sudo friendtor
+            # slots`, a full disk) costs a full download next time, nothing more.
+            with contextlib.suppress(OSError):
+                meta_path.unlink()
+
+    def _folder(self) -> None:
+        try:
+            self.folder.mkdir(mode=0o700, parents=True)
+        except FileExistsError:
+            return
+        os.chmod(self.folder, 0o700)  # mkdir's mode is filtered by the umask
+
+
+def _kind(content_type: str | None) -> str:
+    if not content_type:
+        return ""
+    return f" (got {content_type.split(';')[0].strip()[:40]})"
+
+
+def _iso(dt: datetime) -> str:
+    return dt.astimezone(UTC).isoformat()
+
+
+def _age(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    if minutes < 60:
+        return f"{max(minutes, 0)} min"
+    if minutes < 48 * 60:
+        return f"{minutes // 60} h"
+    return f"{minutes // (24 * 60)} days"

@@ -4,7 +4,11 @@ Rules, in the words of a calendar user:
 - TRANSP:TRANSPARENT ("show as free") and STATUS:CANCELLED events do not block anything;
 - STATUS:TENTATIVE events make the member tentative;
 - an all-day event blocks the member's whole local day(s), as they see it in their zone;
-- a floating time (no zone) is the member's own wall-clock time;
+- a floating time (no zone) is the member's own wall-clock time, unless the calendar names
+  its zone in X-WR-TIMEZONE (Google's and Apple's feeds do): then it is that zone's;
+- Outlook's Windows zone names ("Eastern Standard Time"), in a TZID with or without a
+  VTIMEZONE and in X-WR-TIMEZONE, are read as their IANA zones (CLDR's mapping, which
+  icalendar ships and applies to TZIDs itself);
 - recurring events are expanded with their RRULE, RDATE, EXDATE and moved instances
   (RECURRENCE-ID), each instance in its own zone, so DST changes land where they should.
 """
@@ -16,6 +20,8 @@ from zoneinfo import ZoneInfo
 
 import icalendar
 import recurring_ical_events
+import x_wr_timezone
+from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
 from scheduler.availability import Availability, Busy
 
@@ -32,6 +38,7 @@ def busy_from_ics(data: bytes | str, zone: ZoneInfo, start: datetime, end: datet
         return Availability.unreadable(f"not a valid iCalendar file ({_short(exc)})")
     if cal.name != "VCALENDAR":
         return Availability.unreadable(f"not a VCALENDAR (found {cal.name or 'nothing'})")
+    cal = _standard_zones(cal)
     try:
         # Ask one day wider on each side: all-day events are dates, which the query
         # reads in its own zone, and an event that starts the evening before may still run.
@@ -43,6 +50,28 @@ def busy_from_ics(data: bytes | str, zone: ZoneInfo, start: datetime, end: datet
     busy = [b for b in busy if b.end > lo and b.start < hi]
     busy.sort(key=lambda b: (b.start, b.end))
     return Availability(tuple(busy))
+
+
+def _standard_zones(cal: icalendar.Calendar) -> icalendar.Calendar:
+    """The calendar with X-WR-TIMEZONE applied (RFC 5545 form), its Windows name mapped.
+
+    recurring-ical-events applies X-WR-TIMEZONE itself, but fails on a name zoneinfo does
+    not know, so the property is resolved here and removed. A name that is neither IANA nor
+    Windows is dropped: it only concerns floating times, which then stay the member's own.
+    """
+    name = str(cal.pop("X-WR-TIMEZONE", "")).strip()
+    zone = _zone(name) if name else None
+    return x_wr_timezone.to_standard(cal, timezone=zone) if zone is not None else cal
+
+
+def _zone(name: str) -> ZoneInfo | None:
+    for candidate in (name, WINDOWS_TO_OLSON.get(name)):
+        if candidate:
+            try:
+                return ZoneInfo(candidate)
+            except (ValueError, KeyError, OSError):  # ZoneInfoNotFoundError is a KeyError
+                continue
+    return None
 
 
 def _busy(event, zone: ZoneInfo) -> Busy | None:

@@ -41,6 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--to", dest="end", metavar="DATE", help="last date, inclusive (YYYY-MM-DD)")
     s.add_argument("--top", type=_positive, default=5, metavar="N", help="how many options (default 5)")
     s.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    s.add_argument("--heatmap", metavar="FILE", help="also draw who is free when over the window: FILE.svg or FILE.png")
 
     pv = sub.add_parser("preview", help="show exactly what a member would receive")
     pv.add_argument("group", metavar="GROUP")
@@ -76,6 +77,13 @@ def _parser() -> argparse.ArgumentParser:
     st = sub.add_parser("status", help="upcoming meetings, what was sent, what is pending or failed")
     st.add_argument("group", metavar="GROUP", nargs="?")
     config_arg(st)
+
+    ga = sub.add_parser("google-auth", help="sign in to Google Calendar once ([google] auth = \"oauth\")")
+    config_arg(ga)
+    ga.add_argument("--port", type=int, default=0, metavar="PORT",
+                    help="local port Google's answer comes back to (default: any free port; "
+                         "pick one to forward it with ssh -L PORT:localhost:PORT)")
+    ga.add_argument("--no-browser", action="store_true", help="only print the URL; do not open a browser")
     return p
 
 
@@ -163,6 +171,20 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _past_burden(config: Config, group: Group, now: datetime):
+    """Who met at inconvenient hours lately, from the service's state (none yet: nobody), so
+    `slots` ranks as the service will."""
+    from .planner import StateView, past_burden
+    from .store import Store
+
+    path = config.path(config.service.state)
+    meetings = {}
+    if path.exists():
+        with Store(path, lock=False) as store:  # read-only, beside a running service
+            meetings = store.meetings()
+    return past_burden(group, StateView(meetings, frozenset(), {}, {}), now)
+
+
 def cmd_slots(args: argparse.Namespace) -> int:
     from integrations.calendars import group_availability
 
@@ -170,6 +192,7 @@ def cmd_slots(args: argparse.Namespace) -> int:
     from .slotreport import as_json, as_table
     from .slots import find_slots
 
+    heatmap_format = _heatmap_format(args.heatmap)
     config = _load(args)
     group = _group(config, args.group)
     now = datetime.now(UTC)
@@ -192,9 +215,29 @@ def cmd_slots(args: argparse.Namespace) -> int:
     lo = datetime.combine(window.first, datetime.min.time(), group.tz)
     hi = datetime.combine(window.last + timedelta(days=1), datetime.min.time(), group.tz)
     availability = group_availability(config, group, lo, hi)
-    candidates = find_slots(group, window, availability, not_before=now, top=args.top, distinct=True)
-    print(as_json(group, candidates) if args.json else as_table(group, window, candidates))
+    burden = _past_burden(config, group, now)
+    candidates = find_slots(group, window, availability, not_before=now, top=args.top, distinct=True,
+                            burden=burden)
+    print(as_json(group, candidates) if args.json else as_table(group, window, candidates, burden))
+    if args.heatmap:
+        from . import heatmap as hm
+
+        grid = hm.heatmap(group, window, availability,
+                          f"{group.name}: who is free, {window.first.day} {window.first:%b} to {window.last.day} {window.last:%b %Y}")
+        data = hm.to_svg(grid).encode() if heatmap_format == "svg" else hm.to_png(grid)
+        _write(args.heatmap, data, "--heatmap")
+        print(f"heatmap written to {args.heatmap}", file=sys.stderr)
     return 0
+
+
+def _heatmap_format(path: str | None) -> str | None:
+    """svg or png from --heatmap's suffix, checked before any calendar is read."""
+    if path is None:
+        return None
+    suffix = Path(path).suffix.lower()
+    if suffix not in (".svg", ".png"):
+        raise UsageError(f"--heatmap: {path!r} must end in .svg (for a browser) or .png (for email or slides)")
+    return suffix[1:]
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
@@ -371,6 +414,16 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_google_auth(args: argparse.Namespace) -> int:
+    from integrations.google import authorize
+
+    config = _load(args)
+    path = authorize(config, port=args.port, open_browser=not args.no_browser)
+    print(f"signed in: the Google refresh token is stored in {path} (mode 0600; keep it private, "
+          "like a password)")
+    return 0
+
+
 def _weekday_names(group: Group) -> list[str]:
     from .fields import WEEKDAYS
 
@@ -378,7 +431,8 @@ def _weekday_names(group: Group) -> list[str]:
 
 
 COMMANDS = {"validate": cmd_validate, "slots": cmd_slots, "preview": cmd_preview, "run": cmd_run,
-            "simulate": cmd_simulate, "status": cmd_status, "attendance": cmd_attendance}
+            "simulate": cmd_simulate, "status": cmd_status, "attendance": cmd_attendance,
+            "google-auth": cmd_google_auth}
 
 if __name__ == "__main__":
     sys.exit(main())

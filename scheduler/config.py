@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from .fields import (
     CalendarSpec,
@@ -28,6 +28,7 @@ from .fields import (
     TimeZoneName,
     Url,
     Weekdays,
+    _email,
     fail,
 )
 
@@ -145,6 +146,26 @@ class Reviews(Frozen):
     year_end_month: int = Field(12, ge=1, le=12)
 
 
+def _role(value: object) -> str:
+    if isinstance(value, str) and value.strip().lower() in ("rotate", "none"):
+        return value.strip().lower()
+    if isinstance(value, str) and "@" not in value:
+        raise fail(f"use \"rotate\", \"none\" or a member's email, got \"{value}\"")
+    return _email(value)
+
+
+# "rotate" (members in file order, one step per meeting cycle since `started`), "none", or
+# a member's email (always that person).
+Role = Annotated[str, BeforeValidator(_role)]
+
+
+class Roles(Frozen):
+    """Who facilitates each meeting and who takes notes; named on the invite and the agenda."""
+
+    facilitator: Role = "none"
+    note_taker: Role = "none"
+
+
 class Group(Frozen):
     # The group's id is its file name (groups/k-club.toml is "k-club"); set by the loader.
     id: str
@@ -159,6 +180,7 @@ class Group(Frozen):
     share_member_emails: bool = False
     meetings: Meetings = Meetings()
     reviews: Reviews = Reviews()
+    roles: Roles = Roles()
     members: tuple[Member, ...] = Field(min_length=1)
     goals: tuple[Goal, ...] = ()
     milestones: tuple[Milestone, ...] = ()
@@ -192,6 +214,14 @@ def cross_check(group: Group) -> list[tuple[str, str]]:
             if item.member not in seen:
                 problems.append((f"{key}[{i}].member", f"{item.member} is not a member of this group; "
                                  f"use one of: {emails}"))
+    roles = group.roles
+    for key in ("facilitator", "note_taker"):
+        who = getattr(roles, key)
+        if who not in ("rotate", "none") and who not in seen:
+            problems.append((f"roles.{key}", f"{who} is not a member; use \"rotate\", \"none\" or one of: {emails}"))
+    if roles.facilitator == roles.note_taker and roles.facilitator not in ("rotate", "none"):
+        problems.append(("roles.note_taker", f"{roles.note_taker} is already the facilitator; one person "
+                         "cannot do both in one meeting, so name someone else or use \"rotate\""))
     return problems
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from .config import Group, Member
+from .cycles import cycle_of
 from .meetings import Meeting
 from .slots import Candidate
 
@@ -118,9 +119,64 @@ def meeting_context(group: Group, recipient: Member, meeting: Meeting) -> dict[s
             "group_time": when(meeting.start, meeting.end, group.timezone)["when"]}
 
 
+def cycles_since_started(group: Group, key: str) -> int:
+    """How many meeting cycles lie between the one containing `started` and `key` (0 for that one)."""
+    first = cycle_of(group, group.started)
+    if group.meetings.cadence == "monthly":
+        (y0, m0), (y1, m1) = ((int(x) for x in k.split("-")) for k in (first, key))
+        return (y1 - y0) * 12 + (m1 - m0)
+    weeks = (date.fromisocalendar(int(key[:4]), int(key[6:]), 1)
+             - date.fromisocalendar(int(first[:4]), int(first[6:]), 1)).days // 7
+    return weeks // 2 if group.meetings.cadence == "biweekly" else weeks
+
+
+def roles_for(group: Group, cycle: str, start: datetime | None = None) -> dict[str, Member | None]:
+    """Who facilitates and who takes notes in one cycle's meeting. Pure.
+
+    "rotate" walks the members in file order, one step per cycle since `started` (the note
+    taker one ahead of the facilitator, so next time's facilitator has taken this time's
+    notes), skipping members away on the meeting's date (their own local date) when
+    `start` is given, and never giving both roles to one person.
+    """
+    members = group.members
+    n = len(members)
+    index = cycles_since_started(group, cycle)
+
+    def away(m: Member) -> bool:
+        return start is not None and any(a.covers(start.astimezone(m.tz).date()) for a in m.away)
+
+    def pick(setting: str, offset: int, taken: Member | None) -> Member | None:
+        if setting == "none":
+            return None
+        if setting != "rotate":
+            return group.member(setting)
+        for step in range(n):
+            m = members[(index + offset + step) % n]
+            if (taken is None or m.email != taken.email) and not away(m):
+                return m
+        return None
+
+    roles = group.roles
+    if roles.note_taker not in ("rotate", "none"):  # a fixed note taker: the rotation steps past them
+        note_taker = group.member(roles.note_taker)
+        facilitator = pick(roles.facilitator, 0, note_taker)
+    else:
+        facilitator = pick(roles.facilitator, 0, None)
+        note_taker = pick(roles.note_taker, 1 if roles.facilitator == "rotate" else 0, facilitator)
+    if note_taker is not None and facilitator is not None and note_taker.email == facilitator.email:  # both fixed to one person (validate refuses it)
+        note_taker = None
+    return {"facilitator": facilitator, "note_taker": note_taker}
+
+
+def roles_context(group: Group, meeting: Meeting) -> dict[str, str | None]:
+    """The roles as templates see them: names, or None when the group does not use the role."""
+    roles = roles_for(group, meeting.cycle, meeting.start)
+    return {key: m.name if m else None for key, m in roles.items()}
+
+
 def for_invite(ctx: dict, group: Group, recipient: Member, meeting: Meeting,
                previous: Meeting | None = None) -> dict[str, Any]:
-    out = {**ctx, "meeting": meeting_context(group, recipient, meeting)}
+    out = {**ctx, "meeting": meeting_context(group, recipient, meeting), "roles": roles_context(group, meeting)}
     out["previous"] = meeting_context(group, recipient, previous) if previous else None
     return out
 
@@ -135,6 +191,7 @@ def for_agenda(ctx: dict, group: Group, recipient: Member, meeting: Meeting, tod
     return {
         **ctx,
         "meeting": meeting_context(group, recipient, meeting),
+        "roles": roles_context(group, meeting),
         "agenda": {
             "mission": group.mission,
             "checkin": [m.name for m in group.members],

@@ -17,9 +17,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from . import context as ctx
-from .config import Config, Member
-from .cycles import next_key, window
+from . import heatmap
+from .config import Config, Group, Member
+from .cycles import next_key, next_window, window
 from .meetings import Meeting
+from .messages import content_id
 from .outgoing import base_context, build
 from .render import Templates
 from .slots import Candidate, Verdict
@@ -33,10 +35,11 @@ class Skip:
 
 @dataclass(frozen=True)
 class World:
-    """What rendering may look at besides the config: meetings and attendance."""
+    """What rendering may look at besides the config: meetings, attendance, failed sends."""
 
     meetings: Mapping[tuple[str, str], Meeting]
     attendance: Mapping[str, Sequence[dict[str, Any]]]  # group -> attendance records
+    failed: Sequence[Mapping[str, Any]] = ()            # outbox records that failed for good (reports)
 
 
 def message_for(doc: Mapping[str, Any], config: Config, world: World, templates: Templates,
@@ -53,10 +56,21 @@ def message_for(doc: Mapping[str, Any], config: Config, world: World, templates:
                                                   timezone=doc["timezone"], institution=None)
     base = base_context(config, group, member)
 
-    def make(context: dict[str, Any], meeting: Meeting | None = None) -> EmailMessage:
+    def make(context: dict[str, Any], meeting: Meeting | None = None,
+             images: Sequence[tuple[str, bytes]] = ()) -> EmailMessage:
         template = "failure" if "failure" in payload else kind
-        return build(template, config=config, templates=templates, group=group,
-                     recipient=member, context=context, key=doc["key"], now=now, meeting=meeting)
+        return build(template, config=config, templates=templates, group=group, recipient=member,
+                     context=context, key=doc["key"], now=now, meeting=meeting, images=images)
+
+    def picture() -> tuple[dict[str, Any] | None, tuple[tuple[str, bytes], ...]]:
+        """The stored heatmap grid, drawn now: its template variable and the inline PNG."""
+        if "heatmap" not in payload:
+            return None, ()
+        grid = heatmap.Heatmap.from_payload(payload["heatmap"])
+        cid = content_id("heatmap", doc["key"], member.email, config.service.mail.sender)
+        png = heatmap.to_png(grid, target=heatmap.EMAIL)
+        width, height = heatmap.size(grid, scale=1, target=heatmap.EMAIL)
+        return {"src": f"cid:{cid}", "alt": grid.title, "width": width, "height": height}, ((cid, png),)
 
     meeting = world.meetings.get((group.id, payload["cycle"])) if "cycle" in payload else None
     if kind in ("invite", "update", "cancel", "agenda", "follow-up"):
@@ -100,8 +114,74 @@ def message_for(doc: Mapping[str, Any], config: Config, world: World, templates:
                 failure["email"] = None
             return make({**base, "failure": failure})
         options = [candidate_from_payload(o) for o in payload.get("options", [])]
-        return make(ctx.for_alert(base, group, member, [date.fromisoformat(d) for d in payload["dates"]], options))
+        image, images = picture()
+        context = ctx.for_alert(base, group, member, [date.fromisoformat(d) for d in payload["dates"]], options)
+        return make({**context, "heatmap": image}, images=images)
+    if kind == "report":
+        image, images = picture()
+        return make(for_report(base, group, member, world, now, image), images=images)
     return Skip(f"unknown kind {kind!r}")
+
+
+TREND_MEETINGS = 6
+
+
+def for_report(base: dict[str, Any], group: Group, recipient: Member, world: World, now: datetime,
+               heatmap_image: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The coordinators' monthly report: attendance trend, goals, the next meeting and who has
+    not answered its invite, sends that failed for good since the start of last month."""
+    tz = group.tz
+    today = now.astimezone(tz).date()
+    # Meetings held before today; an upcoming meeting's RSVPs are not attendance yet.
+    held = sorted(attendance_by_meeting(world, group.id, date.min, today - timedelta(days=1), tz),
+                  key=lambda r: r["date"])[-TREND_MEETINGS:]
+    numbers = ctx.for_review(base, group, held[0]["date"] if held else today, today, held)
+    for m in numbers["attendance"]["meetings"]:
+        m["met"] = m["percent"] is not None and m["percent"] >= numbers["attendance"]["target_percent"]
+    overdue = []
+    for entry in ctx.goals_by_member(group, today):
+        late = [g for g in entry["goals"] if g["overdue"]]
+        if late:
+            overdue.append({"member": entry["member"], "goals": late})
+
+    upcoming = sorted((m for (g, _), m in world.meetings.items()
+                       if g == group.id and not m.cancelled and m.start > now), key=lambda m: m.start)
+    next_meeting = None
+    if upcoming:
+        meeting = upcoming[0]
+        rsvp = {r["email"]: r["present"] for r in world.attendance.get(group.id, ())
+                if r["cycle"] == meeting.cycle and r.get("source") == "rsvp"}
+        next_meeting = {
+            **ctx.when(meeting.start, meeting.end, recipient.timezone),
+            "cycle": meeting.cycle,
+            "accepted": [m.name for m in group.members if rsvp.get(m.email) is True],
+            "declined": [m.name for m in group.members if rsvp.get(m.email) is False],
+            "unanswered": [m.name for m in group.members if m.email not in rsvp],
+        }
+    following = next_window(group, now) if next_meeting is None else None
+
+    since_day = (today.replace(day=1) - timedelta(days=1)).replace(day=1)
+    since = datetime.combine(since_day, datetime.min.time(), tz)
+    failed = []
+    for d in sorted((d for d in world.failed if d["group"] == group.id and parse_iso(d["updated"]) >= since),
+                    key=lambda d: d["updated"]):
+        error = d.get("last_error") or "unknown error"
+        if not group.share_member_emails:  # as in failure alerts: the name, not the address
+            error = error.replace(d["recipient"], d["name"])
+        failed.append({"date": ctx.day_text(parse_iso(d["updated"]).astimezone(tz).date()), "kind": d["kind"],
+                       "name": d["name"], "email": d["recipient"] if group.share_member_emails else None,
+                       "error": error})
+    return {
+        **numbers,
+        "month": f"{today:%B %Y}",
+        "since": ctx.day_text(since_day),
+        "overdue": overdue,
+        "next_meeting": next_meeting,
+        "next_window": ({"first": ctx.day_text(following.first), "last": ctx.day_text(following.last)}
+                        if following else None),
+        "failed": failed,
+        "heatmap": heatmap_image,
+    }
 
 
 def attendance_by_meeting(world: World, group: str, start: date, end: date,

@@ -11,6 +11,7 @@ duplicate.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.headerregistry import Address
@@ -41,6 +42,12 @@ class Mailbox:
         return Address(display_name=self.name, username=local, domain=domain)
 
 
+def content_id(name: str, key: str, recipient: str, sender: str) -> str:
+    """An inline image's Content-ID (no angle brackets), stable per send like the Message-ID."""
+    digest = hashlib.sha256(f"{name}\x00{key}\x00{recipient.lower()}".encode()).hexdigest()[:24]
+    return f"{name}.{digest}@{sender.rpartition('@')[2]}"
+
+
 def message_id(key: str, recipient: str, sender: str) -> str:
     """Same send, same recipient: same Message-ID, forever."""
     digest = hashlib.sha256(f"{key}\x00{recipient.lower()}".encode()).hexdigest()[:40]
@@ -58,8 +65,15 @@ def compose(
     date: datetime,
     calendar: bytes | None = None,
     method: str | None = None,
+    images: Sequence[tuple[str, bytes]] = (),
 ) -> EmailMessage:
-    """One message to one recipient. `calendar` and `method` go together (invites only)."""
+    """One message to one recipient. `calendar` and `method` go together (invites only).
+
+    `images` are (Content-ID, PNG) pairs shown inside the HTML (`<img src="cid:...">`, the
+    Content-ID without its angle brackets): the HTML part becomes multipart/related with
+    the images beside it, the way mail clients expect inline pictures. The text part is
+    left as it is.
+    """
     if (calendar is None) != (method is None):
         raise ValueError("calendar and method go together")
     if date.tzinfo is None:
@@ -76,6 +90,11 @@ def compose(
     msg[HEADER_KEY] = key
     msg.set_content(rendered.text)
     msg.add_alternative(rendered.html, subtype="html")
+    if images:
+        html = msg.get_payload()[1]
+        for cid, png in images:
+            html.add_related(png, maintype="image", subtype="png", cid=f"<{cid}>", disposition="inline",
+                             filename=f"{cid.partition('@')[0]}.png")
     if calendar is not None:
         # Bytes, base64: the CRLF line endings RFC 5545 requires survive every relay.
         msg.add_alternative(calendar, maintype="text", subtype="calendar",

@@ -5,6 +5,7 @@ Invites, updates and cancellations carry a calendar; every other kind is text an
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from email.message import EmailMessage
 from typing import Any
@@ -31,19 +32,24 @@ def meeting_key(kind: str, meeting: Meeting) -> str:
     return f"{base}:{meeting.sequence}" if kind in ("update", "cancel") else base
 
 
-def invite_calendar(config: Config, group: Group, recipient: Member, meeting: Meeting) -> bytes:
-    """The iCalendar object for one recipient: only their own ATTENDEE unless the group shares emails."""
-    people = group.members if group.share_member_emails else (recipient,)
-    org = sender(config)
+def meeting_description(group: Group) -> str:
+    """The event's description text, the same in emailed invites and in shared calendars."""
     description = [f"{group.name}: our {group.meetings.cadence} peer mentorship meeting."]
     if group.video_link:
         description.append(f"Join by video: {group.video_link}")
     if group.mission:
         description.append(f"Our mission: {group.mission}")
     description.append("The agenda follows by email a couple of days before.")
+    return "\n\n".join(description)
+
+
+def invite_calendar(config: Config, group: Group, recipient: Member, meeting: Meeting) -> bytes:
+    """The iCalendar object for one recipient: only their own ATTENDEE unless the group shares emails."""
+    people = group.members if group.share_member_emails else (recipient,)
+    org = sender(config)
     invite = Invite(
         uid=meeting.uid, sequence=meeting.sequence, start=meeting.start, end=meeting.end,
-        zone=group.timezone, summary=group.name, description="\n\n".join(description),
+        zone=group.timezone, summary=group.name, description=meeting_description(group),
         location=group.video_link, organizer=Person(org.name, org.email),
         attendees=tuple(Person(m.name, m.email) for m in people),
         chairs=frozenset(group.coordinators),
@@ -62,8 +68,11 @@ def build(
     key: str,
     now: datetime,
     meeting: Meeting | None = None,
+    images: Sequence[tuple[str, bytes]] = (),
 ) -> EmailMessage:
     """Render `kind` for one recipient and wrap it in a message (with a calendar for invites).
+
+    `images` are (Content-ID, PNG) pairs the HTML shows inline (see messages.compose).
 
     `kind` names the templates; the X-Friendtor-Kind header is the kind a member's mail
     filter sees (a delivery-failure report is an "alert" to the coordinators).
@@ -81,7 +90,7 @@ def build(
         cal = invite_calendar(config, group, recipient, meeting)
     return compose(kind=HEADER_KIND.get(kind, kind), key=key, group=group.id, sender=sender(config),
                    recipient=Mailbox(recipient.name, recipient.email), rendered=rendered,
-                   date=now, calendar=cal, method=method)
+                   date=now, calendar=cal, method=method, images=images)
 
 
 def base_context(config: Config, group: Group, recipient: Member) -> dict[str, Any]:

@@ -20,27 +20,31 @@ Misfire rules (what happens to something whose time has passed):
 - goal nudge: from `nudge_days_before` the due date (09:00 in the member's zone) until
   the end of the due date; then skipped.
 - mission review and year-end prompt: from 09:00 (group's zone) on their date, for 14 days.
+- coordinators' report: from 09:00 (group's zone) on the 1st of each month, for 7 days;
+  none for the month the group started in. It carries the heatmap of the next window, and
+  each alert carries the heatmap of its window (drawn at send time from the stored grid).
 - nothing is ever sent twice to catch up: each key is planned once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from .availability import Availability
 from .config import Config, Group, Member
-from .cycles import Window, cycle_of, next_key, window
+from .cycles import Window, cycle_of, next_key, next_window, window
 from .meetings import Meeting, meeting_uid
-from .slots import Candidate, find_slots
+from .slots import Burden, Candidate, find_slots, recent_burden
 
 LEAD = timedelta(hours=24)          # an invite gives members at least a day's notice
 SEND_AT = time(9, 0)                # local time for date-only prompts (nudges, reviews)
 FOLLOW_UP_GRACE = timedelta(days=7)
 REVIEW_GRACE = timedelta(days=14)
+REPORT_GRACE = timedelta(days=7)
 LOOKBACK = timedelta(days=45)       # cycles this far back may still owe a follow-up
 
 AvailabilityFn = Callable[[Group, Window], Mapping[str, Availability]]
@@ -135,6 +139,7 @@ def _plan_group(config: Config, group: Group, state: StateView, now: datetime,
         key = next_key(group, key)
     _plan_nudges(group, now, out)
     _plan_reviews(group, now, out)
+    _plan_reports(group, state, now, availability, out)
 
 
 def _month_or_week_start(group: Group, key: str) -> date:
@@ -158,7 +163,7 @@ def _plan_cycle(config: Config, group: Group, w: Window, state: StateView, now: 
         earliest = now + LEAD
         remaining = Window(w.key, tuple(d for d in w.dates if _midnight(d + timedelta(days=1), tz) > earliest))
         options = find_slots(group, remaining, availability(group, remaining),
-                             not_before=earliest, top=3, distinct=True)
+                             not_before=earliest, top=3, distinct=True, burden=past_burden(group, state, earliest))
         viable = [c for c in options if c.viable]
         if viable:
             best = viable[0]
@@ -176,6 +181,14 @@ def _plan_cycle(config: Config, group: Group, w: Window, state: StateView, now: 
     if meeting.cancelled:
         return
     _plan_meeting(group, meeting, state, now, out, config.service.publish)
+
+
+def past_burden(group: Group, state: StateView, before: datetime) -> Burden:
+    """Each member's recent burden of inconvenient meeting times, from the group's meetings
+    in the state that started before `before` (cancelled ones excluded)."""
+    past = [(m.start, m.end) for (gid, _), m in state.meetings.items()
+            if gid == group.id and not m.cancelled and m.start < before]
+    return recent_burden(group, past)
 
 
 def _plan_meeting(group: Group, meeting: Meeting, state: StateView, now: datetime, out: _Builder,
@@ -254,6 +267,41 @@ def _plan_reviews(group: Group, now: datetime, out: _Builder) -> None:
             for m in group.members:
                 out.send("year-end", f"year-end:{group.id}:{year}", group, m, at,
                          start=start.isoformat(), end=end.isoformat())
+
+
+def _plan_reports(group: Group, state: StateView, now: datetime, availability: AvailabilityFn,
+                  out: _Builder) -> None:
+    """The coordinators' monthly report, and a heatmap for each alert planned this tick.
+
+    The heatmap grid is computed here because only the planner sees calendars; dispatch
+    draws it at send time. An alert's window is read again with the same dates, which the
+    service's availability cache answers without reading calendars twice.
+    """
+    from . import heatmap
+
+    for sid, s in list(out.sends.items()):
+        if s.group == group.id and s.kind == "alert" and "dates" in s.payload and "heatmap" not in s.payload:
+            w = Window(s.payload["cycle"], tuple(date.fromisoformat(d) for d in s.payload["dates"]))
+            if w.dates:
+                grid = heatmap.heatmap(group, w, availability(group, w), f"{group.name}: who is free in {w.key}")
+                out.sends[sid] = replace(s, payload={**s.payload, "heatmap": grid.to_payload()})
+
+    first = now.astimezone(group.tz).date().replace(day=1)
+    at = datetime.combine(first, SEND_AT, group.tz)
+    if not (at <= now < at + REPORT_GRACE) or group.started >= first:
+        return
+    key = f"report:{group.id}:{first:%Y-%m}"
+    coordinators = [m for m in group.members if m.email in group.coordinators]
+    if all(f"{key}|{m.email}" in state.planned for m in coordinators):
+        return  # already planned: do not read calendars again for it
+    payload: dict[str, Any] = {"month": f"{first:%Y-%m}"}
+    upcoming = next_window(group, now)
+    if upcoming is not None:
+        grid = heatmap.heatmap(group, upcoming, availability(group, upcoming),
+                               f"{group.name}: who is free in {upcoming.key}")
+        payload["heatmap"] = grid.to_payload()
+    for m in coordinators:
+        out.send("report", key, group, m, at, **payload)
 
 
 def expires(send: Send, group: Group) -> datetime:

@@ -50,6 +50,11 @@ def preview(config: Config, group: Group, kind: str, recipient_email: str | None
     if kind == "alert":
         context = ctx.for_alert(base, group, recipient, w.dates, options)
         return build_it(context, f"alert:{group.id}:{w.key}:{today.isoformat()}")
+    if kind == "report":  # preview reads no state: the config's goals, no attendance or RSVPs
+        from .dispatch import World, for_report
+
+        return build_it(for_report(base, group, recipient, World({}, {}), now),
+                        f"report:{group.id}:{today:%Y-%m}")
     if kind in ("review", "year-end"):
         months = 12 if kind == "year-end" else group.reviews.mission_review_months
         context = ctx.for_review(base, group, _months_before(today, months), today, (),
@@ -92,11 +97,12 @@ def preview(config: Config, group: Group, kind: str, recipient_email: str | None
 
 def _recipient(group: Group, kind: str, email: str | None) -> Member:
     if email is None:
-        return next(m for m in group.members if m.email in group.coordinators) if kind == "alert" else group.members[0]
+        return (next(m for m in group.members if m.email in group.coordinators) if kind in ("alert", "report")
+                else group.members[0])
     member = group.member(email)
     if member is None:
         raise UsageError(f"--to: {email} is not a member of {group.id}; use one of: "
                          + ", ".join(m.email for m in group.members))
-    if kind == "alert" and member.email not in group.coordinators:
-        raise UsageError(f"--to: alerts go to coordinators only ({', '.join(group.coordinators)})")
+    if kind in ("alert", "report") and member.email not in group.coordinators:
+        raise UsageError(f"--to: {kind}s go to coordinators only ({', '.join(group.coordinators)})")
     return member

@@ -21,7 +21,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from .errors import Problem
 
-KINDS = ("invite", "update", "cancel", "agenda", "follow-up", "nudge", "review", "year-end", "alert")
+KINDS = ("invite", "update", "cancel", "agenda", "follow-up", "nudge", "review", "year-end", "alert", "report")
 # Template sets: every kind, plus the report to coordinators that a message could not be delivered.
 TEMPLATE_SETS = (*KINDS, "failure")
 PARTS = ("subject.txt", "txt", "html")

@@ -3,12 +3,13 @@ override before a member's inbox does."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from pathlib import Path
 
 from . import context as ctx
 from .config import Group
+from .dispatch import World, for_report
 from .errors import Problem
 from .meetings import Meeting
 from .render import TEMPLATE_SETS, Templates, TemplateProblem, default_templates
@@ -29,6 +30,9 @@ def sample_group(*, share: bool) -> Group:
         "timezone": "America/New_York", "coordinators": ["maya@uni-a.example"],
         "video_link": "https://meet.example.org/sample", "started": date(2026, 1, 5),
         "share_member_emails": share, "members": members,
+        # Both roles in one variant, one role in the other: templates render each branch.
+        "roles": {"facilitator": "rotate", "note_taker": "rotate"} if not share
+        else {"facilitator": "maya@uni-a.example", "note_taker": "none"},
         "goals": [
             {"member": "maya@uni-a.example", "text": "Draft aims", "due": TODAY + timedelta(days=3)},
             {"member": "ravi@uni-b.example", "text": "Submit abstract", "due": TODAY - timedelta(days=5)},
@@ -58,6 +62,7 @@ def sample_contexts(group: Group) -> dict[str, dict]:
         Verdict(group.members[2].email, "unavailable", "busy", meeting.start),
     ))
     attendance = [{"date": TODAY - timedelta(days=30), "present": [me.email], "absent": [group.members[1].email]}]
+    image = {"src": "cid:heatmap.sample@example.org", "alt": "Sample Group: who is free", "width": 640, "height": 400}
     return {
         "invite": ctx.for_invite(base, group, me, meeting),
         "update": ctx.for_invite(base, group, me, meeting.moved(meeting.start + timedelta(days=1),
@@ -69,10 +74,33 @@ def sample_contexts(group: Group) -> dict[str, dict]:
         "nudge": ctx.for_nudge(base, group, me, group.goals[:1], TODAY),
         "review": ctx.for_review(base, group, TODAY - timedelta(days=182), TODAY, attendance),
         "year-end": ctx.for_review(base, group, TODAY - timedelta(days=365), TODAY, attendance, year_end=True),
-        "alert": ctx.for_alert(base, group, me, [TODAY, TODAY + timedelta(days=7)], [option]),
+        "alert": {**ctx.for_alert(base, group, me, [TODAY, TODAY + timedelta(days=7)], [option]), "heatmap": image},
+        "report": for_report(base, group, me, sample_world(group), datetime.combine(TODAY, time(14), UTC), image),
         "failure": {**base, "failure": failure_payload("agenda", group.members[1].name, group.members[1].email,
                                                        "550 5.1.1 no such user", TODAY)},
     }
+
+
+def sample_world(group: Group) -> World:
+    """A month in the life of the sample group: two meetings held, one coming with some RSVPs,
+    one send that failed for good."""
+    a, b, c = (m.email for m in group.members)
+    past = [_meeting(group, -56), _meeting(group, -28)]
+    past = [Meeting(group.id, key, f"sample-{key}@example.org", 0, m.start, m.end, stamp=m.stamp)
+            for key, m in zip(("2027-01", "2027-02"), past)]
+    coming = _meeting(group, 0)
+    attendance = [
+        {"cycle": "2027-01", "email": a, "present": True, "source": "coordinator"},
+        {"cycle": "2027-01", "email": b, "present": True, "source": "coordinator"},
+        {"cycle": "2027-01", "email": c, "present": False, "source": "coordinator"},
+        {"cycle": "2027-02", "email": a, "present": True, "source": "coordinator"},
+        {"cycle": "2027-02", "email": b, "present": False, "source": "rsvp"},
+        {"cycle": "2027-03", "email": a, "present": True, "source": "rsvp"},
+        {"cycle": "2027-03", "email": b, "present": False, "source": "rsvp"},
+    ]
+    failed = [{"group": group.id, "kind": "agenda", "recipient": c, "name": group.members[2].name,
+               "last_error": f"550 5.1.1 <{c}>: no such user", "updated": "2027-02-20T10:00:00Z"}]
+    return World({(group.id, m.cycle): m for m in (*past, coming)}, {group.id: attendance}, failed)
 
 
 def failure_payload(kind: str, name: str, email: str, error: str, day: date) -> dict[str, str]:

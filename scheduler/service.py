@@ -246,7 +246,8 @@ class Runner:
         queue = self.due(now)
         if not queue:
             return
-        world = World(self.store.meetings(), _attendance(self.store, self.config))
+        world = World(self.store.meetings(), _attendance(self.store, self.config),
+                      [d for d in self.store.sends() if d["status"] == "failed"])
         templates = self.templates
         while queue and not self.stop:
             batch, queue = queue[:self.batch], queue[self.batch:]

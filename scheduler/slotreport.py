@@ -6,8 +6,10 @@ import json
 from datetime import UTC, datetime
 
 from .config import Group
+from collections.abc import Mapping
+
 from .cycles import Window
-from .slots import Candidate
+from .slots import COMFORT, Candidate
 
 MARK = {"available": "✓", "tentative": "?", "unavailable": "✗"}
 
@@ -37,7 +39,10 @@ def _day(d) -> str:
     return f"{d:%a} {d.day} {d:%b %Y}"
 
 
-def as_table(group: Group, window: Window, candidates: list[Candidate]) -> str:
+def as_table(group: Group, window: Window, candidates: list[Candidate],
+             burden: Mapping[str, float] | None = None) -> str:
+    """The table `friendtor slots` prints. Pass the `burden` given to find_slots (a
+    `slots.Burden`) so the last line can say whom a fairer choice spared, and why."""
     zone = group.tz
     size = len(group.members)
     span = _day(window.first) if window.first == window.last else f"{_day(window.first)} – {_day(window.last)}"
@@ -66,11 +71,12 @@ def as_table(group: Group, window: Window, candidates: list[Candidate]) -> str:
             m = names[v.email]
             local = f"{v.local_start:%a %H:%M}"
             lines.append(f"   {MARK[v.status]} {m.name:<{width}}  {local}  {m.timezone:<{zwidth}}  {v.reason}".rstrip())
-    lines += ["", "Why 1: " + why_best(candidates, size)]
+    lines += ["", "Why 1: " + why_best(candidates, size, group, burden)]
     return "\n".join(lines)
 
 
-def why_best(candidates: list[Candidate], size: int) -> str:
+def why_best(candidates: list[Candidate], size: int, group: Group | None = None,
+             burden: Mapping[str, float] | None = None) -> str:
     """One sentence on why the first candidate beat the second."""
     best = candidates[0]
     if len(candidates) == 1:
@@ -84,7 +90,38 @@ def why_best(candidates: list[Candidate], size: int) -> str:
     if best.preferred > second.preferred:
         return (f"as many can come as at the next option, and it falls in the preferred hours "
                 f"of {best.preferred} member(s) rather than {second.preferred}.")
+    if best.fairness < second.fairness:
+        return ("it ties with the next option on attendance and preferred hours, and "
+                + _spares(best.inconvenient, second.inconvenient, group, burden) + ".")
+    if best.spared:
+        return ("it ties with the next option on attendance and preferred hours; it was chosen over "
+                "an earlier time as good as these because it "
+                + _spares(best.inconvenient, best.spared, group, burden) + ".")
     return "it ties with the next option on attendance and preferred hours, and comes first."
+
+
+def _spares(here: tuple[str, ...], there: tuple[str, ...], group: Group | None,
+            burden: Mapping[str, float] | None) -> str:
+    """'spares Ana Lima, who had 3 of the last 4 meetings outside their preferred hours':
+    the burdened members inconvenienced `there` but not `here`."""
+    weights = burden or {}
+    spared = [e for e in there if e not in here and (burden is None or weights.get(e, 0) > 0)]
+    spared.sort(key=lambda e: -weights.get(e, 0))
+    if not spared:
+        return "spares members who recently met at inconvenient times"
+    counts = getattr(burden, "counts", {})
+    parts = []
+    for email in spared:
+        member = group.member(email) if group else None
+        name = member.name if member else email
+        hours = ("their preferred hours" if member is None or member.preferred_hours is not None
+                 else f"{COMFORT} local")
+        if email in counts:
+            k, n = counts[email]
+            parts.append(f"{name}, who had {k} of the last {n} meeting{'s' if n != 1 else ''} outside {hours}")
+        else:
+            parts.append(f"{name}, who recently met outside {hours}")
+    return "spares " + "; and ".join(parts)
 
 
 def _num(x: float) -> str:

@@ -9,19 +9,32 @@ hours / free, from their hours on that date in their own zone) and once per busy
 finding the affected index ranges by bisection. Cost grows with dates + busy intervals +
 candidates, never with their product. Explanations are written only for the candidates
 that are returned.
+
+Ranking, best first (`rank_key`, a total order):
+1. viable: reaches quorum with every required member;
+2. expected attendance (free 1, tentative or unknown ½);
+3. attendees inside their preferred hours;
+4. fairness: the lower cost, where cost = sum, over members who can attend and for whom the
+   slot is *inconvenient* (outside their preferred hours, or outside COMFORT when they have
+   none), of that member's recent burden (`recent_burden`: their inconvenient meetings among
+   the group's last few, recent ones weighing more). Without a burden every cost is 0 and
+   the order is the one before fairness existed;
+5. the earliest.
+Consistency with the group's usual weekday and time is not ranked on (yet).
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from .availability import NO_CALENDAR, Availability, holiday_name
 from .config import Group, Member
 from .cycles import Window
+from .fields import Hours
 
 # Member states at a candidate, from best to worst. The first three can attend.
 FREE, TENTATIVE, UNKNOWN, BUSY, OUTSIDE, NOT_WORKDAY, HOLIDAY, AWAY = range(8)
@@ -31,6 +44,14 @@ FREE, TENTATIVE, UNKNOWN, BUSY, OUTSIDE, NOT_WORKDAY, HOLIDAY, AWAY = range(8)
 WEIGHT = (1.0, 0.5, 0.5, 0.0, 0.0, 0.0, 0.0, 0.0)
 STATUS = ("available", "tentative", "tentative", "unavailable", "unavailable", "unavailable",
           "unavailable", "unavailable")
+
+# A member without preferred_hours finds a meeting inconvenient outside these local hours:
+# a working day's ordinary span, so an 07:00 or 19:30 meeting counts and 10:00 does not.
+COMFORT = Hours(8 * 60, 18 * 60)
+# Fairness looks at the group's last RECENT meetings; the latest weighs 1, the one before
+# DECAY, then DECAY**2 ...: so whoever carried the last awkward slot is spared first.
+RECENT = 6
+DECAY = 0.8
 
 
 @dataclass(frozen=True)
@@ -52,18 +73,94 @@ class Candidate:
     preferred: int       # attendees for whom this is inside their preferred hours
     viable: bool         # reaches quorum, and no required member is unavailable
     verdicts: tuple[Verdict, ...]
+    # Sum of the recent burden of attendees for whom this slot is inconvenient (0 without burden).
+    fairness: float = 0.0
+    # Emails of members who can attend but for whom the slot is outside their preferred
+    # hours (or COMFORT when they have none).
+    inconvenient: tuple[str, ...] = field(default=())
+    # Members spared by fairness: inconvenienced (and burdened) at the earliest start that
+    # ties with this one on viability, attendance and preferred hours, but not here.
+    spared: tuple[str, ...] = field(default=())
 
     def who(self, status: str) -> list[str]:
         return [v.email for v in self.verdicts if v.status == status]
 
     @property
     def rank_key(self) -> tuple:
-        return rank_key(self.viable, self.expected, self.preferred, self.start.timestamp())
+        return rank_key(self.viable, self.expected, self.preferred, self.start.timestamp(), self.fairness)
 
 
-def rank_key(viable: bool, expected: float, preferred: int, start: float) -> tuple:
-    """Ranking: slots that can go ahead, then expected attendance, preferred hours, earliest."""
-    return (not viable, -expected, -preferred, start)
+def rank_key(viable: bool, expected: float, preferred: int, start: float, fairness: float = 0.0) -> tuple:
+    """Ranking: slots that can go ahead, then expected attendance, preferred hours, lower
+    fairness cost (spare those who recently had inconvenient times), earliest."""
+    return (not viable, -expected, -preferred, round(fairness, 9), start)
+
+
+# --- fairness: who recently met at inconvenient local times --------------------------------
+
+def comfort_hours(member: Member) -> Hours:
+    """The hours outside which a meeting is inconvenient for a member."""
+    return member.preferred_hours or COMFORT
+
+
+def inconvenient_for(member: Member, start: datetime, end: datetime) -> bool | None:
+    """Was a meeting inconvenient for this member: None if they could not have come at all
+    (outside their hours, not a working day, away, holiday), else whether it lies outside
+    their comfortable hours. Judged on the local date, in local wall-clock time."""
+    zone = member.tz
+    day = start.astimezone(zone).date()
+    h0, h1 = member.hours.bounds_on(day, zone)
+    if not (h0 <= start and end <= h1) or day.weekday() not in member.weekdays:
+        return None
+    if any(a.covers(day) for a in member.away) or holiday_name(member.holidays, day):
+        return None
+    c0, c1 = comfort_hours(member).bounds_on(day, zone)
+    return not (c0 <= start and end <= c1)
+
+
+class Burden(Mapping[str, float]):
+    """Each member's recent burden (a Mapping email -> weight, as `find_slots` takes it),
+    plus the plain counts behind it, so an explanation can say "3 of the last 4"."""
+
+    def __init__(self, weights: Mapping[str, float] | None = None,
+                 counts: Mapping[str, tuple[int, int]] | None = None):
+        self.weights = dict(weights or {})
+        self.counts = dict(counts or {})   # email -> (inconvenient meetings, meetings looked at)
+
+    def __getitem__(self, email: str) -> float:
+        return self.weights[email]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.weights)
+
+    def __len__(self) -> int:
+        return len(self.weights)
+
+    def __repr__(self) -> str:
+        return f"Burden({self.weights!r}, {self.counts!r})"
+
+
+def recent_burden(group: Group, meetings: Iterable[tuple[datetime, datetime]], *,
+                  last: int = RECENT, decay: float = DECAY) -> Burden:
+    """Each member's burden from the group's past meetings ((start, end), aware; any order).
+
+    Only the `last` most recent meetings count. A meeting adds decay**age (age 0 = the
+    latest) to a member's burden when it was inconvenient for them and they could come;
+    meetings they could not come to at all add nothing (missing out is attendance's
+    business, which ranks first anyway).
+    """
+    recent = sorted(meetings, key=lambda m: m[0], reverse=True)[:last]
+    weights: dict[str, float] = {}
+    counts: dict[str, tuple[int, int]] = {}
+    for member in group.members:
+        w, k = 0.0, 0
+        for age, (start, end) in enumerate(recent):
+            if inconvenient_for(member, start, end):
+                w += decay ** age
+                k += 1
+        weights[member.email] = round(w, 9)
+        counts[member.email] = (k, len(recent))
+    return Burden(weights, counts)
 
 
 def candidate_starts(group: Group, window: Window, not_before: datetime | None) -> list[int]:
@@ -129,15 +226,18 @@ def _paint_member(member: Member, avail: Availability, starts: list[int], durati
     return codes
 
 
-def _paint_preferred(member: Member, starts: list[int], duration: int) -> list[bool]:
+def _paint_preferred(member: Member, starts: list[int], duration: int,
+                     hours: Hours | None = None) -> list[bool]:
+    """Which candidates lie wholly inside `hours` (default: the member's preferred hours)."""
+    hours = hours or member.preferred_hours
     inside = [False] * len(starts)
-    if member.preferred_hours is None or not starts:
+    if hours is None or not starts:
         return inside
     zone = member.tz
     day = datetime.fromtimestamp(starts[0], zone).date()
     last_day = datetime.fromtimestamp(starts[-1], zone).date()
     while day <= last_day:
-        a, b = member.preferred_hours.bounds_on(day, zone)
+        a, b = hours.bounds_on(day, zone)
         j0, j1 = bisect_left(starts, _epoch(a)), bisect_right(starts, _epoch(b) - duration)
         if j0 < j1:
             inside[j0:j1] = [True] * (j1 - j0)
@@ -153,10 +253,13 @@ def find_slots(
     not_before: datetime | None = None,
     top: int | None = None,
     distinct: bool = False,
+    burden: Mapping[str, float] | None = None,
 ) -> list[Candidate]:
-    """Candidates in ranking order, each with every member's verdict.
+    """Candidates in ranking order (see the module docstring), each with every member's verdict.
 
     `availability` maps member email to what their calendar says (missing: no calendar).
+    `burden` maps member email to their recent burden (`recent_burden`); missing or empty,
+    fairness plays no part.
     Candidates nobody can attend are dropped. With `distinct`, a candidate that overlaps a
     better one is skipped, so the list offers real alternatives rather than the same hour
     shifted by 15 minutes. `top` limits the number returned.
@@ -179,12 +282,41 @@ def find_slots(
             preferred = [p + (c <= TENTATIVE and inside) for p, c, inside in zip(preferred, codes, pref)]
         if member.required:
             required_ok = [ok and c <= UNKNOWN for ok, c in zip(required_ok, codes)]
+    # Fairness: only painted for members carrying a burden, so it costs nothing without one.
+    comfy: list[list[bool] | None] = [None] * len(members)
+    fairness = [0.0] * n
+    for k, member in enumerate(members):
+        weight = (burden or {}).get(member.email, 0.0)
+        if weight <= 0:
+            continue
+        comfy[k] = inside = (preferred_masks[k] if member.preferred_hours is not None
+                             else _paint_preferred(member, starts, duration, COMFORT))
+        fairness = [f + weight * (c <= UNKNOWN and not ok) for f, c, ok in zip(fairness, states[k], inside)]
 
     size = len(members)
     quorum = group.meetings.quorum * size - 1e-9
     viable = [ok and e >= quorum for ok, e in zip(required_ok, expected)]
     order = sorted((i for i in range(n) if expected[i] > 0),
-                   key=lambda i: rank_key(viable[i], expected[i], preferred[i], starts[i]))
+                   key=lambda i: rank_key(viable[i], expected[i], preferred[i], starts[i], fairness[i]))
+
+    # The earliest start of each (viable, expected, preferred) class: what fairness moved away from.
+    # Only needed when a burden is given; starts ascend, so the first index seen is the earliest.
+    earliest_of: dict[tuple, int] = {}
+    if any(fairness):
+        for i in range(n):
+            if expected[i] > 0:
+                earliest_of.setdefault((viable[i], expected[i], preferred[i]), i)
+
+    def inconvenient(i: int) -> tuple[str, ...]:
+        return tuple(m.email for k, m in enumerate(members)
+                     if states[k][i] <= UNKNOWN and not _comfortable(m, comfy[k], i, starts, duration))
+
+    def spared(i: int) -> tuple[str, ...]:
+        j = earliest_of.get((viable[i], expected[i], preferred[i]), i)
+        if j == i or fairness[j] <= fairness[i]:
+            return ()
+        here = inconvenient(i)
+        return tuple(e for e in inconvenient(j) if e not in here and (burden or {}).get(e, 0) > 0)
 
     picked: list[int] = []
     for i in order:
@@ -204,9 +336,22 @@ def find_slots(
             viable=viable[i],
             verdicts=tuple(_verdict(m, availability.get(m.email, NO_CALENDAR), states[k][i], starts[i])
                            for k, m in enumerate(members)),
+            fairness=round(fairness[i], 9),
+            inconvenient=inconvenient(i),
+            spared=spared(i),
         )
         for i in picked
     ]
+
+
+def _comfortable(member: Member, painted: list[bool] | None, i: int, starts: list[int], duration: int) -> bool:
+    """Whether candidate i lies inside the member's comfortable hours (asked only for returned ones)."""
+    if painted is not None:
+        return painted[i]
+    zone = member.tz
+    start = datetime.fromtimestamp(starts[i], UTC)
+    c0, c1 = comfort_hours(member).bounds_on(start.astimezone(zone).date(), zone)
+    return c0 <= start and start + timedelta(seconds=duration) <= c1
 
 
 def _verdict(member: Member, avail: Availability, code: int, start: int) -> Verdict:

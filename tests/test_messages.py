@@ -55,7 +55,7 @@ TIME_RANGE = re.compile(r"\b\d\d:\d\d–\d\d:\d\d\b")
 
 # A recipient for each kind at NOV: Maya is a coordinator (alert) with an open goal due
 # 2026-12-15 (nudge), so she can receive every kind; the second recipient must too.
-OTHER = {"alert": LI, "nudge": PRIYA}
+OTHER = {"alert": LI, "report": LI, "nudge": PRIYA}
 
 
 @cache
@@ -120,7 +120,7 @@ def recipients(kind: str, now: datetime) -> list[str]:
     """
     group = example().groups[GID]
     today = now.astimezone(group.tz).date()
-    if kind == "alert":
+    if kind in ("alert", "report"):
         return list(group.coordinators)
     if kind == "nudge":
         return [m.email for m in group.members
@@ -204,7 +204,7 @@ def test_headers_name_one_recipient_the_sender_the_kind_and_the_group(kind):
     (sender,) = msg["From"].addresses
     assert (sender.addr_spec, sender.display_name) == (mail.sender, mail.sender_name)
     assert msg["X-Friendtor-Kind"] in {"invite", "update", "cancel", "agenda", "follow-up", "nudge",
-                                       "review", "year-end", "alert"}
+                                       "review", "year-end", "alert", "report"}
     assert msg["X-Friendtor-Kind"] == kind
     assert msg["X-Friendtor-Group"] == GID
     assert not msg.get_all("Cc") and not msg.get_all("Bcc")

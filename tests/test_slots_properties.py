@@ -54,6 +54,8 @@ def scenario(draw):
             s = base + timedelta(minutes=draw(st.integers(-24 * 60, (days + 1) * 24 * 60)))
             busy.append(Busy(s, s + timedelta(minutes=draw(st.integers(1, 8 * 60))), draw(st.booleans())))
         availability[email] = Availability(tuple(busy))
+    # Fairness: some members carry a recent burden (the rank key must stay a total order with it).
+    burden = {m["email"]: draw(st.sampled_from([0.0, 0.8, 1.0, 1.8])) for m in members if draw(st.booleans())}
     g = Group.model_validate({
         "id": "g", "name": "G", "timezone": draw(st.sampled_from(ZONES)), "started": date(2026, 1, 1),
         "coordinators": [members[0]["email"]], "members": members,
@@ -61,7 +63,7 @@ def scenario(draw):
                      "duration_minutes": draw(st.sampled_from([30, 45, 60, 90])),
                      "quorum": draw(st.sampled_from([0.25, 0.5, 1.0]))},
     })
-    return g, range_window(g, first, first + timedelta(days=days - 1)), availability
+    return g, range_window(g, first, first + timedelta(days=days - 1)), availability, burden
 
 
 def _gap_limit(day: date, minutes: int, zone: ZoneInfo, holds, wall_rule: bool) -> bool:
@@ -108,8 +110,8 @@ def reference(member, avail: Availability, start: datetime, end: datetime) -> st
 def test_verdicts_match_the_rules_and_ranking_holds(case):
     """Nobody listed available is busy, away or outside their hours; every verdict matches the rules;
     each member appears once; attendance adds up; candidates come in ranking order."""
-    g, window, availability = case
-    candidates = find_slots(g, window, availability)
+    g, window, availability, burden = case
+    candidates = find_slots(g, window, availability, burden=burden)
     keys = [c.rank_key for c in candidates]
     assert keys == sorted(keys)
     group_dates = set(window.dates)
@@ -125,14 +127,17 @@ def test_verdicts_match_the_rules_and_ranking_holds(case):
         assert abs(weight - c.expected) < 1e-9 and c.expected > 0
         required_ok = all(v.status != "unavailable" for m, v in zip(g.members, c.verdicts) if m.required)
         assert c.viable == (required_ok and c.expected >= g.meetings.quorum * len(g.members) - 1e-9)
+        # The fairness cost is the burden of attendees for whom the slot is inconvenient.
+        assert abs(c.fairness - sum(burden.get(e, 0.0) for e in c.inconvenient)) < 1e-6
+        assert set(c.inconvenient) <= {v.email for v in c.verdicts if v.status != "unavailable"}
 
 
 @settings(max_examples=60, deadline=None)
 @given(scenario(), st.integers(1, 6))
 def test_distinct_top_is_a_prefix_of_the_ranking_without_overlaps(case, top):
     """With distinct=True the options never overlap each other and keep the ranking order."""
-    g, window, availability = case
-    picked = find_slots(g, window, availability, top=top, distinct=True)
+    g, window, availability, burden = case
+    picked = find_slots(g, window, availability, top=top, distinct=True, burden=burden)
     assert len(picked) <= top
     for a, b in zip(picked, picked[1:]):
         assert a.rank_key <= b.rank_key
