@@ -466,25 +466,49 @@ def stats_ms(runs: list[float]) -> str:
     return f"{ms(statistics.median(runs)):>5} ({ms(min(runs)):>4}-{ms(max(runs)):>4})"
 
 
-def print_busy(busy: list[dict]) -> None:
-    print(f"\n== 1. Everything due: one tick on a fresh state at {EVERYTHING_DUE:%Y-%m-%d %H:%M} UTC "
-          "(a meeting and 12 invites per group, into a Maildir) ==")
-    print("  groups  meetings  messages  in Maildir   tick s  ms/group  ms/message  msg/s  state MiB  commits"
-          "  planner alone s  ms/group")
-    for r in busy:
-        print(f"  {r['n']:>6}  {r['meetings']:>8,}  {r['sent']:>8,}  {r['maildir']:>10,}  {r['tick']:>7.1f}"
-              f"  {1000 * r['tick'] / r['n']:>8.0f}  {1000 * r['tick'] / max(1, r['sent']):>10.1f}"
-              f"  {r['sent'] / r['tick']:>5.0f}  {r['size'] / 2**20:>9.2f}  {r['commits']:>7}"
-              f"  {r['plan_alone']:>15.2f}  {1000 * r['plan_alone'] / r['n']:>8.2f}")
-        if r["other"] or set(r["kinds"]) - {"invite"} or r["meetings"] != r["n"]:
-            print(f"  note: {r['n']} groups: sent by kind {dict(r['kinds'])}, "
-                  f"failed/retrying/skipped {r['other']}, meetings {r['meetings']}")
-    print("\n  the same ticks by phase, seconds (render and Maildir summed over the messages):")
+def _phase_table(rows: list[dict]) -> None:
     print("  groups  " + "  ".join(f"{lab:>13}" for lab in BUSY_LABELS) + "     rest")
-    for r in busy:
+    for r in rows:
         ph = r["phases"]
         rest = r["tick"] - sum(ph.get(lab, 0.0) for lab in BUSY_LABELS)
         print(f"  {r['n']:>6}  " + "  ".join(f"{ph.get(lab, 0.0):>13.2f}" for lab in BUSY_LABELS) + f"  {rest:>7.2f}")
+
+
+def _notes(rows: list[dict]) -> None:
+    for r in rows:
+        if r["other"] or set(r["kinds"]) - {"invite"} or r["meetings"] != r["n"] or r["maildir"] != r["sent"]:
+            print(f"  note: {r['n']} groups: sent by kind {dict(r['kinds'])}, failed/retrying/skipped "
+                  f"{r['other']}, meetings {r['meetings']}, files in the Maildir {r['maildir']}")
+
+
+def print_busy(busy: list[dict], year5: list[dict]) -> None:
+    print(f"\n== 1. Everything due: one tick on a fresh state at {EVERYTHING_DUE:%Y-%m-%d %H:%M} UTC "
+          "(a meeting and 12 invites per group, into a Maildir) ==")
+    print("  groups  meetings  messages   tick s  ms/group  ms/message  msg/s  state MiB after  commits"
+          "  commits s  planner alone s  ms/group")
+    for r in busy:
+        print(f"  {r['n']:>6}  {r['meetings']:>8,}  {r['sent']:>8,}  {r['tick']:>7.1f}"
+              f"  {1000 * r['tick'] / r['n']:>8.0f}  {1000 * r['tick'] / max(1, r['sent']):>10.1f}"
+              f"  {r['sent'] / r['tick']:>5.0f}  {r['size'] / 2**20:>15.2f}  {r['commits']:>7}"
+              f"  {r['phases'].get('state commits', 0.0):>9.2f}"
+              f"  {r['plan_alone']:>15.2f}  {1000 * r['plan_alone'] / r['n']:>8.2f}")
+    _notes(busy)
+    print("\n  the same ticks by phase, seconds (render and Maildir summed over the messages):")
+    _phase_table(busy)
+    if not year5:
+        return
+    print(f"\n== 1b. Everything due on the simulation's final state copied to N groups, at "
+          f"{YEAR5_DUE:%Y-%m-%d %H:%M} UTC (the March 2032 invites; as after two months' downtime) ==")
+    print("  groups  outbox docs  state MiB before  messages   tick s  ms/group  ms/message  commits"
+          "  commits s  ms/commit  share in commits")
+    for r in year5:
+        c = r["phases"].get("state commits", 0.0)
+        print(f"  {r['n']:>6}  {r['outbox_before']:>11,}  {r['size_before'] / 2**20:>16.2f}  {r['sent']:>8,}"
+              f"  {r['tick']:>7.1f}  {1000 * r['tick'] / r['n']:>8.0f}  {1000 * r['tick'] / max(1, r['sent']):>10.1f}"
+              f"  {r['commits']:>7}  {c:>9.2f}  {1000 * c / max(1, r['commits']):>9.0f}  {c / r['tick']:>16.0%}")
+    _notes(year5)
+    print("\n  the same ticks by phase, seconds:")
+    _phase_table(year5)
 
 
 def print_idle(idle: list[dict], sim: dict, count: int) -> None:
@@ -497,7 +521,7 @@ def print_idle(idle: list[dict], sim: dict, count: int) -> None:
     print(f"\n== 3. Nothing due: ms per tick, median (min-max) of {count} ticks 5 minutes apart ==")
     cases = (("after", f"right after everything due ({EVERYTHING_DUE + timedelta(minutes=5):%m-%d %H:%M} UTC)"),
              ("fresh", f"fresh state, no window open ({FAR_FROM_WINDOWS:%m-%d %H:%M} UTC)"),
-             ("steady", f"steady state: year-end simulated state copied to N groups "
+             ("steady", f"steady state: the simulation's final state copied to N groups "
                         f"({sim['end'] + timedelta(minutes=5):%Y-%m-%d %H:%M} UTC)"))
     for key, title in cases:
         print(f"\n  {title}")
