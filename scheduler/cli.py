@@ -285,8 +285,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         factory = (lambda c: DryRunTransport()) if args.dry_run else transport_for
         from integrations.publish import publishers_for
 
+        from integrations import inbox
+
         runner = Runner(watcher, store, factory, availability=default_availability, dry_run=args.dry_run,
-                        publishers_factory=publishers_for)
+                        publishers_factory=publishers_for, inbox=inbox)
 
         def stop(signum, frame):  # finish the send in progress, record it, then exit 0
             runner.stop = True
@@ -339,8 +341,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from . import logs
     from .simulate import day_bounds, format_timeline, parse_step, simulate
 
-    logs.setup("text", debug=args.debug)
-    logging.getLogger("friendtor").setLevel(logging.WARNING)  # the timeline is the output
+    logs.setup("text", debug=args.debug, level=logging.WARNING)  # the timeline is the output
     start, end = day_bounds(args.start, args.end)
     step = parse_step(args.step)
     folder = Path(args.config)

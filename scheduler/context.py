@@ -270,8 +270,8 @@ def for_alert(ctx: dict, group: Group, recipient: Member, window_dates: Iterable
             **when(c.start, c.end, recipient.timezone),
             "attendance_percent": round(c.attendance * 100),
             "expected": f"{c.expected:g}",
-            "available": [names[v.email] for v in c.verdicts if v.status == "available"],
-            "not_available": [{"name": names[v.email], "reason": v.reason}
+            "available": [names.get(v.email, "a former member") for v in c.verdicts if v.status == "available"],
+            "not_available": [{"name": names.get(v.email, "a former member"), "reason": v.reason}
                               for v in c.verdicts if v.status != "available"],
         } for c in options],
     }

@@ -67,7 +67,7 @@ def window(group: Group, key: str) -> Window:
 
 def next_key(group: Group, key: str) -> str:
     """The cycle after `key`."""
-    first = _first_day(group, key)
+    first = first_day(group, key)
     if group.meetings.cadence == "monthly":
         following = (first.replace(day=28) + timedelta(days=4)).replace(day=1)
     else:
@@ -75,7 +75,8 @@ def next_key(group: Group, key: str) -> str:
     return cycle_of(group, following)
 
 
-def _first_day(group: Group, key: str) -> date:
+def first_day(group: Group, key: str) -> date:
+    """The first calendar day of a cycle's period (the 1st of the month, or a Monday)."""
     if group.meetings.cadence == "monthly":
         year, month = (int(x) for x in key.split("-"))
         return date(year, month, 1)

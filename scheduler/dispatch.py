@@ -79,6 +79,8 @@ def message_for(doc: Mapping[str, Any], config: Config, world: World, templates:
         if kind in ("invite", "update", "agenda") and (meeting.cancelled or meeting.start <= now):
             return Skip("the meeting was cancelled" if meeting.cancelled else "the meeting has already started")
     if kind in ("invite", "update"):
+        if payload.get("bump"):  # a re-invite after this member's copy was cancelled
+            meeting = replace(meeting, sequence=meeting.sequence + payload["bump"], stamp=parse_iso(doc["created"]))
         return make(ctx.for_invite(base, group, member, meeting), meeting)
     if kind == "cancel":
         if meeting.start <= now:

@@ -39,12 +39,25 @@ def _quote(value: object) -> str:
     return json.dumps(text, ensure_ascii=False) if (not text or any(c in text for c in ' "=\n')) else text
 
 
-def setup(fmt: str = "text", *, debug: bool = False, stream=None) -> None:
-    handler = logging.StreamHandler(stream or sys.stderr)
+class _Stderr(logging.StreamHandler):
+    """Writes to whatever sys.stderr is when a line is logged, not when the handler was made
+    (so a command run in-process, as the tests do, never writes to a stream since closed)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
+def setup(fmt: str = "text", *, debug: bool = False, level: int = logging.INFO) -> None:
+    handler = _Stderr()
     handler.setFormatter(_Json() if fmt == "json" else _Text())
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(logging.DEBUG if debug else logging.INFO)
+    root.setLevel(logging.DEBUG if debug else level)
     # Libraries' own chatter (TinyDB, urllib3, schedule) is not our event stream.
     for noisy in ("schedule", "urllib3", "googleapiclient", "mail.log"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -36,7 +36,7 @@ from zoneinfo import ZoneInfo
 
 from .availability import Availability
 from .config import Config, Group, Member
-from .cycles import Window, cycle_of, next_key, next_window, window
+from .cycles import Window, cycle_of, first_day, next_key, next_window, window
 from .meetings import Meeting, meeting_uid
 from .slots import Burden, Candidate, find_slots, recent_burden
 
@@ -130,22 +130,18 @@ def _plan_group(config: Config, group: Group, state: StateView, now: datetime,
     key = cycle_of(group, today - LOOKBACK)
     while True:
         w = window(group, key)
+        # Cycles before the group started hold no meeting (a window half-way through is trimmed).
+        w = Window(w.key, tuple(d for d in w.dates if d >= group.started))
         if w.dates:
             if w.first > horizon:
                 break
             _plan_cycle(config, group, w, state, now, availability, out)
-        elif _month_or_week_start(group, key) > horizon:
+        elif first_day(group, key) > horizon:
             break
         key = next_key(group, key)
     _plan_nudges(group, now, out)
     _plan_reviews(group, now, out)
     _plan_reports(group, state, now, availability, out)
-
-
-def _month_or_week_start(group: Group, key: str) -> date:
-    if group.meetings.cadence == "monthly":
-        return date(int(key[:4]), int(key[5:7]), 1)
-    return date.fromisocalendar(int(key[:4]), int(key[6:]), 1)
 
 
 def _plan_cycle(config: Config, group: Group, w: Window, state: StateView, now: datetime,
@@ -208,6 +204,12 @@ def _plan_meeting(group: Group, meeting: Meeting, state: StateView, now: datetim
             if email not in current:  # removed from the group: take the meeting out of their calendar
                 gone = Member.model_construct(name=name, email=email, timezone=zone)
                 out.send("cancel", f"uninvite:{g}:{c}", group, gone, now, cycle=c)
+        if "email" in publish:
+            for m in group.members:
+                # Removed and then added back: their copy was cancelled, so invite them again with a
+                # SEQUENCE above the cancellation's (once per meeting; see docs/operations.md).
+                if f"uninvite:{g}:{c}|{m.email}" in state.planned:
+                    out.send("invite", f"reinvite:{g}:{c}", group, m, now, cycle=c, bump=2)
     agenda_at = meeting.start - timedelta(days=group.meetings.agenda_days_before)
     if agenda_at <= now < meeting.start:
         for m in group.members:
@@ -318,7 +320,7 @@ def expires(send: Send, group: Group) -> datetime:
 
 
 def _period_end(group: Group, key: str) -> date:
-    start = _month_or_week_start(group, key)
+    start = first_day(group, key)
     if group.meetings.cadence == "monthly":
         return add_months(start, 1) - timedelta(days=1)
     return start + timedelta(weeks=2 if group.meetings.cadence == "biweekly" else 1, days=-1)

@@ -17,15 +17,9 @@ from .cycles import next_key, next_window, window
 from .errors import UsageError
 from .meetings import Meeting, meeting_uid
 from .outgoing import base_context, build, meeting_key, sender
+from .planner import LEAD, add_months
 from .render import KINDS, Templates
 from .slots import find_slots
-
-
-def _months_before(day: date, months: int) -> date:
-    month = day.month - months
-    year = day.year + (month - 1) // 12
-    month = (month - 1) % 12 + 1
-    return date(year, month, min(day.day, 28))
 
 
 def preview(config: Config, group: Group, kind: str, recipient_email: str | None, now: datetime,
@@ -40,7 +34,7 @@ def preview(config: Config, group: Group, kind: str, recipient_email: str | None
     w = next_window(group, now)
     if w is None:
         raise UsageError(f"groups/{group.id}.toml: no meeting dates in the next two years; check [meetings]")
-    options = find_slots(group, w, availability, not_before=now, top=3, distinct=True)
+    options = find_slots(group, w, availability, not_before=now + LEAD, top=3, distinct=True)  # as the planner
     viable = [c for c in options if c.viable]
 
     def build_it(context: dict, key: str, meeting: Meeting | None = None) -> EmailMessage:
@@ -56,19 +50,28 @@ def preview(config: Config, group: Group, kind: str, recipient_email: str | None
         return build_it(for_report(base, group, recipient, World({}, {}), now),
                         f"report:{group.id}:{today:%Y-%m}")
     if kind in ("review", "year-end"):
-        months = 12 if kind == "year-end" else group.reviews.mission_review_months
-        context = ctx.for_review(base, group, _months_before(today, months), today, (),
-                                 year_end=kind == "year-end")
-        period = today.year if kind == "year-end" else today.isoformat()
-        return build_it(context, f"{kind}:{group.id}:{period}")
+        # The next prompt the service will send, for the period the service will cover, under its key.
+        if kind == "review":
+            step, k = group.reviews.mission_review_months, 1
+            while add_months(group.started, k * step) < today:
+                k += 1
+            start, end = add_months(group.started, (k - 1) * step), add_months(group.started, k * step)
+            key = f"review:{group.id}:{end.isoformat()}"
+        else:
+            year = today.year if today <= date(today.year, group.reviews.year_end_month, 1) else today.year + 1
+            day = date(year, group.reviews.year_end_month, 1)
+            start, end = max(group.started, add_months(day, -12)), day - timedelta(days=1)
+            key = f"year-end:{group.id}:{year}"
+        context = ctx.for_review(base, group, start, end, (), year_end=kind == "year-end")
+        return build_it(context, key)
     if kind == "nudge":
         goals = [g for g in group.goals if g.member == recipient.email and not g.done and g.due and g.due >= today]
         if not goals:
             raise UsageError(f"{recipient.email} has no open goal with a due date from {today} on, "
                              "so no nudge would go out; add one under [[goals]] or pick another member")
-        goals = sorted(goals, key=lambda g: g.due)[:1]
-        return build_it(ctx.for_nudge(base, group, recipient, goals, today),
-                        f"nudge:{group.id}:{recipient.email}:{goals[0].due.isoformat()}")
+        due = min(g.due for g in goals)  # the service nudges once per due date, naming every goal due then
+        goals = [g for g in goals if g.due == due]
+        return build_it(ctx.for_nudge(base, group, recipient, goals, today), f"nudge:{group.id}:{due.isoformat()}")
 
     if not viable:
         raise UsageError(f"no time in {w.key} reaches quorum, so the service would send the coordinators "

@@ -70,17 +70,21 @@ class ConfigWatcher:
         self.stamp = fingerprint(folder)
         self.config = load_config(folder)  # at start a broken config is an error: nothing to fall back on
 
-    def refresh(self) -> bool:
+    def refresh(self, adopt: Callable[[Config], None] = lambda config: None) -> bool:
+        """Reload if a file changed. `adopt` prepares what the new config needs; the new config
+        is put in force only if loading and adopting both succeed."""
         stamp = fingerprint(self.folder)
         if stamp == self.stamp:
             return False
         self.stamp = stamp  # a broken edit is reported once, not every tick
         try:
-            self.config = load_config(self.folder)
-        except ConfigError as exc:
+            config = load_config(self.folder)
+            adopt(config)
+        except FriendtorError as exc:
             for line in exc.lines():
                 event("config not reloaded, the last good config stays in force", logging.ERROR, problem=line)
             return False
+        self.config = config
         event("config reloaded", groups=len(self.config.groups))
         return True
 
@@ -100,13 +104,16 @@ class TickReport:
 class Runner:
     def __init__(self, watcher: ConfigWatcher, store: Store, transport_factory: Callable[[Config], Any], *,
                  availability: AvailabilityReader, dry_run: bool = False,
-                 publishers_factory: Callable[[Config], dict[str, Any]] = lambda config: {}):
+                 publishers_factory: Callable[[Config], dict[str, Any]] = lambda config: {},
+                 inbox: Any = None):
         self.watcher = watcher
         self.store = store
         self.transport_factory = transport_factory
         self.transport = transport_factory(watcher.config)
         self.publishers_factory = publishers_factory
         self.publishers = {} if dry_run else publishers_factory(watcher.config)
+        # The reply inbox reader (integrations.inbox); None: RSVPs are not read (simulations).
+        self.inbox = inbox
         self.templates = Templates(watcher.config.folder / "templates")  # compiled once, not per tick
         self.availability = availability
         self.dry_run = dry_run
@@ -116,6 +123,14 @@ class Runner:
     @property
     def config(self) -> Config:
         return self.watcher.config
+
+    def _adopt(self, config: Config) -> None:
+        """Build everything a new config needs (transport, publishers, templates) before it takes
+        over; if any of it fails, the error propagates and the last good config stays in force."""
+        transport = self.transport_factory(config)
+        publishers = {} if self.dry_run else self.publishers_factory(config)
+        templates = Templates(config.folder / "templates")
+        self.transport, self.publishers, self.templates = transport, publishers, templates
 
     # --- plan -----------------------------------------------------------------------------
 
@@ -165,11 +180,7 @@ class Runner:
     def tick(self, now: datetime) -> TickReport:
         if now.tzinfo is None:
             raise ValueError("now must be aware")
-        if self.watcher.refresh():
-            self.transport = self.transport_factory(self.config)
-            self.templates = Templates(self.config.folder / "templates")
-            if not self.dry_run:
-                self.publishers = self.publishers_factory(self.config)
+        self.watcher.refresh(self._adopt)
         report = TickReport(now)
         if not self.dry_run:
             self.ingest(now)
@@ -190,9 +201,14 @@ class Runner:
 
     def ingest(self, now: datetime) -> None:
         """Store coordinators' attendance records dropped by `friendtor attendance` while the
-        service ran, and RSVPs from the reply inbox; the sources are cleared only after a commit."""
-        from integrations.inbox import mark_seen, unread_replies
+        service ran, and RSVPs from the reply inbox; the sources are cleared only after a commit.
+        A broken inbox is logged and skipped: it must never stop the sending."""
+        try:
+            self._ingest(now)
+        except OSError as exc:
+            event("attendance intake failed", logging.ERROR, error=str(exc))
 
+    def _ingest(self, now: datetime) -> None:
         dropped = sorted(incoming_folder(self.store.path).glob("attendance-*.json"))
         for path in dropped:
             try:
@@ -200,11 +216,13 @@ class Runner:
                 store_attendance(self.store, record, now)
             except (OSError, ValueError, KeyError) as exc:
                 event("attendance file ignored", logging.ERROR, file=str(path), error=str(exc))
-        inbox = self.config.service.mail.inbox
+        inbox = self.config.service.mail.inbox if self.inbox else None
         seen: list[str] = []
         if inbox:
             by_uid = {m.uid: m for m in self.store.meetings().values()}
-            for key, replies in unread_replies(self.config.path(inbox)):
+            for key, replies in self.inbox.unread_replies(self.config.path(inbox)):
+                if not replies:
+                    continue  # not an Accept/Decline (a bounce, a note): left unread for a person
                 seen.append(key)
                 for r in replies:
                     meeting = by_uid.get(r.uid)
@@ -224,7 +242,7 @@ class Runner:
                 for path in dropped:
                     path.unlink(missing_ok=True)
                 if seen:
-                    mark_seen(self.config.path(inbox), seen)
+                    self.inbox.mark_seen(self.config.path(inbox), seen)
 
     def commit(self) -> None:
         try:
@@ -275,12 +293,16 @@ class Runner:
         attempts = doc["attempts"] + 1
         base = {"attempts": attempts, "updated": iso(now)}
         where = {"kind": doc["kind"], "group": doc["group"], "key": doc["key"], "to": doc["recipient"]}
-        if doc["kind"] == "publish":
-            return self._publish_one(doc, world, now, report, base, where)
         try:
+            if doc["kind"] == "publish":
+                return self._publish_one(doc, world, now, report, base, where)
             message = message_for(doc, self.config, world, templates, now)
         except TemplateProblem as exc:
             return self._failed(doc, base, f"template problem: {exc.problem()}", True, now, report, where)
+        except Exception as exc:  # a bug with this one record: fail it, never the whole queue
+            logging.getLogger("friendtor").exception("internal error preparing a send")
+            return self._failed(doc, base, f"internal error: {type(exc).__name__}: {exc}", False, now, report,
+                                where)
         if isinstance(message, Skip):
             event("not sent", reason=message.reason, **where)
             report.skipped.append(doc)

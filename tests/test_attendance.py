@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from integrations import inbox
 from integrations.mail import DryRunTransport
 from scheduler.attendance import replies_in
 from scheduler.cli import main
@@ -39,7 +40,8 @@ def cfg(tmp_path, capsys):
 
 
 def runner(folder: Path, store: Store) -> Runner:
-    return Runner(ConfigWatcher(folder), store, lambda c: DryRunTransport(), availability=lambda *a: {})
+    return Runner(ConfigWatcher(folder), store, lambda c: DryRunTransport(), availability=lambda *a: {},
+                  inbox=inbox)
 
 
 def records(folder: Path) -> dict[str, tuple[bool, str]]:
@@ -84,7 +86,8 @@ def test_record_made_while_the_service_runs_is_picked_up_at_the_next_tick(cfg, c
 
 
 def test_rsvps_from_the_inbox(cfg, caplog):
-    """Accept and Decline replies become RSVPs; a non-member's reply is ignored and logged; messages are marked seen."""
+    """Accept and Decline replies become RSVPs; a non-member's reply is ignored and logged; replies are
+    marked seen, and anything else (a note, a bounce) is left unread for a person."""
     box = mailbox.Maildir(cfg / "var" / "inbox", create=True)
     box.add(reply(LI, "ACCEPTED"))
     box.add(reply(JAMES, "DECLINED"))
@@ -99,7 +102,8 @@ def test_rsvps_from_the_inbox(cfg, caplog):
         runner(cfg, store).tick(NOW)
     assert records(cfg) == {LI: (True, "rsvp"), JAMES: (False, "rsvp")}
     assert "reply from a non-member ignored" in caplog.text
-    assert all("S" in m.get_flags() for m in mailbox.Maildir(cfg / "var" / "inbox", create=False))
+    flags = {m["Subject"]: "S" in m.get_flags() for m in mailbox.Maildir(cfg / "var" / "inbox", create=False)}
+    assert flags == {"Accepted: K Club": True, "Declined: K Club": True, "Tentative: K Club": True, None: False}
 
 
 def test_rsvp_never_overrides_the_coordinator(cfg):
@@ -147,3 +151,23 @@ def test_review_numbers_come_from_recorded_attendance(cfg):
     review = for_review({}, group, date(2026, 7, 13), date(2027, 1, 13), meetings)
     assert review["attendance"]["meetings"][0] == {"date": "Thu 10 Dec 2026", "present": 2, "of": 3, "percent": 67}
     assert review["attendance"]["met"] is True
+
+
+def test_a_broken_inbox_does_not_stop_sending(cfg, caplog):
+    """An inbox that cannot be read is logged; the tick still plans and sends."""
+    (cfg / "var" / "inbox").mkdir(parents=True)
+    (cfg / "var" / "inbox" / "new").mkdir()
+    (cfg / "var" / "inbox" / "cur").write_text("not a folder")
+    caplog.set_level(logging.INFO)
+    with Store(cfg / "var" / "state.json") as store:
+        report = runner(cfg, store).tick(datetime(2026, 12, 8, 16, tzinfo=UTC))  # agenda time
+    assert sum(d["kind"] == "agenda" for d in report.sent) == 12  # plus the year-end prompt, due too
+    assert "attendance intake failed" in caplog.text
+
+
+def test_simulation_leaves_the_real_inbox_alone(cfg, tmp_path):
+    """`simulate` never reads or marks the operator's reply inbox."""
+    mailbox.Maildir(cfg / "var" / "inbox", create=True).add(reply(LI, "ACCEPTED"))
+    assert main(["simulate", "--config", str(cfg), "--from", "2026-12-01", "--to", "2026-12-02",
+                 "--step", "1d", "--out", str(tmp_path / "sim")]) == 0
+    assert [m.get_subdir() for m in mailbox.Maildir(cfg / "var" / "inbox", create=False)] == ["new"]

@@ -208,3 +208,23 @@ def test_edited_goal_shows_in_the_next_agenda():
     assert "Submit the revised abstract" in text and "Submit abstract (" not in text
     late = message_for(doc, edited, World(st.meetings, {}), Templates(None), meeting.start)
     assert isinstance(late, Skip) and "started" in late.reason
+
+
+def test_member_removed_then_added_back_is_invited_again():
+    """Removed (their copy cancelled) and added back: a re-invite goes out, with a SEQUENCE above the cancel's."""
+    cfg, st = config(), State()
+    st.tick(cfg, at(2027, 2, 17))
+    st.tick(config(MEMBERS[:2]), at(2027, 2, 18))
+    p = st.tick(cfg, at(2027, 2, 19))
+    [again] = [s for s in p.sends if "2027-03" in s.key]
+    assert (again.kind, again.key, again.recipient) == ("invite", "reinvite:g:2027-03", "ana@uni-c.example")
+    assert again.payload["bump"] == 2
+    assert not [s for s in st.tick(cfg, at(2027, 2, 20)).sends if "2027-03" in s.key]
+
+
+def test_no_meeting_before_the_group_started():
+    """A group that starts in June 2027 gets no meeting for earlier cycles."""
+    cfg, st = config(started=date(2027, 6, 1)), State()
+    for day in range(0, 120, 3):
+        st.tick(cfg, at(2027, 2, 1) + timedelta(days=day))
+    assert sorted(c for _, c in st.meetings) == ["2027-06"]
