@@ -9,6 +9,8 @@ may be retried long after it was planned.
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
@@ -112,7 +114,7 @@ def message_for(doc: Mapping[str, Any], config: Config, world: World, templates:
             if not group.share_member_emails:
                 # Coordinators see the name; the address stays in the config (servers often echo it).
                 if failure.get("email"):
-                    failure["error"] = failure["error"].replace(failure["email"], f"<{failure['name']}>")
+                    failure["error"] = hide_address(failure["error"], failure["email"], f"<{failure['name']}>")
                 failure["email"] = None
             return make({**base, "failure": failure})
         options = [candidate_from_payload(o) for o in payload.get("options", [])]
@@ -169,7 +171,7 @@ def for_report(base: dict[str, Any], group: Group, recipient: Member, world: Wor
                     key=lambda d: d["updated"]):
         error = d.get("last_error") or "unknown error"
         if not group.share_member_emails:  # as in failure alerts: the name, not the address
-            error = error.replace(d["recipient"], d["name"])
+            error = hide_address(error, d["recipient"], d["name"])
         failed.append({"date": ctx.day_text(parse_iso(d["updated"]).astimezone(tz).date()), "kind": d["kind"],
                        "name": d["name"], "email": d["recipient"] if group.share_member_emails else None,
                        "error": error})
@@ -184,6 +186,11 @@ def for_report(base: dict[str, Any], group: Group, recipient: Member, world: Wor
         "failed": failed,
         "heatmap": heatmap_image,
     }
+
+
+def hide_address(text: str, address: str, instead: str) -> str:
+    """`text` (a mail server's answer) without `address`, in any letter case."""
+    return re.sub(re.escape(address), instead.replace("\\", "\\\\"), text, flags=re.IGNORECASE)
 
 
 def attendance_by_meeting(world: World, group: str, start: date, end: date,

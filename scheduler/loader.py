@@ -29,7 +29,8 @@ def load_config(folder: Path | str) -> Config:
     """Load and validate a config folder; raise ConfigError listing every problem."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise ConfigError([Problem(str(folder), "", "no such config folder; pass --config DIR "
+        what = "is a file, not a config folder" if folder.exists() else "no such config folder"
+        raise ConfigError([Problem(str(folder), "", f"{what}; pass --config DIR "
                                    "pointing at a folder that holds groups/*.toml")])
     problems: list[Problem] = []
 
