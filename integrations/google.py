@@ -382,6 +382,7 @@ def google_busy(service, calendar_ids: Iterable[str], start: datetime, end: date
     google = google or Google(credentials="-")
     busy: dict[str, list[Busy]] = {cid: [] for cid in ids}
     unknown: dict[str, str] = {}
+    refused: set[str] = set()  # ids whose request Google refused for good: someone must act
     for chunk in _chunks(ids, MAX_CALENDARS):
         for lo, hi in _windows(start, end):
             todo = [cid for cid in chunk if cid not in unknown]
@@ -397,6 +398,8 @@ def google_busy(service, calendar_ids: Iterable[str], start: datetime, end: date
                       calendars=len(todo), error=str(exc))
                 for cid in todo:
                     unknown[cid] = str(exc)
+                    if not exc.transient:
+                        refused.add(cid)
                 continue
             calendars = answer.get("calendars") or {}
             for cid in todo:
@@ -410,7 +413,7 @@ def google_busy(service, calendar_ids: Iterable[str], start: datetime, end: date
                         s, e = _parse_time(b["start"]), _parse_time(b["end"])
                         if e > s:
                             busy[cid].append(Busy(s, e))
-    return {cid: Availability.unreadable(unknown[cid]) if cid in unknown
+    return {cid: Availability.unreadable(unknown[cid], needs_fix=cid in refused) if cid in unknown
             else Availability(tuple(sorted(busy[cid], key=lambda b: (b.start, b.end))))
             for cid in ids}
 
@@ -440,7 +443,7 @@ def members_availability(config: Config, members: Sequence[Member], start: datet
     except SendError as exc:
         event("Google free/busy not read; those members count as unknown", logging.WARNING,
               calendars=len(members), error=str(exc))
-        return {m.email: Availability.unreadable(str(exc)) for m in members}
+        return {m.email: Availability.unreadable(str(exc), needs_fix=not exc.transient) for m in members}
     by_id = google_busy(client, [calendar_id(m.calendar) for m in members], start, end,
                         google=google, folder=config.folder, sleep=sleep)
     return {m.email: by_id[calendar_id(m.calendar)] for m in members}

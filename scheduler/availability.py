@@ -34,6 +34,9 @@ class Availability:
 
     busy: tuple[Busy, ...] = ()
     unknown: str | None = None
+    # True when reading failed for a reason that will not pass by itself (revoked sign-in,
+    # no permission): the service then tells the operator and the coordinators, once.
+    needs_fix: bool = False
 
     @cached_property
     def spans(self) -> tuple[tuple[int, int, bool], ...]:
@@ -42,8 +45,8 @@ class Availability:
         return tuple((int(b.start.timestamp()), int(b.end.timestamp()), b.tentative) for b in self.busy)
 
     @classmethod
-    def unreadable(cls, reason: str) -> Availability:
-        return cls((), reason)
+    def unreadable(cls, reason: str, *, needs_fix: bool = False) -> Availability:
+        return cls((), reason, needs_fix)
 
 
 NO_CALENDAR = Availability()

@@ -132,7 +132,12 @@ def _check(override: Path | None, _override_state: tuple, _bundled_state: tuple)
                                        f"email kind ({', '.join(TEMPLATE_SETS)}) plus .subject.txt, .txt or .html")
     for share in (False, True):
         group = sample_group(share=share)
-        for kind, context in sample_contexts(group).items():
+        contexts = list(sample_contexts(group).items())
+        # The failure templates also report calendars that cannot be read (with a summary).
+        failure = contexts[-1][1] if contexts[-1][0] == "failure" else sample_contexts(group)["failure"]
+        contexts.append(("failure", {**failure, "failure": {**failure["failure"], "kind": "calendar",
+                                                             "summary": "friendtor cannot read some calendars."}}))
+        for kind, context in contexts:
             try:
                 templates.render(kind, context)
             except TemplateProblem as exc:

@@ -13,6 +13,7 @@ so a crash repeats at most a couple of seconds' worth of sends.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -142,7 +143,7 @@ class Runner:
                 invited.setdefault(doc["key"], {})[doc["recipient"]] = (doc["name"], doc["timezone"])
         return StateView(self.store.meetings(), frozenset(planned), invited, self.store.alerts())
 
-    def _availability_fn(self):
+    def _availability_fn(self, now: datetime):
         cache: dict[tuple[str, tuple[date, ...]], dict[str, Availability]] = {}
 
         def read(group: Group, window: Window) -> dict[str, Availability]:
@@ -154,6 +155,7 @@ class Runner:
                     lo = datetime.combine(window.first, datetime.min.time(), group.tz)
                     hi = datetime.combine(window.last + timedelta(days=1), datetime.min.time(), group.tz)
                     cache[key] = self.availability(self.config, group, lo, hi)
+                    self._report_calendar_problems(group, cache[key], now)
             return cache[key]
         return read
 
@@ -184,7 +186,7 @@ class Runner:
         report = TickReport(now)
         if not self.dry_run:
             self.ingest(now)
-        p = plan(self.config, self.view(), now, self._availability_fn())
+        p = plan(self.config, self.view(), now, self._availability_fn(now))
         report.meetings, report.planned = list(p.meetings), list(p.sends)
         self.record_plan(p, now)
         if not self.dry_run:
@@ -359,6 +361,28 @@ class Runner:
         report.failed.append(doc)
         self._report_failure(doc, error, now)
         return {**base, "status": "failed", "last_error": error, "next_attempt": None}
+
+    def _report_calendar_problems(self, group: Group, availability: dict[str, Availability], now: datetime) -> None:
+        """A calendar that cannot be read until someone acts (revoked sign-in, no permission):
+        an error in the log every time, and one email to the coordinators per distinct problem."""
+        problems: dict[str, list[str]] = {}
+        for email, avail in availability.items():
+            if avail.needs_fix and avail.unknown:
+                problems.setdefault(avail.unknown, []).append(email)
+        if not problems or self.dry_run:
+            return
+        planned = {d["sid"] for d in self.store.sends()}
+        for reason, emails in problems.items():
+            event("calendars not readable until fixed", logging.ERROR, group=group.id, members=len(emails),
+                  error=reason)
+            names = ", ".join(m.name for m in group.members if m.email in emails)
+            payload = {"failure": {**failure_payload("calendar", "", "", reason, now.astimezone(group.tz).date()),
+                                   "summary": f"friendtor cannot read the calendars of {names}, so they "
+                                              "count as unknown when it looks for meeting times."}}
+            key = f"calendar-problem:{group.id}:{hashlib.sha256(reason.encode()).hexdigest()[:16]}"
+            sends = [Send(key, "alert", group.id, m.email, m.name, m.timezone, now, payload)
+                     for m in group.members if m.email in group.coordinators]
+            self.store.add_sends([self._doc(s, now) for s in sends if s.sid not in planned])
 
     def _report_failure(self, doc: dict[str, Any], error: str, now: datetime) -> None:
         """Tell the group's coordinators, once, that a member did not get a message."""

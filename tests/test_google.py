@@ -42,7 +42,7 @@ from integrations.google import (
     save_token,
 )
 from integrations.mail import DryRunTransport
-from scheduler.availability import Busy
+from scheduler.availability import Availability, Busy
 from scheduler.cli import main
 from scheduler.config import Config, Google, Service
 from scheduler.errors import SendError
@@ -758,3 +758,34 @@ def test_one_tick_publishes_to_google_once_and_emails_the_invites(tmp_path):
         assert f"UID:{uid}" in cal.get_payload(decode=True).decode()
     assert second.sent == [] and len(http.request_sequence) == 2
     assert not first.failed and not first.retrying
+
+
+def test_refused_free_busy_is_reported_to_coordinators_once(tmp_path, caplog):
+    """Google refusing free/busy for good (403): an error in the log each time, one email to the coordinators."""
+    from scheduler.store import Store
+
+    folder = tmp_path / "cfg"
+    shutil.copytree(ROOT / "config" / "example", folder, ignore=shutil.ignore_patterns("var"))
+    group_file = folder / "groups" / "k-club.toml"
+    group_file.write_text(group_file.read_text().replace('calendar = "calendars/maya-chen.ics"',
+                                                         'calendar = "google:maya@northeast-childrens.example"'))
+    (folder / "google.json").write_text("{}")
+    with open(folder / "service.toml", "a") as f:
+        f.write('\n[google]\ncredentials = "google.json"\n')
+    refused = Availability.unreadable("Google refused access (403): share the calendar", needs_fix=True)
+
+    def availability(config, group, lo, hi):
+        return {m.email: refused if m.calendar.startswith("google:") else Availability() for m in group.members}
+
+    caplog.set_level(logging.INFO)
+    with Store(folder / "var" / "state.json") as store:
+        runner = Runner(ConfigWatcher(folder), store, lambda c: DryRunTransport(), availability=availability)
+        runner.tick(datetime(2026, 11, 20, 12, tzinfo=UTC))
+        runner.tick(datetime(2026, 11, 21, 12, tzinfo=UTC))
+        reports = [d for d in store.sends() if d["key"].startswith("calendar-problem:")]
+    coordinators = {"maya.chen@northeast-childrens.example", "li.wang@pacific-u.example"}
+    assert {d["recipient"] for d in reports} == coordinators and len(reports) == 2
+    assert "calendars not readable until fixed" in caplog.text
+    sent = [m for m in runner.transport.messages if m["Subject"].startswith("Calendars cannot be read")]
+    assert len(sent) == 2
+    assert "Maya Chen" in sent[0].get_body(("plain",)).get_content()
