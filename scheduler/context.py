@@ -241,13 +241,21 @@ def for_review(ctx: dict, group: Group, period_start: date, period_end: date,
                          "percent": round(100 * present / total) if total else None})
     rates = [m["percent"] for m in meetings if m["percent"] is not None]
     average = round(sum(rates) / len(rates)) if rates else None
+    # Per member: of the meetings where their attendance was recorded, how many they came to.
+    by_member = []
+    for m in group.members:
+        came = sum(m.email in rec["present"] for rec in attendance)
+        recorded = came + sum(m.email in rec["absent"] for rec in attendance)
+        if recorded:
+            by_member.append({"name": m.name, "present": came, "of": recorded,
+                              "percent": round(100 * came / recorded)})
     done = [g for g in group.goals if g.done]
     open_ = [g for g in group.goals if not g.done]
     overdue = [g for g in open_ if g.due and g.due < period_end]
     return {
         **ctx,
         "period": {"start": day_text(period_start), "end": day_text(period_end)},
-        "attendance": {"meetings": meetings, "average_percent": average,
+        "attendance": {"meetings": meetings, "by_member": by_member, "average_percent": average,
                        "target_percent": 50, "met": None if average is None else average >= 50},
         "goals_summary": {"done": len(done), "open": len(open_), "overdue": len(overdue)},
         "milestones": [{"member": _name(group, ms.member), "text": ms.text, "date": day_text(ms.date)}

@@ -171,3 +171,27 @@ def test_simulation_leaves_the_real_inbox_alone(cfg, tmp_path):
     assert main(["simulate", "--config", str(cfg), "--from", "2026-12-01", "--to", "2026-12-02",
                  "--step", "1d", "--out", str(tmp_path / "sim")]) == 0
     assert [m.get_subdir() for m in mailbox.Maildir(cfg / "var" / "inbox", create=False)] == ["new"]
+
+
+def test_review_shows_attendance_per_member(cfg):
+    """Each member's attended/recorded count appears in the review, in text and HTML."""
+    from scheduler.outgoing import build
+    from scheduler.render import Templates
+
+    main(["attendance", "k-club", "2026-12-10", "--config", str(cfg), "--present", MAYA, LI, "--absent", JAMES])
+    config = ConfigWatcher(cfg).config
+    group = config.groups["k-club"]
+    with Store(cfg / "var" / "state.json", lock=False) as s:
+        world = World(s.meetings(), {"k-club": s.attendance("k-club")})
+    records = attendance_by_meeting(world, "k-club", date(2026, 7, 13), date(2027, 1, 13), group.tz)
+    from scheduler.outgoing import base_context
+    context = for_review(base_context(config, group, group.members[0]), group, date(2026, 7, 13),
+                         date(2027, 1, 13), records)
+    assert context["attendance"]["by_member"] == [
+        {"name": "Maya Chen", "present": 1, "of": 1, "percent": 100},
+        {"name": "James Carter", "present": 0, "of": 1, "percent": 0},
+        {"name": "Li Wang", "present": 1, "of": 1, "percent": 100}]
+    msg = build("review", config=config, templates=Templates(None), group=group, recipient=group.members[0],
+                context=context, key="review:k-club:2027-01-13", now=NOW)
+    assert "James Carter: 0 of 1 (0%)" in msg.get_body(("plain",)).get_content()
+    assert "James Carter" in msg.get_body(("html",)).get_content()
