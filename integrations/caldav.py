@@ -48,6 +48,7 @@ from scheduler.meetings import Meeting
 from scheduler.outgoing import invite_calendar
 
 from .ics import busy_from_ics
+from .secrets import password_from_env
 
 MAX_BYTES = 10 * 1024 * 1024
 DAV, CALDAV = "DAV:", "urn:ietf:params:xml:ns:caldav"
@@ -67,15 +68,8 @@ class Auth:
 
 def caldav_auth(settings: CalDav, environ: Mapping[str, str] = os.environ) -> Auth | None:
     """The [caldav] login, with the password read from the variable `password_env` names."""
-    if settings.password_env:
-        password = environ.get(settings.password_env) or None
-        if password is None:
-            raise FriendtorError(f"the environment variable {settings.password_env} (password_env in [caldav]) "
-                                 "is not set or empty; set it to the CalDAV password, e.g. with "
-                                 "EnvironmentFile= in the systemd unit")
-        if not settings.username:
-            raise FriendtorError("[caldav] password_env is set but username is not; "
-                                 "add username = \"...\" (the CalDAV login)")
+    password = password_from_env("[caldav]", settings.password_env, settings.username, environ, "CalDAV")
+    if password is not None:
         return Auth(settings.username, password)
     if settings.username:
         raise FriendtorError("[caldav] username is set but there is no password: set password_env to the "

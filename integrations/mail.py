@@ -26,6 +26,8 @@ from typing import Protocol, runtime_checkable
 from scheduler.config import Config, Smtp
 from scheduler.errors import FriendtorError, SendError
 
+from .secrets import password_from_env
+
 DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
 
 
@@ -327,14 +329,5 @@ def transport_for(config: Config, environ: Mapping[str, str] = os.environ) -> Tr
         return MaildirTransport(config.path(mail.maildir))
     settings = mail.smtp
     assert settings is not None  # Mail requires [mail.smtp] for transport = "smtp"
-    password = None
-    if settings.password_env:
-        password = environ.get(settings.password_env) or None
-        if password is None:
-            raise FriendtorError(f"the environment variable {settings.password_env} (password_env in "
-                                 "[mail.smtp]) is not set or empty; set it to the SMTP password, e.g. "
-                                 "with EnvironmentFile= in the systemd unit")
-        if not settings.username:
-            raise FriendtorError("[mail.smtp] password_env is set but username is not; "
-                                 "add username = \"...\" (the SMTP login)")
+    password = password_from_env("[mail.smtp]", settings.password_env, settings.username, environ, "SMTP")
     return SmtpTransport(settings, password)
