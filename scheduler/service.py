@@ -20,7 +20,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from .availability import Availability
 from .config import Config, Group
 from .cycles import Window
 from .dispatch import Skip, World, message_for, retry_delay
-from .errors import ConfigError, FriendtorError, SendError
+from .errors import FriendtorError, SendError
 from .loader import load_config
 from .logs import event
 from .planner import Plan, Send, StateView, expires, plan

@@ -8,7 +8,6 @@ list entries from 1 in file order (members[3] is the third [[members]] block).
 from __future__ import annotations
 
 import math
-import tempfile
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
