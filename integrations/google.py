@@ -505,6 +505,16 @@ class GooglePublisher:
         self._run(client.events().patch(calendarId=self.google.calendar, eventId=existing["id"], body=body,
                                         sendUpdates=self.send_updates), what)
 
+    def responses(self, group: Group, meeting: Meeting) -> dict[str, str]:
+        """Each guest's answer in Google, {email (lower case): responseStatus}: "accepted",
+        "declined", "tentative" or "needsAction". {} when the meeting is not (or no longer) in
+        the calendar. Failures are SendErrors, as for publishing."""
+        existing = self.find(self._client(), meeting.uid)
+        if existing is None or existing.get("status") == "cancelled":
+            return {}
+        return {(a.get("email") or "").lower(): a.get("responseStatus") or "needsAction"
+                for a in existing.get("attendees") or () if a.get("email")}
+
     def cancel(self, group: Group, meeting: Meeting) -> None:
         """Delete the event (Google keeps it as status "cancelled", and with invitations = "google"
         sends the guests a cancellation). Deleting rather than patching the status is the

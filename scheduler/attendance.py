@@ -14,6 +14,8 @@ from email.message import EmailMessage
 import icalendar
 
 PARTSTAT_PRESENT = {"ACCEPTED": True, "DECLINED": False}  # TENTATIVE and the rest say nothing
+# The same for a Google event guest's responseStatus ("tentative", "needsAction" say nothing).
+RESPONSE_PRESENT = {"accepted": True, "declined": False}
 
 
 @dataclass(frozen=True)

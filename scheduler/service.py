@@ -24,7 +24,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from .attendance import PARTSTAT_PRESENT
+from .attendance import PARTSTAT_PRESENT, RESPONSE_PRESENT
 from .availability import Availability
 from .config import Config, Group
 from .cycles import Window
@@ -119,6 +119,9 @@ class Runner:
         self.availability = availability
         self.dry_run = dry_run
         self.stop = False  # set by SIGTERM/SIGINT: finish the send in progress, record, exit
+        # (group, cycle) -> the day Google's answers were last read for that meeting. Kept in memory
+        # only: after a restart each meeting is read once more that day, which is harmless.
+        self.google_polled: dict[tuple[str, str], date] = {}
         self.batch = BATCH_MIN
 
     @property
@@ -186,6 +189,7 @@ class Runner:
         report = TickReport(now)
         if not self.dry_run:
             self.ingest(now)
+            self.google_responses(now)
         p = plan(self.config, self.view(), now, self._availability_fn(now))
         report.meetings, report.planned = list(p.meetings), list(p.sends)
         self.record_plan(p, now)
@@ -245,6 +249,36 @@ class Runner:
                     path.unlink(missing_ok=True)
                 if seen:
                     self.inbox.mark_seen(self.config.path(inbox), seen)
+
+    def google_responses(self, now: datetime) -> None:
+        """RSVPs from the Google event's guests (responseStatus), for meetings published there.
+
+        Each meeting from two days ago to 60 days ahead is read at most once a day (one
+        events.list). accepted/declined are recorded like an emailed Accept/Decline ("rsvp": a
+        coordinator's record still wins); tentative and needsAction say nothing. A Google failure
+        is logged and the tick goes on: the meeting is read again the next day.
+        """
+        google = self.publishers.get("google")
+        if google is None or not hasattr(google, "responses"):
+            return
+        today = now.date()
+        for (gid, cycle), meeting in self.store.meetings().items():
+            group = self.config.groups.get(gid)
+            if (group is None or meeting.cancelled or self.google_polled.get((gid, cycle)) == today
+                    or not now - timedelta(days=2) <= meeting.start <= now + timedelta(days=60)):
+                continue
+            self.google_polled[(gid, cycle)] = today  # before the call: a failure is not retried every tick
+            try:
+                answers = google.responses(group, meeting)
+            except SendError as exc:
+                event("Google responses not read", logging.WARNING, group=gid, cycle=cycle, error=str(exc))
+                continue
+            for email, status in answers.items():
+                if group.member(email) is None:
+                    event("reply from a non-member ignored", logging.WARNING, group=gid, sender=email)
+                elif status in RESPONSE_PRESENT and self.store.record_attendance(
+                        gid, cycle, email, RESPONSE_PRESENT[status], "rsvp", now):
+                    event("rsvp recorded", group=gid, cycle=cycle, member=email, partstat=status, source="google")
 
     def commit(self) -> None:
         try:

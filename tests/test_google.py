@@ -469,6 +469,40 @@ def test_cancelling_an_event_that_is_not_there_is_fine(answers):
     assert len(calls(http)) == len(answers)
 
 
+def test_responses_are_each_guests_response_status():
+    """responses() looks the event up by iCalUID and returns {email (lower case): responseStatus}."""
+    event = stored_event(attendees=[
+        {"email": "Maya.Chen@uni.example", "responseStatus": "accepted"},
+        {"email": "li.wang@uni.example", "responseStatus": "declined"},
+        {"email": "guest@elsewhere.example", "responseStatus": "tentative"},
+        {"email": "late@uni.example", "responseStatus": "needsAction"}])
+    service, http = client(listing(event))
+    assert publisher(service).responses(GROUP, MEETING) == {
+        "maya.chen@uni.example": "accepted", "li.wang@uni.example": "declined",
+        "guest@elsewhere.example": "tentative", "late@uni.example": "needsAction"}
+    (found,) = calls(http)
+    assert found.method == "calendar.events.list" and found.query["iCalUID"] == UID
+    assert found.path["calendarId"] == "primary"
+
+
+@pytest.mark.parametrize("answer", [listing(), listing(stored_event(status="cancelled"))],
+                         ids=["not-published", "deleted"])
+def test_no_event_means_no_responses(answer):
+    service, http = client(answer)
+    assert publisher(service).responses(GROUP, MEETING) == {}
+    assert len(calls(http)) == 1
+
+
+@pytest.mark.parametrize("answer, transient", [(fails(503, "backendError"), True), (fails(403, "forbidden"), False)],
+                         ids=["503", "403"])
+def test_responses_failures_are_send_errors(answer, transient):
+    service, http = client(answer)
+    with pytest.raises(SendError) as caught:
+        publisher(service).responses(GROUP, MEETING)
+    calls(http)
+    assert caught.value.transient is transient
+
+
 FAULTS = [
     pytest.param(fails(429, "rateLimitExceeded"), True, "Google is busy or limiting requests", id="429"),
     pytest.param(fails(503, "backendError"), True, "Google is busy or limiting requests", id="503"),
@@ -739,7 +773,9 @@ def test_one_tick_publishes_to_google_once_and_emails_the_invites(tmp_path):
     watcher = ConfigWatcher(folder)
     group = watcher.config.groups["k-club"]
     uid = "k-club-2026-12@mentoring.example.org"
-    service, http = client(listing(), ok("calendar.events.insert", stored_event(iCalUID=uid)))
+    # The second tick reads the guests' answers once (events.list) and publishes nothing.
+    service, http = client(listing(), ok("calendar.events.insert", stored_event(iCalUID=uid)),
+                           listing(stored_event(iCalUID=uid)))
     google = GooglePublisher(lambda: service, watcher.config.service.google, folder, retries=0, sleep=no_sleep)
     transport = DryRunTransport()
     with Store(folder / "var" / "state.json") as store:
@@ -747,8 +783,9 @@ def test_one_tick_publishes_to_google_once_and_emails_the_invites(tmp_path):
                         publishers_factory=lambda c: {"google": google})
         first = runner.tick(NOW)
         second = runner.tick(NOW + timedelta(minutes=10))
-    found, insert = calls(http)
+    found, insert, answers = calls(http)
     assert found.query["iCalUID"] == uid and insert.body["iCalUID"] == uid
+    assert answers.method == "calendar.events.list" and answers.query["iCalUID"] == uid
     assert len(insert.body["attendees"]) == len(group.members)
     assert [d["kind"] for d in first.sent].count("publish") == 1
     invites = [m for m in transport.messages if m["X-Friendtor-Kind"] == "invite"]
@@ -756,7 +793,7 @@ def test_one_tick_publishes_to_google_once_and_emails_the_invites(tmp_path):
     for m in invites:  # the emailed invite and the Google event carry one UID: one event for the member
         (cal,) = [p for p in m.walk() if p.get_content_type() == "text/calendar"]
         assert f"UID:{uid}" in cal.get_payload(decode=True).decode()
-    assert second.sent == [] and len(http.request_sequence) == 2
+    assert second.sent == [] and len(http.request_sequence) == 3
     assert not first.failed and not first.retrying
 
 
@@ -789,3 +826,55 @@ def test_refused_free_busy_is_reported_to_coordinators_once(tmp_path, caplog):
     sent = [m for m in runner.transport.messages if m["Subject"].startswith("Calendars cannot be read")]
     assert len(sent) == 2
     assert "Maya Chen" in sent[0].get_body(("plain",)).get_content()
+
+
+def _google_runner(tmp_path: Path, *answers):
+    folder = tmp_path / "cfg"
+    shutil.copytree(ROOT / "config" / "example", folder, ignore=shutil.ignore_patterns("var"))
+    (folder / "service.toml").write_text(SERVICE_TOML.format(publish='["email", "google"]', auth="oauth", extra=""))
+    watcher = ConfigWatcher(folder)
+    uid = "k-club-2026-12@mentoring.example.org"
+    service, http = client(listing(), ok("calendar.events.insert", stored_event(iCalUID=uid)), *answers)
+    google = GooglePublisher(lambda: service, watcher.config.service.google, folder, retries=0, sleep=no_sleep)
+    store = Store(folder / "var" / "state.json")
+    runner = Runner(watcher, store, lambda c: DryRunTransport(), availability=lambda *a: {},
+                    publishers_factory=lambda c: {"google": google})
+    return runner, store, http, uid
+
+
+def test_google_responses_are_recorded_as_rsvps_once_a_day(tmp_path, caplog):
+    """A tick reads the Google guests' answers: accepted/declined become RSVPs for members, a non-member's
+    answer and a tentative one are ignored, a coordinator's record stands; a second tick that day asks nothing."""
+    maya, james = "maya.chen@northeast-childrens.example", "james.carter@northeast-childrens.example"
+    daniel, hannah = "daniel.okafor@lakeshore-u.example", "hannah.schultz@lakeshore-u.example"
+    uid = "k-club-2026-12@mentoring.example.org"
+    guests = [{"email": maya, "responseStatus": "accepted"}, {"email": james.upper(), "responseStatus": "declined"},
+              {"email": daniel, "responseStatus": "accepted"}, {"email": hannah, "responseStatus": "tentative"},
+              {"email": "stranger@elsewhere.example", "responseStatus": "accepted"}]
+    runner, store, http, _ = _google_runner(tmp_path, listing(stored_event(iCalUID=uid, attendees=guests)))
+    caplog.set_level(logging.INFO)
+    with store:
+        runner.tick(NOW)                       # schedules and publishes; nothing to read yet
+        (cycle,) = [c for (g, c) in store.meetings() if g == "k-club"]
+        store.record_attendance("k-club", cycle, daniel, False, "coordinator", NOW)  # he was not there
+        runner.tick(NOW + timedelta(minutes=10))
+        runner.tick(NOW + timedelta(hours=2))  # the same day: Google is not asked again
+        rows = {r["email"]: (r["present"], r["source"]) for r in store.attendance("k-club")}
+    assert rows == {maya: (True, "rsvp"), james: (False, "rsvp"), daniel: (False, "coordinator")}
+    *_, answers = calls(http)
+    assert answers.method == "calendar.events.list" and answers.query["iCalUID"] == uid
+    assert len(http.request_sequence) == 3
+    ignored = [r for r in caplog.records if r.getMessage() == "reply from a non-member ignored"]
+    assert [r.fields["sender"] for r in ignored] == ["stranger@elsewhere.example"]
+
+
+def test_a_google_failure_reading_responses_does_not_stop_the_tick(tmp_path, caplog):
+    """A refused events.list is a warning; the tick still completes, and that meeting is not read again that day."""
+    runner, store, http, _ = _google_runner(tmp_path, fails(503, "backendError"))
+    with store:
+        runner.tick(NOW)
+        report = runner.tick(NOW + timedelta(minutes=10))
+        runner.tick(NOW + timedelta(minutes=20))
+        assert store.attendance("k-club") == []
+    assert not report.failed and len(http.request_sequence) == 3
+    assert any(r.levelno == logging.WARNING and "Google responses not read" in r.getMessage() for r in caplog.records)
