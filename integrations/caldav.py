@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import base64
 import http.client
-import ipaddress
 import os
 import socket
 import ssl
@@ -48,6 +47,7 @@ from scheduler.meetings import Meeting
 from scheduler.outgoing import invite_calendar
 
 from .ics import busy_from_ics
+from .hosts import is_loopback
 from .secrets import password_from_env
 
 MAX_BYTES = 10 * 1024 * 1024
@@ -178,15 +178,6 @@ class DavClient:
                               transient=True) from None
         finally:
             conn.close()
-
-
-def is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def display(url: str) -> str:

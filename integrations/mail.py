@@ -13,7 +13,6 @@ reads the SMTP password from the environment; the scheduler core never imports t
 from __future__ import annotations
 
 import email.utils
-import ipaddress
 import mailbox
 import os
 import smtplib
@@ -26,6 +25,7 @@ from typing import Protocol, runtime_checkable
 from scheduler.config import Config, Smtp
 from scheduler.errors import FriendtorError, SendError
 
+from .hosts import is_loopback
 from .secrets import password_from_env
 
 DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
@@ -132,7 +132,7 @@ class SmtpTransport:
         if settings.username and not password:
             raise FriendtorError("[mail.smtp] username is set but there is no password: set password_env "
                                  "to the name of an environment variable that holds it")
-        if settings.username and settings.security == "none" and not _is_loopback(settings.host):
+        if settings.username and settings.security == "none" and not is_loopback(settings.host):
             raise FriendtorError(f"[mail.smtp] security = \"none\" would send the password for "
                                  f"{settings.username!r} in clear text to {settings.host}; "
                                  "use security = \"starttls\" (port 587) or \"ssl\" (port 465)")
@@ -296,15 +296,6 @@ def _one_line(text: str) -> str:
 
 def _reply(exc: smtplib.SMTPResponseException) -> str:
     return f"{exc.smtp_code} {_decode(exc.smtp_error)}"
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 # --- dry run -----------------------------------------------------------------------------
