@@ -181,9 +181,9 @@ class Hours:
     def bounds_on(self, day: date, zone: zoneinfo.ZoneInfo) -> tuple[datetime, datetime]:
         """The hours on one local date, as aware datetimes. Computed per date so DST is right.
 
-        A boundary that does not exist that day (02:30 on a spring-forward Sunday) is read
-        with the offset in force before the change (zoneinfo's fold=0), i.e. at the instant
-        the clock jumps past it.
+        On a DST-change day a boundary is the instant the clock first shows it (zoneinfo's
+        fold=0): one that does not exist (02:30 on a spring-forward Sunday) is where the clock
+        jumps past it, and one that happens twice (a fall-back 02:15) is its first occurrence.
         """
         start = datetime.combine(day, time(self.start // 60, self.start % 60), zone)
         end_day = day + timedelta(days=self.end // (24 * 60))

@@ -66,17 +66,11 @@ def scenario(draw):
     return g, range_window(g, first, first + timedelta(days=days - 1)), availability, burden
 
 
-def _gap_limit(day: date, minutes: int, zone: ZoneInfo, holds, wall_rule: bool) -> bool:
-    """The wall-clock rule, except for an hours boundary that falls in a spring-forward gap
-    (a 02:15 that never happens): it is the instant 02:15 would be on standard time, so
-    compare instants there."""
-    if minutes >= 24 * 60:
-        return wall_rule
-    wall = datetime.combine(day, time(minutes // 60, minutes % 60))
-    instant = wall.replace(tzinfo=zone)
-    if instant.astimezone(UTC).astimezone(zone).replace(tzinfo=None) == wall:
-        return wall_rule
-    return holds(instant)
+def _changes_clocks(day: date, zone: ZoneInfo) -> bool:
+    """Whether the zone's offset changes during this local date."""
+    first = datetime.combine(day, time(0), zone).utcoffset()
+    return first != datetime.combine(day + timedelta(days=1), time(0), zone).utcoffset() or \
+        first != datetime.combine(day, time(23, 59), zone).utcoffset()
 
 
 def reference(member, avail: Availability, start: datetime, end: datetime) -> str:
@@ -89,8 +83,16 @@ def reference(member, avail: Availability, start: datetime, end: datetime) -> st
     if le.date() != day and not ends_at_midnight:
         return "unavailable"
     end_minutes = 24 * 60 if ends_at_midnight else le.hour * 60 + le.minute
-    start_ok = _gap_limit(day, h.start, zone, lambda t: t <= start, h.start <= ls.hour * 60 + ls.minute)
-    end_ok = _gap_limit(day, h.end, zone, lambda t: end <= t, end_minutes <= h.end)
+    if _changes_clocks(day, zone):
+        # On a DST-change day wall-clock comparisons are ambiguous (an hour is skipped or
+        # repeated). The documented rule: hours run from the instant the clock first shows
+        # their start to the instant it first shows their end (zoneinfo fold=0).
+        lo = datetime.combine(day, time(h.start // 60, h.start % 60), zone)
+        hi = (datetime.combine(day + timedelta(days=1), time(0), zone) if h.end == 24 * 60
+              else datetime.combine(day, time(h.end // 60, h.end % 60), zone))
+        start_ok, end_ok = lo <= start, end <= hi
+    else:
+        start_ok, end_ok = h.start <= ls.hour * 60 + ls.minute, end_minutes <= h.end
     if not (start_ok and end_ok):
         return "unavailable"
     if day.weekday() not in member.weekdays or any(a.start <= day <= a.end for a in member.away):
