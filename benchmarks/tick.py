@@ -1,9 +1,9 @@
-"""Benchmark: one service tick (`Runner.tick`) with many groups, and the state after years.
+"""Benchmark: one service tick (`Runner.tick`) with many groups, and the state over years.
 
-    python benchmarks/tick.py             # default run, about 4-5 minutes on 2 CPUs
-    python benchmarks/tick.py --full      # everything due also at 250, 500 and 1,000 groups (+10 min)
+    python benchmarks/tick.py             # default run: about 5 minutes on 2 CPUs
+    python benchmarks/tick.py --full      # up to 1,000 groups and five simulated years: about half an hour
     python benchmarks/tick.py --quick     # small sizes: a smoke test that the benchmark still runs
-    python benchmarks/tick.py --profile   # also print cProfile summaries
+    python benchmarks/tick.py --profile   # also print cProfile summaries (adds a few minutes)
 
 Everything runs on generated config folders in a temporary directory: N group files
 (groups/g0001.toml ...), each with 12 members, two in each of six zones (New York, London,
@@ -11,23 +11,26 @@ Kolkata, Los Angeles, Adelaide, Phoenix), a monthly cadence, five goals and two 
 and its own addresses. No member has a calendar file, so availability is "no busy time"
 (reading calendars is what benchmarks/slots.py measures). Group settings repeat every
 PERIOD groups (group 6 is group 1 under another id and other addresses); that is what lets
-a state built for a few groups be copied, exactly, to many.
+a state built for a few groups be copied, exactly, to many (`clone_state`).
 
-1. Everything due: a fresh state and `now` = 2027-03-03 13:00 UTC, inside every group's
+1. Everything due: a fresh state and `now` = 2027-03-09 13:00 UTC, inside every group's
    invite period for March. One tick schedules N meetings and sends 12 invites per group
    into a Maildir (MaildirTransport: one file and one fsync per message, as in production).
    Timed as a whole, and split into phases by wrapping the Runner's own calls (plan, record,
    render, Maildir writes, state commits). The planner alone is timed again afterwards.
-   Every message costs about the same, so this is run at fewer groups by default.
-2. Planning without delivering: `plan` and `Runner.record_plan` for the same instant, on a
+   Every message costs about the same, so the default run stops at 200 groups.
+1b. The same 12 invites per group, but on the final state of (4) copied to N groups: what
+   a busy tick costs when the state file is as large as a long-running service's.
+2. Planning without delivering: `plan` and `Runner.record_plan` for the instant of (1), on a
    fresh state, at up to 1,000 groups: the part of the busy tick that is not per message.
 3. Nothing due, median of several ticks 5 minutes apart: right after (1) (the measured
-   state, or the largest measured one copied to N groups); on a fresh state on 2027-03-22
-   12:00 UTC, when no group's window is open; and on the final state of (4) copied to N
-   groups: a steady-state outbox, which is what a long-running service ticks over.
-4. Simulated years: `scheduler.simulate.simulate` (the real Runner, planner, renderer and
-   Maildir) for PERIOD groups from 2027-01-01 to 2031-12-31, one tick a day at 12:00 UTC.
-   State size and table sizes at each year end, extrapolated linearly to 1,000 groups.
+   state, or the largest one copied to N groups); on a fresh state on 2027-03-22 12:00 UTC,
+   when no group's window is open; and on the final state of (4) copied to N groups: a
+   steady-state outbox, which is what a long-running service ticks over.
+4. Simulated time: `scheduler.simulate.simulate` (the real Runner, planner, renderer and
+   Maildir) for PERIOD groups from 2027-01-01, one tick a day at 12:00 UTC, for a year
+   (--full: five years). State and table sizes at each quarter of the first year and each
+   year end, extrapolated linearly to 1,000 groups.
 
 Logging is set up as the service does (text lines at INFO), written to /dev/null, so the
 per-message log lines cost what they cost in production. Times are wall-clock seconds from
@@ -42,6 +45,7 @@ import contextlib
 import cProfile
 import io
 import json
+import logging
 import os
 import platform
 import pstats
@@ -65,19 +69,21 @@ from scheduler.store import Store
 
 BUSY_SIZES = (50, 100, 200)                   # everything due: ~15 ms per message, 12 per group
 FULL_BUSY_SIZES = (100, 250, 500, 1000)       # --full
-YEAR5_BUSY_SIZES = (50, 100, 200)             # everything due on the year-5 state
-FULL_YEAR5_BUSY_SIZES = (100, 250, 500)       # --full
+SIM_BUSY_SIZES = (50, 100, 200)               # everything due on the simulated state
+FULL_SIM_BUSY_SIZES = (100, 250, 500)         # --full
 IDLE_SIZES = (100, 250, 500, 1000)            # nothing due, and planning without delivery
 QUICK_BUSY_SIZES, QUICK_IDLE_SIZES = (5, 10), (10, 20)
-QUICK_YEAR5_BUSY_SIZES = (5, 10)
+QUICK_SIM_BUSY_SIZES = (5, 10)
 PERIOD = 5                                    # group settings repeat every 5 groups
 SIM_GROUPS = PERIOD                           # the simulated years run one period of groups...
 SIM_START = datetime(2027, 1, 1, 12, 0, tzinfo=UTC)
-SIM_MONTHS, QUICK_SIM_MONTHS = 60, 3          # ...for five years (--quick: three months)
+SIM_MONTHS, FULL_SIM_MONTHS = 12, 60         # ...for a year (--full: five years)
+QUICK_SIM_MONTHS = 3
 IDLE_TICKS, QUICK_IDLE_TICKS = 7, 3
-EVERYTHING_DUE = datetime(2027, 3, 3, 13, 0, tzinfo=UTC)
+# Every group's March window is open for invites, and the coordinators' report days (from
+# 09:00 on the 1st, for 7 days) are over even in Los Angeles: 12 invites per group, no more.
+EVERYTHING_DUE = datetime(2027, 3, 9, 13, 0, tzinfo=UTC)
 FAR_FROM_WINDOWS = datetime(2027, 3, 22, 12, 0, tzinfo=UTC)
-YEAR5_DUE = datetime(2032, 3, 3, 13, 0, tzinfo=UTC)   # March 2032 invites, on the 2027-2031 state
 
 # Two members per zone: zone, hours, preferred hours, holiday region.
 MEMBERS = (
@@ -231,6 +237,18 @@ def new_runner(folder: Path, state: Path) -> tuple[Runner, Store]:
     return Runner(watcher, store, transport_for, availability=default_availability), store
 
 
+def no_calendars(config):
+    """The planner's availability function, as the Runner builds it, for timing `plan` alone:
+    each member through `default_availability` (here: no calendar, so no busy time)."""
+    def read(group, window):
+        if not window.dates:
+            return {}
+        lo = datetime.combine(window.first, datetime.min.time(), group.tz)
+        hi = datetime.combine(window.last + timedelta(days=1), datetime.min.time(), group.tz)
+        return default_availability(config, group, lo, hi)
+    return read
+
+
 def maildir_count(folder: Path) -> int:
     new = folder / "var" / "outbox" / "new"
     return sum(1 for _ in os.scandir(new)) if new.is_dir() else 0
@@ -265,6 +283,19 @@ def profile(fn: Callable[[], object], title: str, limit: int = 18) -> None:
     print("\n".join(line for line in out.getvalue().splitlines() if line.strip()))
 
 
+def quiet_service_logging(devnull) -> None:
+    """The service's logging set-up (text lines at INFO), with the lines written to /dev/null:
+    formatting them costs what it costs in production, printing them would flood the report."""
+    setup_logging("text")
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        quiet = logging.StreamHandler(devnull)
+        quiet.setFormatter(handler.formatter)
+        quiet.setLevel(handler.level)
+        root.removeHandler(handler)
+        root.addHandler(quiet)
+
+
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -289,12 +320,13 @@ def config_for(root: Path, n: int) -> Path:
 
 def run_busy(root: Path, n: int, want_profile: bool, sim: dict | None = None) -> dict:
     """One tick with everything due (12 invites per group): on a fresh state at EVERYTHING_DUE,
-    or, given `sim`, on its final state copied to n groups at YEAR5_DUE. Then the planner alone."""
+    or, given `sim`, on its final state copied to n groups, on 9 March of the year after it
+    (the same 12 invites per group, as after a pause of two months). Then the planner alone."""
     folder = config_for(root, n)
     if sim is None:
         state, now = folder / "var" / "state.json", EVERYTHING_DUE
     else:
-        state, now = root / f"year5-busy-{n}.json", YEAR5_DUE
+        state, now = root / f"sim-busy-{n}.json", sim["busy_at"]
         clone_state(sim["state"], sim["groups"], state, n)
     row: dict = {"n": n, "state": state, "size_before": state.stat().st_size if state.exists() else 0}
     runner, store = new_runner(folder, state)
@@ -313,7 +345,7 @@ def run_busy(root: Path, n: int, want_profile: bool, sim: dict | None = None) ->
         if sim is None:
             # The planner alone, on an empty state view (warm: the holiday tables are cached now).
             t0 = time.perf_counter()
-            plan(runner.config, StateView.empty(), now, runner._availability_fn())
+            plan(runner.config, StateView.empty(), now, no_calendars(runner.config))
             row["plan_alone"] = time.perf_counter() - t0
     finally:
         store.close()
@@ -325,7 +357,7 @@ def run_busy(root: Path, n: int, want_profile: bool, sim: dict | None = None) ->
         runner, store = new_runner(folder, again)
         try:
             profile(lambda: runner.tick(now), f"everything due, {n} groups, "
-                    f"{'fresh state' if sim is None else 'year-5 state'}")
+                    f"{'fresh state' if sim is None else 'simulated state'}")
         finally:
             store.close()
         again.unlink()
@@ -396,7 +428,7 @@ def run_idle(root: Path, n: int, busy: list[dict], sim: dict, count: int, want_p
     runner, store = new_runner(folder, root / f"plan-{n}.json")
     try:
         t0 = time.perf_counter()
-        p = plan(runner.config, runner.view(), EVERYTHING_DUE, runner._availability_fn())
+        p = plan(runner.config, runner.view(), EVERYTHING_DUE, no_calendars(runner.config))
         t1 = time.perf_counter()
         runner.record_plan(p, EVERYTHING_DUE)
         t2 = time.perf_counter()
@@ -443,7 +475,9 @@ def run_years(root: Path, groups: int, months: int) -> dict:
     def on_tick(now: datetime) -> None:
         size = state.stat().st_size if state.exists() else 0
         sizes.append(size)
-        if (now + timedelta(days=1)).year != now.year or now + timedelta(days=1) > end:
+        nxt = now + timedelta(days=1)
+        quarter = nxt.day == 1 and nxt.month in (4, 7, 10) and now.year == SIM_START.year
+        if nxt.year != now.year or quarter or nxt > end:
             marks.append({"date": now.date(), "size": size, "max": max(sizes), "tables": table_sizes(state),
                           "maildir": sum(1 for _ in os.scandir(out / "outbox" / "new"))})
             sizes.clear()
@@ -453,6 +487,7 @@ def run_years(root: Path, groups: int, months: int) -> dict:
     took = time.perf_counter() - t0
     shutil.rmtree(out / "outbox")  # counted; free the disk
     return {"groups": groups, "end": end, "took": took, "ticks": (end - SIM_START).days + 1, "marks": marks,
+            "busy_at": datetime(end.year + 1, 3, 9, 13, 0, tzinfo=UTC),
             "counts": timeline.counts, "state": state}
 
 
@@ -481,7 +516,7 @@ def _notes(rows: list[dict]) -> None:
                   f"{r['other']}, meetings {r['meetings']}, files in the Maildir {r['maildir']}")
 
 
-def print_busy(busy: list[dict], year5: list[dict]) -> None:
+def print_busy(busy: list[dict], sim_busy: list[dict], sim: dict) -> None:
     print(f"\n== 1. Everything due: one tick on a fresh state at {EVERYTHING_DUE:%Y-%m-%d %H:%M} UTC "
           "(a meeting and 12 invites per group, into a Maildir) ==")
     print("  groups  meetings  messages   tick s  ms/group  ms/message  msg/s  state MiB after  commits"
@@ -495,20 +530,20 @@ def print_busy(busy: list[dict], year5: list[dict]) -> None:
     _notes(busy)
     print("\n  the same ticks by phase, seconds (render and Maildir summed over the messages):")
     _phase_table(busy)
-    if not year5:
+    if not sim_busy:
         return
     print(f"\n== 1b. Everything due on the simulation's final state copied to N groups, at "
-          f"{YEAR5_DUE:%Y-%m-%d %H:%M} UTC (the March 2032 invites; as after two months' downtime) ==")
+          f"{sim['busy_at']:%Y-%m-%d %H:%M} UTC (12 invites per group, as after a two-month pause) ==")
     print("  groups  outbox docs  state MiB before  messages   tick s  ms/group  ms/message  commits"
           "  commits s  ms/commit  share in commits")
-    for r in year5:
+    for r in sim_busy:
         c = r["phases"].get("state commits", 0.0)
         print(f"  {r['n']:>6}  {r['outbox_before']:>11,}  {r['size_before'] / 2**20:>16.2f}  {r['sent']:>8,}"
               f"  {r['tick']:>7.1f}  {1000 * r['tick'] / r['n']:>8.0f}  {1000 * r['tick'] / max(1, r['sent']):>10.1f}"
               f"  {r['commits']:>7}  {c:>9.2f}  {1000 * c / max(1, r['commits']):>9.0f}  {c / r['tick']:>16.0%}")
-    _notes(year5)
+    _notes(sim_busy)
     print("\n  the same ticks by phase, seconds:")
-    _phase_table(year5)
+    _phase_table(sim_busy)
 
 
 def print_idle(idle: list[dict], sim: dict, count: int) -> None:
@@ -542,7 +577,7 @@ def print_idle(idle: list[dict], sim: dict, count: int) -> None:
 
 def print_years(sim: dict) -> None:
     total = sum(sim["counts"].values())
-    print(f"\n== 4. Simulated years: {sim['groups']} groups, {SIM_START:%Y-%m-%d} to {sim['end']:%Y-%m-%d}, one tick "
+    print(f"\n== 4. Simulated time: {sim['groups']} groups, {SIM_START:%Y-%m-%d} to {sim['end']:%Y-%m-%d}, one tick "
           f"a day at 12:00 UTC ({sim['ticks']:,} ticks, {total:,} messages, {sim['took']:.0f} s) ==")
     print("  messages by kind: " + ", ".join(f"{k} {v:,}" for k, v in sorted(sim["counts"].items())))
     print("  at (last tick of)  state KiB  largest since last row KiB  bytes/group  outbox  meetings  alerts"
@@ -563,18 +598,19 @@ def main(argv: list[str] | None = None) -> int:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--quick", action="store_true", help="small sizes, three simulated months (a smoke test)")
     group.add_argument("--full", action="store_true",
-                       help=f"everything due also at {', '.join(map(str, FULL_BUSY_SIZES))} groups (about 10 minutes more)")
+                       help=f"everything due at {', '.join(map(str, FULL_BUSY_SIZES))} groups, and "
+                            "five simulated years (about half an hour)")
     parser.add_argument("--profile", action="store_true",
                         help="cProfile the smallest everything-due tick and the largest nothing-due ticks")
     args = parser.parse_args(argv)
     busy_sizes = QUICK_BUSY_SIZES if args.quick else FULL_BUSY_SIZES if args.full else BUSY_SIZES
-    year5_sizes = QUICK_YEAR5_BUSY_SIZES if args.quick else FULL_YEAR5_BUSY_SIZES if args.full else YEAR5_BUSY_SIZES
+    sim_busy_sizes = QUICK_SIM_BUSY_SIZES if args.quick else FULL_SIM_BUSY_SIZES if args.full else SIM_BUSY_SIZES
     idle_sizes = QUICK_IDLE_SIZES if args.quick else IDLE_SIZES
     count = QUICK_IDLE_TICKS if args.quick else IDLE_TICKS
-    months = QUICK_SIM_MONTHS if args.quick else SIM_MONTHS
+    months = QUICK_SIM_MONTHS if args.quick else FULL_SIM_MONTHS if args.full else SIM_MONTHS
 
     with open(os.devnull, "w") as devnull:
-        setup_logging("text", stream=devnull)  # the service's log lines, formatted, thrown away
+        quiet_service_logging(devnull)
         print(machine())
         if hasattr(os, "getloadavg"):
             print("load average before the run: " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
@@ -587,18 +623,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"scratch folder: {root}", flush=True)
             sim = run_years(root, SIM_GROUPS, months)
             print(f"  {months} simulated months of {SIM_GROUPS} groups: {sim['took']:.0f} s", flush=True)
-            busy, year5 = [], []
+            busy, sim_busy = [], []
             for n in busy_sizes:
                 busy.append(run_busy(root, n, args.profile and n == min(busy_sizes)))
                 print(f"  everything due, {n} groups, fresh state: {busy[-1]['tick']:.1f} s", flush=True)
-            for n in year5_sizes:
-                year5.append(run_busy(root, n, args.profile and n == min(year5_sizes), sim))
-                print(f"  everything due, {n} groups, year-5 state: {year5[-1]['tick']:.1f} s", flush=True)
+            for n in sim_busy_sizes:
+                sim_busy.append(run_busy(root, n, args.profile and n == min(sim_busy_sizes), sim))
+                print(f"  everything due, {n} groups, simulated state: {sim_busy[-1]['tick']:.1f} s", flush=True)
             idle = []
             for n in idle_sizes:
                 idle.append(run_idle(root, n, busy, sim, count, args.profile and n == max(idle_sizes)))
                 print(f"  nothing due, {n} groups: done", flush=True)
-            print_busy(busy, year5)
+            print_busy(busy, sim_busy, sim)
             print_idle(idle, sim, count)
             print_years(sim)
         print(f"\ntotal run time: {time.perf_counter() - t_all:.0f} s")
