@@ -10,6 +10,7 @@ with yearly RRULEs, the form Outlook reads; a zone whose rules cannot be written
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -94,8 +95,10 @@ def calendar(invite: Invite, method: str, stamp: datetime) -> bytes:
 
 # --- VTIMEZONE with yearly rules ------------------------------------------------------
 
-def _transitions(zone: ZoneInfo, year: int) -> list[datetime]:
-    """UTC instants in `year` at which the zone's offset changes, to the minute."""
+@lru_cache(maxsize=512)
+def _transitions(zone: ZoneInfo, year: int) -> tuple[datetime, ...]:
+    """UTC instants in `year` at which the zone's offset changes, to the minute.
+    Cached: every invite of a group needs the same few (zone, year) answers."""
     found = []
     t = datetime(year, 1, 1, tzinfo=UTC)
     end = datetime(year + 1, 1, 1, tzinfo=UTC)
@@ -112,7 +115,7 @@ def _transitions(zone: ZoneInfo, year: int) -> list[datetime]:
                     hi = mid
             found.append(hi.replace(second=0, microsecond=0))
         t = nxt
-    return found
+    return tuple(found)
 
 
 def _byday(local: datetime, last: bool) -> str:
