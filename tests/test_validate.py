@@ -397,6 +397,21 @@ SERVICE_CASES = [
                  "state: ", ["cannot expand"], id="state-unknown-home"),
     pytest.param(mutate(SERVICE, "tick_minutes = 5", "tick_minutes = five"),
                  f"line {line_of(SERVICE, 'tick_minutes')}, column", ["invalid TOML"], id="toml-syntax"),
+    pytest.param(mutate(SERVICE, 'publish = ["email"]', 'publish = ["email", "google"]'),
+                 "", ['publish has "google" but there is no [google] table'], id="google-without-table"),
+    pytest.param(SERVICE + '\n[google]\ncredentials = "g.json"\nauth = "service-account"\n',
+                 "google: ", ["needs subject"], id="service-account-without-subject"),
+    pytest.param(mutate(SERVICE, 'publish = ["email"]', 'publish = ["email", "google"]')
+                 + '\n[google]\ncredentials = "g.json"\ninvitations = "google"\n',
+                 "", ["two invitations"], id="two-invitations"),
+    pytest.param(SERVICE + '\n[google]\ncredentials = "g.json"\ninvitations = "outlook"\n',
+                 "google.invitations: ", ["'friendtor'", "'google'"], id="google-invitations-unknown"),
+    pytest.param(SERVICE + '\n[caldav]\nurl = "ftp://dav.example.org/"\n',
+                 "caldav.url: ", ["https://"], id="caldav-url-not-http"),
+    pytest.param(SERVICE + '\n[caldav]\nurl = "https://dav.example.org/"\npassword_env = "s3cret pass"\n',
+                 "caldav.password_env: ", ["NAME of an environment variable"], id="caldav-password-in-env"),
+    pytest.param(mutate(SERVICE, 'transport = "maildir"', 'transport = "maildir"\ninbox = 42'),
+                 "mail.inbox: ", ["text in quotes"], id="inbox-not-text"),
 ]
 
 
