@@ -38,6 +38,8 @@ from smtp_servers import (  # noqa: F401 (fixtures are used by name)
     test_ca,
 )
 
+from scheduler.store import Store
+
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "config" / "example"
 NOW = "2026-11-20T12:00:00Z"          # 20 days before the example's December meeting: invites are due
@@ -154,12 +156,10 @@ def recipient(message: EmailMessage) -> str:
     return email.utils.parseaddr(str(message["To"]))[1]
 
 
-def state(folder: Path) -> dict:
-    return json.loads((folder / "var" / "state.json").read_text())
-
-
 def outbox(folder: Path) -> list[dict]:
-    return list(state(folder).get("outbox", {}).values())
+    """The outbox as the service left it on disk: the state file plus its journal."""
+    with Store(folder / "var" / "state.json", lock=False) as store:
+        return store.sends()
 
 
 def sending_marked(folder: Path) -> bool:
