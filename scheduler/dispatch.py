@@ -10,11 +10,11 @@ may be retried long after it was planned.
 from __future__ import annotations
 
 import re
-
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from email.message import EmailMessage
+from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -42,6 +42,17 @@ class World:
     meetings: Mapping[tuple[str, str], Meeting]
     attendance: Mapping[str, Sequence[dict[str, Any]]]  # group -> attendance records
     failed: Sequence[Mapping[str, Any]] = ()            # outbox records that failed for good (reports)
+
+    def meetings_of(self, group: str) -> list[Meeting]:
+        """One group's meetings (reports and reviews look at a group's, among every group's)."""
+        return self._by_group.get(group, [])
+
+    @cached_property
+    def _by_group(self) -> dict[str, list[Meeting]]:
+        by_group: dict[str, list[Meeting]] = {}
+        for (gid, _), m in self.meetings.items():
+            by_group.setdefault(gid, []).append(m)
+        return by_group
 
 
 def message_for(doc: Mapping[str, Any], config: Config, world: World, templates: Templates,
@@ -148,8 +159,8 @@ def for_report(base: dict[str, Any], group: Group, recipient: Member, world: Wor
         if late:
             overdue.append({"member": entry["member"], "goals": late})
 
-    upcoming = sorted((m for (g, _), m in world.meetings.items()
-                       if g == group.id and not m.cancelled and m.start > now), key=lambda m: m.start)
+    upcoming = sorted((m for m in world.meetings_of(group.id) if not m.cancelled and m.start > now),
+                      key=lambda m: m.start)
     next_meeting = None
     if upcoming:
         meeting = upcoming[0]
@@ -202,10 +213,10 @@ def attendance_by_meeting(world: World, group: str, start: date, end: date,
         entry = by_cycle.setdefault(rec["cycle"], {"present": [], "absent": []})
         entry["present" if rec["present"] else "absent"].append(rec["email"])
     out = []
-    for (g, cycle), meeting in world.meetings.items():
+    for meeting in world.meetings_of(group):
         day = meeting.start.astimezone(zone).date()
-        if g == group and not meeting.cancelled and start <= day <= end and cycle in by_cycle:
-            out.append({"date": day, **by_cycle[cycle]})
+        if not meeting.cancelled and start <= day <= end and meeting.cycle in by_cycle:
+            out.append({"date": day, **by_cycle[meeting.cycle]})
     return out
 
 

@@ -15,6 +15,7 @@ from one list of shapes, so they cannot disagree.
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,8 +26,18 @@ from xml.sax.saxutils import escape
 from .availability import NO_CALENDAR, Availability
 from .config import Group
 from .cycles import Window
-from .slots import AWAY, BUSY, FREE, HOLIDAY, NOT_WORKDAY, OUTSIDE, TENTATIVE, UNKNOWN, _paint_member, \
-    candidate_starts
+from .slots import (
+    AWAY,
+    BUSY,
+    FREE,
+    HOLIDAY,
+    NOT_WORKDAY,
+    OUTSIDE,
+    TENTATIVE,
+    UNKNOWN,
+    _paint_member,
+    candidate_starts,
+)
 
 # Cell states, one character each so a grid row is a short string in a stored payload.
 AVAILABLE, MAYBE, TAKEN, OFF = "F", "T", "B", "-"
@@ -244,6 +255,7 @@ def to_svg(h: Heatmap, target: int = WIDE) -> str:
     return "\n".join(out) + "\n"
 
 
+@functools.lru_cache(maxsize=16)
 def _font(size: int, bold: bool):
     from PIL import ImageFont
 
@@ -255,6 +267,7 @@ def _font(size: int, bold: bool):
     return ImageFont.load_default(size)  # Pillow's own font: plainer, still readable
 
 
+@functools.lru_cache(maxsize=8)  # each of a group's coordinators gets the same picture: draw it once
 def to_png(h: Heatmap, scale: int = 2, target: int = WIDE) -> bytes:
     """The same picture as PNG, drawn at `scale` (2: sharp on high-density screens)."""
     from PIL import Image, ImageDraw  # only the email and --heatmap x.png need Pillow
@@ -262,7 +275,6 @@ def to_png(h: Heatmap, scale: int = 2, target: int = WIDE) -> bytes:
     width, height, shapes = layout(h, target)
     image = Image.new("RGB", (width * scale, height * scale), "#ffffff")
     draw = ImageDraw.Draw(image)
-    fonts: dict[tuple[int, bool], Any] = {}
     for s in shapes:
         if isinstance(s, _Rect):
             if s.w > 0 and s.h > 0:
@@ -272,7 +284,7 @@ def to_png(h: Heatmap, scale: int = 2, target: int = WIDE) -> bytes:
             draw.line([s.x1 * scale, s.y1 * scale, s.x2 * scale, s.y2 * scale], fill=s.stroke,
                       width=max(1, round(s.width * scale)))
         else:
-            font = fonts.setdefault((s.size, s.bold), _font(s.size * scale, s.bold))
+            font = _font(s.size * scale, s.bold)
             anchor = {"start": "ls", "middle": "ms", "end": "rs"}[s.anchor]
             draw.text((s.x * scale, s.y * scale), s.text, font=font, fill=s.fill, anchor=anchor)
     buf = io.BytesIO()

@@ -29,8 +29,10 @@ Misfire rules (what happens to something whose time has passed):
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -70,16 +72,25 @@ class Send:
 
 @dataclass(frozen=True)
 class StateView:
-    """What the planner needs from the state, as plain values."""
+    """What the planner needs from the state. The service passes read-only views of the
+    store's indexes (copying them every tick would cost more than planning); they do not
+    change while the planner runs."""
 
     meetings: Mapping[tuple[str, str], Meeting]
-    planned: frozenset[str]                                   # sids already in the outbox
+    planned: AbstractSet[str]                                 # sids already in the outbox
     invited: Mapping[str, Mapping[str, tuple[str, str]]]      # invite key -> email -> (name, zone)
     alerts: Mapping[tuple[str, str], date]
 
     @classmethod
     def empty(cls) -> StateView:
         return cls({}, frozenset(), {}, {})
+
+    @cached_property
+    def meetings_by_group(self) -> Mapping[str, list[Meeting]]:
+        by_group: dict[str, list[Meeting]] = {}
+        for (gid, _), m in self.meetings.items():
+            by_group.setdefault(gid, []).append(m)
+        return by_group
 
 
 @dataclass(frozen=True)
@@ -109,11 +120,14 @@ class _Builder:
         self.sends: dict[str, Send] = {}
         self.alerts: list[tuple[str, str, date]] = []
         self.reviews: list[tuple[str, str, date, date]] = []
+        self.new_alerts: list[str] = []  # sids of the alerts planned for the group being planned
 
     def send(self, kind: str, key: str, group: Group, who: Member, at: datetime, /, **payload: Any) -> None:
         s = Send(key, kind, group.id, who.email, who.name, who.timezone, at, payload)
         if s.sid not in self.state.planned and s.sid not in self.sends:
             self.sends[s.sid] = s
+            if kind == "alert":
+                self.new_alerts.append(s.sid)
 
     def result(self) -> Plan:
         return Plan(tuple(self.meetings), tuple(self.sends.values()), tuple(self.alerts), tuple(self.reviews))
@@ -182,8 +196,8 @@ def _plan_cycle(config: Config, group: Group, w: Window, state: StateView, now: 
 def past_burden(group: Group, state: StateView, before: datetime) -> Burden:
     """Each member's recent burden of inconvenient meeting times, from the group's meetings
     in the state that started before `before` (cancelled ones excluded)."""
-    past = [(m.start, m.end) for (gid, _), m in state.meetings.items()
-            if gid == group.id and not m.cancelled and m.start < before]
+    past = [(m.start, m.end) for m in state.meetings_by_group.get(group.id, ())
+            if not m.cancelled and m.start < before]
     return recent_burden(group, past)
 
 
@@ -281,12 +295,17 @@ def _plan_reports(group: Group, state: StateView, now: datetime, availability: A
     """
     from . import heatmap
 
-    for sid, s in list(out.sends.items()):
-        if s.group == group.id and s.kind == "alert" and "dates" in s.payload and "heatmap" not in s.payload:
+    grids: dict[Window, dict[str, Any]] = {}  # the coordinators' alerts about one window share its grid
+    for sid in out.new_alerts:
+        s = out.sends[sid]
+        if s.group == group.id and "dates" in s.payload and "heatmap" not in s.payload:
             w = Window(s.payload["cycle"], tuple(date.fromisoformat(d) for d in s.payload["dates"]))
             if w.dates:
-                grid = heatmap.heatmap(group, w, availability(group, w), f"{group.name}: who is free in {w.key}")
-                out.sends[sid] = replace(s, payload={**s.payload, "heatmap": grid.to_payload()})
+                if w not in grids:
+                    grids[w] = heatmap.heatmap(group, w, availability(group, w),
+                                               f"{group.name}: who is free in {w.key}").to_payload()
+                out.sends[sid] = replace(s, payload={**s.payload, "heatmap": grids[w]})
+    out.new_alerts.clear()
 
     first = now.astimezone(group.tz).date().replace(day=1)
     at = datetime.combine(first, SEND_AT, group.tz)

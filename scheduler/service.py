@@ -33,7 +33,7 @@ from .errors import FriendtorError, SendError
 from .loader import load_config
 from .logs import event
 from .planner import Plan, Send, StateView, expires, plan
-from .render import Templates, TemplateProblem
+from .render import TemplateProblem, Templates
 from .samples import failure_payload
 from .store import Store, iso, parse_iso
 
@@ -139,14 +139,13 @@ class Runner:
     # --- plan -----------------------------------------------------------------------------
 
     def view(self) -> StateView:
-        planned, invited = set(), {}
-        for doc in self.store.sends():
-            planned.add(doc["sid"])
-            if doc["key"].startswith("invite:"):
-                invited.setdefault(doc["key"], {})[doc["recipient"]] = (doc["name"], doc["timezone"])
-        return StateView(self.store.meetings(), frozenset(planned), invited, self.store.alerts())
+        # Live views of the Store's indexes, not copies: the planner reads them before anything
+        # is recorded, and copying a long-running outbox every tick is what made ticks slow.
+        return StateView(self.store.meetings(), self.store.planned, self.store.invited, self.store.alerts())
 
-    def _availability_fn(self, now: datetime):
+    def _availability_fn(self, unreadable: list[tuple[Group, dict[str, Availability]]]):
+        """Availability for the planner, each window read once per tick; what was read is also
+        appended to `unreadable`, to report calendars that cannot be read once planning is done."""
         cache: dict[tuple[str, tuple[date, ...]], dict[str, Availability]] = {}
 
         def read(group: Group, window: Window) -> dict[str, Availability]:
@@ -158,7 +157,7 @@ class Runner:
                     lo = datetime.combine(window.first, datetime.min.time(), group.tz)
                     hi = datetime.combine(window.last + timedelta(days=1), datetime.min.time(), group.tz)
                     cache[key] = self.availability(self.config, group, lo, hi)
-                    self._report_calendar_problems(group, cache[key], now)
+                    unreadable.append((group, cache[key]))
             return cache[key]
         return read
 
@@ -190,9 +189,12 @@ class Runner:
         if not self.dry_run:
             self.ingest(now)
             self.google_responses(now)
-        p = plan(self.config, self.view(), now, self._availability_fn(now))
+        read: list[tuple[Group, dict[str, Availability]]] = []
+        p = plan(self.config, self.view(), now, self._availability_fn(read))
         report.meetings, report.planned = list(p.meetings), list(p.sends)
         self.record_plan(p, now)
+        for group, availability in read:
+            self._report_calendar_problems(group, availability, now)
         if not self.dry_run:
             self.commit()
         self.deliver(now, report)
@@ -289,19 +291,15 @@ class Runner:
             event("state not saved", logging.ERROR, error=str(exc))
 
     def due(self, now: datetime) -> list[dict[str, Any]]:
-        docs = []
-        for d in self.store.sends():
-            if d["status"] in ("pending", "sending") or (
-                    d["status"] == "retry" and parse_iso(d["next_attempt"]) <= now):
-                docs.append(d)
+        docs = [d for d in self.store.open_sends()
+                if d["status"] != "retry" or parse_iso(d["next_attempt"]) <= now]
         return sorted(docs, key=lambda d: (d["created"], d["key"], d["recipient"]))
 
     def deliver(self, now: datetime, report: TickReport) -> None:
         queue = self.due(now)
         if not queue:
             return
-        world = World(self.store.meetings(), _attendance(self.store, self.config),
-                      [d for d in self.store.sends() if d["status"] == "failed"])
+        world = World(self.store.meetings(), _attendance(self.store, self.config), self.store.failed_sends())
         templates = self.templates
         while queue and not self.stop:
             batch, queue = queue[:self.batch], queue[self.batch:]
@@ -317,10 +315,11 @@ class Runner:
                                     for d in batch[i:]})
                     break
                 results[doc["sid"]] = self._send_one(doc, world, templates, now, report)
+            # The batch is sized by sending time alone: that is what a crash would repeat.
+            elapsed = time.monotonic() - started
             if not self.dry_run:
                 self.store.update_sends(results)
                 self.commit()
-            elapsed = time.monotonic() - started
             self.batch = (min(BATCH_MAX, self.batch * 2) if elapsed < BATCH_SECONDS / 2
                           else max(BATCH_MIN, self.batch // 2) if elapsed > BATCH_SECONDS else self.batch)
 
@@ -405,7 +404,6 @@ class Runner:
                 problems.setdefault(avail.unknown, []).append(email)
         if not problems or self.dry_run:
             return
-        planned = {d["sid"] for d in self.store.sends()}
         for reason, emails in problems.items():
             event("calendars not readable until fixed", logging.ERROR, group=group.id, members=len(emails),
                   error=reason)
@@ -416,7 +414,7 @@ class Runner:
             key = f"calendar-problem:{group.id}:{hashlib.sha256(reason.encode()).hexdigest()[:16]}"
             sends = [Send(key, "alert", group.id, m.email, m.name, m.timezone, now, payload)
                      for m in group.members if m.email in group.coordinators]
-            self.store.add_sends([self._doc(s, now) for s in sends if s.sid not in planned])
+            self.store.add_sends([self._doc(s, now) for s in sends if s.sid not in self.store.planned])
 
     def _report_failure(self, doc: dict[str, Any], error: str, now: datetime) -> None:
         """Tell the group's coordinators, once, that a member did not get a message."""
@@ -428,8 +426,7 @@ class Runner:
         sends = [Send(f"failure:{doc['key']}:{doc['recipient']}", "alert", group.id, m.email, m.name,
                       m.timezone, now, payload)
                  for m in group.members if m.email in group.coordinators and m.email != doc["recipient"]]
-        planned = {d["sid"] for d in self.store.sends()}
-        self.store.add_sends([self._doc(s, now) for s in sends if s.sid not in planned])
+        self.store.add_sends([self._doc(s, now) for s in sends if s.sid not in self.store.planned])
 
     # --- the long-running loop --------------------------------------------------------------
 
