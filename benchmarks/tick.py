@@ -65,6 +65,7 @@ from scheduler.logs import setup as setup_logging
 from scheduler.planner import StateView, plan
 from scheduler.service import ConfigWatcher, Runner, default_availability
 from scheduler.simulate import simulate
+from scheduler.statefile import StateFile, journal_path
 from scheduler.store import Store
 
 BUSY_SIZES = (50, 100, 200)                   # everything due: ~15 ms per message, 12 per group
@@ -224,6 +225,7 @@ def phases_of(runner: Runner) -> Iterator[Phases]:
     ph.wrap(service, "message_for", "render")
     ph.wrap(runner.transport, "send", "Maildir")
     ph.wrap(runner, "commit", "state commits")
+    ph.wrap(runner.store.storage, "_write_all", "full writes")
     ph.wrap(runner.store, "prune", "prune")
     try:
         yield ph
@@ -254,9 +256,24 @@ def maildir_count(folder: Path) -> int:
     return sum(1 for _ in os.scandir(new)) if new.is_dir() else 0
 
 
+def read_state(state: Path) -> dict:
+    """The state's documents as the service reads them: the file with its journal replayed."""
+    return StateFile(state, writable=False).read()
+
+
+def state_bytes(state: Path) -> int:
+    """The state's size on disk: the file and its journal."""
+    return sum(p.stat().st_size for p in (state, journal_path(state)) if p.exists())
+
+
+def copy_state(source: Path, target: Path) -> None:
+    for src, dst in ((source, target), (journal_path(source), journal_path(target))):
+        if src.exists():
+            shutil.copyfile(src, dst)
+
+
 def table_sizes(state: Path) -> dict[str, int]:
-    data = json.loads(state.read_bytes())
-    return {name: len(docs) for name, docs in data.items()}
+    return {name: len(docs) for name, docs in read_state(state).items()}
 
 
 def idle_ticks(runner: Runner, start: datetime, count: int) -> tuple[list[float], int]:
@@ -328,7 +345,7 @@ def run_busy(root: Path, n: int, want_profile: bool, sim: dict | None = None) ->
     else:
         state, now = root / f"sim-busy-{n}.json", sim["busy_at"]
         clone_state(sim["state"], sim["groups"], state, n)
-    row: dict = {"n": n, "state": state, "size_before": state.stat().st_size if state.exists() else 0}
+    row: dict = {"n": n, "state": state, "size_before": state_bytes(state)}
     runner, store = new_runner(folder, state)
     try:
         row["outbox_before"] = len(store.db.table("outbox"))
@@ -337,11 +354,12 @@ def run_busy(root: Path, n: int, want_profile: bool, sim: dict | None = None) ->
             report = runner.tick(now)
             row["tick"] = time.perf_counter() - t0
         row["phases"], row["commits"] = dict(ph.time), ph.calls["state commits"]
+        row["full_writes"] = ph.calls["full writes"]
         row["kinds"] = Counter(d["kind"] for d in report.sent)
         row["sent"], row["meetings"] = len(report.sent), len(report.meetings)
         row["other"] = len(report.failed) + len(report.retrying) + len(report.skipped)
         row["maildir"] = maildir_count(folder)
-        row["size"] = state.stat().st_size
+        row["size"] = state_bytes(state)
         if sim is None:
             # The planner alone, on an empty state view (warm: the holiday tables are cached now).
             t0 = time.perf_counter()
@@ -373,7 +391,7 @@ def clone_state(source: Path, src_groups: int, target: Path, n: int) -> None:
     because group settings repeat every PERIOD groups and groups do not interact."""
     if src_groups % PERIOD:
         raise ValueError(f"copying needs a multiple of {PERIOD} groups, got {src_groups}")
-    data = json.loads(source.read_bytes())
+    data = read_state(source)
     out: dict[str, dict] = {}
     for table, docs in data.items():
         if "group" not in next(iter(docs.values()), {}):
@@ -406,17 +424,17 @@ def idle_series(folder: Path, state: Path, start: datetime, count: int, title: s
             runner.tick(start + timedelta(minutes=5 * count))
         if title:
             profile(lambda: runner.tick(start + timedelta(minutes=5 * (count + 1))), title)
-        # What one state write costs at this size: a busy tick writes the whole file twice
-        # per delivery batch. (Marked changed by hand; the file is rewritten unchanged.)
+        # What one full write costs at this size (a commit writes the whole file only when its
+        # journal has grown to a quarter of it). Forced by hand; the file is rewritten unchanged.
         writes = []
         for _ in range(3):
-            store.storage.dirty = True
+            store.storage.changed("meta", set(), everything=True)
             t0 = time.perf_counter()
             runner.commit()
             writes.append(time.perf_counter() - t0)
     finally:
         store.close()
-    return {"runs": runs, "activity": activity, "phases": dict(ph.time), "size": state.stat().st_size,
+    return {"runs": runs, "activity": activity, "phases": dict(ph.time), "size": state_bytes(state),
             "outbox": table_sizes(state).get("outbox", 0), "write": statistics.median(writes)}
 
 
@@ -442,7 +460,7 @@ def run_idle(root: Path, n: int, busy: list[dict], sim: dict, count: int, want_p
     measured = next((b for b in busy if b["n"] == n), None)
     state = root / f"after-{n}.json"
     if measured:
-        shutil.copyfile(measured["state"], state)
+        copy_state(measured["state"], state)
         row["after_source"] = "measured"
     else:
         src = max(busy, key=lambda b: b["n"])
@@ -473,12 +491,17 @@ def run_years(root: Path, groups: int, months: int) -> dict:
     sizes: list[int] = []
 
     def on_tick(now: datetime) -> None:
-        size = state.stat().st_size if state.exists() else 0
+        # The documents' size as one full write would store them (the file alone can be older than
+        # its journal); the journal's own size is reported apart.
+        size = len(json.dumps(read_state(state), ensure_ascii=False, sort_keys=True,
+                              separators=(",", ":")).encode()) if state.exists() else 0
         sizes.append(size)
         nxt = now + timedelta(days=1)
         quarter = nxt.day == 1 and nxt.month in (4, 7, 10) and now.year == SIM_START.year
         if nxt.year != now.year or quarter or nxt > end:
+            journal = journal_path(state)
             marks.append({"date": now.date(), "size": size, "max": max(sizes), "tables": table_sizes(state),
+                          "journal": journal.stat().st_size if journal.exists() else 0,
                           "maildir": sum(1 for _ in os.scandir(out / "outbox" / "new"))})
             sizes.clear()
 
@@ -520,11 +543,11 @@ def print_busy(busy: list[dict], sim_busy: list[dict], sim: dict) -> None:
     print(f"\n== 1. Everything due: one tick on a fresh state at {EVERYTHING_DUE:%Y-%m-%d %H:%M} UTC "
           "(a meeting and 12 invites per group, into a Maildir) ==")
     print("  groups  meetings  messages   tick s  ms/group  ms/message  msg/s  state MiB after  commits"
-          "  commits s  planner alone s  ms/group")
+          "  full  commits s  planner alone s  ms/group")
     for r in busy:
         print(f"  {r['n']:>6}  {r['meetings']:>8,}  {r['sent']:>8,}  {r['tick']:>7.1f}"
               f"  {1000 * r['tick'] / r['n']:>8.0f}  {1000 * r['tick'] / max(1, r['sent']):>10.1f}"
-              f"  {r['sent'] / r['tick']:>5.0f}  {r['size'] / 2**20:>15.2f}  {r['commits']:>7}"
+              f"  {r['sent'] / r['tick']:>5.0f}  {r['size'] / 2**20:>15.2f}  {r['commits']:>7}  {r['full_writes']:>4}"
               f"  {r['phases'].get('state commits', 0.0):>9.2f}"
               f"  {r['plan_alone']:>15.2f}  {1000 * r['plan_alone'] / r['n']:>8.2f}")
     _notes(busy)
@@ -535,12 +558,12 @@ def print_busy(busy: list[dict], sim_busy: list[dict], sim: dict) -> None:
     print(f"\n== 1b. Everything due on the simulation's final state copied to N groups, at "
           f"{sim['busy_at']:%Y-%m-%d %H:%M} UTC (12 invites per group, as after a two-month pause) ==")
     print("  groups  outbox docs  state MiB before  messages   tick s  ms/group  ms/message  commits"
-          "  commits s  ms/commit  share in commits")
+          "  full  commits s  ms/commit  share in commits")
     for r in sim_busy:
         c = r["phases"].get("state commits", 0.0)
         print(f"  {r['n']:>6}  {r['outbox_before']:>11,}  {r['size_before'] / 2**20:>16.2f}  {r['sent']:>8,}"
               f"  {r['tick']:>7.1f}  {1000 * r['tick'] / r['n']:>8.0f}  {1000 * r['tick'] / max(1, r['sent']):>10.1f}"
-              f"  {r['commits']:>7}  {c:>9.2f}  {1000 * c / max(1, r['commits']):>9.0f}  {c / r['tick']:>16.0%}")
+              f"  {r['commits']:>7}  {r['full_writes']:>4}  {c:>9.2f}  {1000 * c / max(1, r['commits']):>9.0f}  {c / r['tick']:>16.0%}")
     _notes(sim_busy)
     print("\n  the same ticks by phase, seconds:")
     _phase_table(sim_busy)
@@ -561,7 +584,7 @@ def print_idle(idle: list[dict], sim: dict, count: int) -> None:
     for key, title in cases:
         print(f"\n  {title}")
         print("  groups  state MiB  outbox docs  tick ms (min-max)  ms/group  | " +
-              "  ".join(f"{lab:>12}" for lab in IDLE_LABELS) + "  | state write ms")
+              "  ".join(f"{lab:>12}" for lab in IDLE_LABELS) + "  | full write ms")
         for r in idle:
             s = r[key]
             med = statistics.median(s["runs"])
@@ -572,7 +595,8 @@ def print_idle(idle: list[dict], sim: dict, count: int) -> None:
                   f"  {1000 * med / r['n']:>8.2f}  | " +
                   "  ".join(f"{ms(s['phases'].get(lab, 0.0)):>12}" for lab in IDLE_LABELS) +
                   f"  | {ms(s['write']):>14}" + note)
-        print("  (the phases are of one more tick, in ms; a state write is one whole-file commit)")
+        print("  (the phases are of one more tick, in ms; a full write rewrites the whole state file, which a "
+              "commit does only when its journal has grown to a quarter of the file)")
 
 
 def print_years(sim: dict) -> None:
@@ -580,12 +604,12 @@ def print_years(sim: dict) -> None:
     print(f"\n== 4. Simulated time: {sim['groups']} groups, {SIM_START:%Y-%m-%d} to {sim['end']:%Y-%m-%d}, one tick "
           f"a day at 12:00 UTC ({sim['ticks']:,} ticks, {total:,} messages, {sim['took']:.0f} s) ==")
     print("  messages by kind: " + ", ".join(f"{k} {v:,}" for k, v in sorted(sim["counts"].items())))
-    print("  at (last tick of)  state KiB  largest since last row KiB  bytes/group  outbox  meetings  alerts"
-          "  reviews  messages so far")
+    print("  at (last tick of)  state KiB  largest since last row KiB  bytes/group  journal KiB  outbox  meetings"
+          "  alerts  reviews  messages so far")
     for m in sim["marks"]:
         t = m["tables"]
         print(f"  {m['date']!s:>17}  {m['size'] / 1024:>9,.0f}  {m['max'] / 1024:>26,.0f}"
-              f"  {m['size'] / sim['groups']:>11,.0f}  {t.get('outbox', 0):>6,}  {t.get('meetings', 0):>8,}"
+              f"  {m['size'] / sim['groups']:>11,.0f}  {m['journal'] / 1024:>11,.0f}  {t.get('outbox', 0):>6,}  {t.get('meetings', 0):>8,}"
               f"  {t.get('alerts', 0):>6,}  {t.get('reviews', 0):>7,}  {m['maildir']:>15,}")
     last = sim["marks"][-1]
     peak = max(m["max"] for m in sim["marks"][1:] or sim["marks"])
