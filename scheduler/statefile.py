@@ -247,10 +247,11 @@ class StateFile(Storage):
         self.generation += 1
         self.full_bytes = len(payload)
         # The journal's lines are now of an older generation and ignored; emptying it is tidiness.
+        # A new empty file replaces it rather than truncating it, so that a backup copying the old
+        # journal at this moment reads it whole.
         if self._journal_fd is not None or self.journal.exists():
-            fd = self._open_journal()
-            os.ftruncate(fd, 0)
-            os.fsync(fd)
+            self.close()
+            atomic_write(self.journal, b"")
         self.journal_bytes = 0
 
     def _open_journal(self) -> int:

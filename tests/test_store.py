@@ -433,3 +433,29 @@ class StoreMachine(RuleBasedStateMachine):
 
 TestStoreMachine = StoreMachine.TestCase
 TestStoreMachine.settings = settings(max_examples=60, stateful_step_count=30, deadline=None)
+
+
+def test_a_backup_copied_while_the_service_writes_is_a_state_it_committed(tmp_path, monkeypatch):
+    """docs/operations.md says to copy the state file and its journal, in either order, even
+    while the service runs: whatever commit (journal line or full write) happens between the
+    two copies, the backup reads back as exactly one of the states the service committed."""
+    monkeypatch.setattr(statefile, "COMPACT_MIN", 0)  # full writes every few commits
+    path = tmp_path / "state.json"
+    big_state(path, n=30)
+    journal = tmp_path / "state.json.journal"
+    committed = []
+    with Store(path) as store:
+        committed.append(copy.deepcopy(store.storage.read()))
+        for i in range(25):
+            first, second = (path, journal) if i % 2 else (journal, path)
+            backup = tmp_path / f"backup-{i}"
+            backup.mkdir()
+            if first.exists():
+                shutil.copyfile(first, backup / first.name)
+            store.add_sends([send(f"invite:g:{i}")])
+            store.commit()  # between the two copies
+            committed.append(copy.deepcopy(store.storage.read()))
+            if second.exists():
+                shutil.copyfile(second, backup / second.name)
+            with Store(backup / "state.json", lock=False) as restored:
+                assert restored.storage.read() in committed
