@@ -43,14 +43,29 @@ BATCH_SECONDS = 2.0
 AvailabilityReader = Callable[[Config, Group, datetime, datetime], dict[str, Availability]]
 
 
-def fingerprint(folder: Path) -> tuple:
-    """Names, sizes and times of the config files (var/ and hidden files excluded)."""
+def written_paths(config: Config) -> frozenset[str]:
+    """What the service itself writes, wherever the config puts it: not config, so a change
+    there must not count as an edit (it would reload the config every tick)."""
+    state = config.path(config.service.state)
+    paths = {state, state.with_name(state.name + ".journal"), state.with_name(state.name + ".lock"),
+             state.parent / "feeds", incoming_folder(state), config.path(config.service.mail.maildir)}
+    if config.service.mail.inbox:
+        paths.add(config.path(config.service.mail.inbox))
+    if config.service.google:
+        paths.add(config.path(config.service.google.token))
+    return frozenset(os.path.abspath(p) for p in paths)
+
+
+def fingerprint(folder: Path, skip: frozenset[str] = frozenset()) -> tuple:
+    """Names, sizes and times of the config files: not var/, hidden files or `skip` (absolute
+    paths of files and folders the service writes)."""
     out = []
     for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not (Path(root) == folder and d == "var"))
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not (Path(root) == folder and d == "var")
+                         and os.path.abspath(os.path.join(root, d)) not in skip)
         for name in sorted(files):
-            if not name.startswith("."):
-                path = os.path.join(root, name)
+            path = os.path.abspath(os.path.join(root, name))
+            if not name.startswith(".") and path not in skip:
                 # A dangling symlink, or a file an editor removes between the listing and the
                 # stat (vim's "4913" probe), must not stop the service: record it without a
                 # stamp, so it still counts as a change, and let load_config judge the files.
@@ -68,13 +83,16 @@ class ConfigWatcher:
 
     def __init__(self, folder: Path):
         self.folder = folder
-        self.stamp = fingerprint(folder)
+        before = fingerprint(folder)  # before loading: an edit made meanwhile shows at the first tick
         self.config = load_config(folder)  # at start a broken config is an error: nothing to fall back on
+        skip = written_paths(self.config)
+        self.stamp = tuple(entry for entry in before
+                           if not any(entry[0] == p or entry[0].startswith(p + os.sep) for p in skip))
 
     def refresh(self, adopt: Callable[[Config], None] = lambda config: None) -> bool:
         """Reload if a file changed. `adopt` prepares what the new config needs; the new config
         is put in force only if loading and adopting both succeed."""
-        stamp = fingerprint(self.folder)
+        stamp = fingerprint(self.folder, written_paths(self.config))
         if stamp == self.stamp:
             return False
         self.stamp = stamp  # a broken edit is reported once, not every tick
