@@ -9,6 +9,7 @@ list of local dates on which the meeting may fall.
 from __future__ import annotations
 
 import calendar
+import functools
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -53,15 +54,20 @@ def cycle_of(group: Group, day: date) -> str:
 def window(group: Group, key: str) -> Window:
     """The eligible dates of one cycle (possibly none, e.g. no fifth Tuesday that month)."""
     m = group.meetings
-    if m.cadence == "monthly":
+    return _window(m.cadence, tuple(m.weekdays), tuple(m.weeks_of_month), key)
+
+
+@functools.lru_cache(maxsize=4096)  # every tick asks again for the same few cycles of every group
+def _window(cadence: str, weekdays: tuple[int, ...], weeks_of_month: tuple[int, ...], key: str) -> Window:
+    if cadence == "monthly":
         year, month = (int(x) for x in key.split("-"))
         days = (date(year, month, d) for d in range(1, calendar.monthrange(year, month)[1] + 1))
-        dates = [d for d in days if d.weekday() in m.weekdays and (d.day - 1) // 7 + 1 in m.weeks_of_month]
+        dates = [d for d in days if d.weekday() in weekdays and (d.day - 1) // 7 + 1 in weeks_of_month]
     else:
         monday = date.fromisocalendar(int(key[:4]), int(key[6:]), 1)
-        weeks = 2 if m.cadence == "biweekly" else 1
+        weeks = 2 if cadence == "biweekly" else 1
         dates = [monday + timedelta(days=i) for i in range(7 * weeks)]
-        dates = [d for d in dates if d.weekday() in m.weekdays]
+        dates = [d for d in dates if d.weekday() in weekdays]
     return Window(key, tuple(dates))
 
 
