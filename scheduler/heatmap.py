@@ -288,10 +288,27 @@ def to_png(h: Heatmap, scale: int = 2, target: int = WIDE) -> bytes:
             anchor = {"start": "ls", "middle": "ms", "end": "rs"}[s.anchor]
             draw.text((s.x * scale, s.y * scale), s.text, font=font, fill=s.fill, anchor=anchor)
     buf = io.BytesIO()
-    # A few flat colours plus anti-aliased text: a 32-colour palette keeps the text smooth and
-    # the file a fraction of the size of full RGB (this travels in every alert and report).
-    image.quantize(32).save(buf, "PNG", optimize=True)
+    # The picture has a few flat colours plus anti-aliased text on white, so a fixed palette (those
+    # colours and ramps from white to each ink) keeps it exact and smooth, at a fraction of RGB's
+    # size. Mapping to a known palette takes ~10 ms where searching one (quantize(32)) took 250.
+    image.quantize(palette=_palette(), dither=Image.Dither.NONE).save(buf, "PNG")
     return buf.getvalue()
+
+
+@functools.lru_cache(maxsize=1)
+def _palette():
+    from PIL import Image
+
+    def rgb(colour: str) -> tuple[int, int, int]:
+        return int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16)
+
+    colours = [rgb(c) for c in ("#ffffff", *COLOUR.values())]
+    for ink in (INK, FAINT, RULE):  # anti-aliased edges of text on white: 16 steps to each ink
+        colours += [tuple(round(255 + (v - 255) * k / 16) for v in rgb(ink)) for k in range(1, 17)]
+    flat = [v for c in dict.fromkeys(colours) for v in c]
+    palette = Image.new("P", (1, 1))
+    palette.putpalette(flat + flat[:3] * (256 - len(flat) // 3))  # padded with white, never nearer
+    return palette
 
 
 def size(h: Heatmap, scale: int = 2, target: int = WIDE) -> tuple[int, int]:
