@@ -161,9 +161,10 @@ class Runner:
         # is recorded, and copying a long-running outbox every tick is what made ticks slow.
         return StateView(self.store.meetings(), self.store.planned, self.store.invited, self.store.alerts())
 
-    def _availability_fn(self, unreadable: list[tuple[Group, dict[str, Availability]]]):
-        """Availability for the planner, each window read once per tick; what was read is also
-        appended to `unreadable`, to report calendars that cannot be read once planning is done."""
+    def _availability_fn(self, reads: list[tuple[Group, dict[str, Availability]]]):
+        """Availability for the planner, each window read once per tick. Every read is also
+        appended to `reads`: calendars that could not be read are reported after planning, so
+        the state does not change while the planner looks at it."""
         cache: dict[tuple[str, tuple[date, ...]], dict[str, Availability]] = {}
 
         def read(group: Group, window: Window) -> dict[str, Availability]:
@@ -175,7 +176,7 @@ class Runner:
                     lo = datetime.combine(window.first, datetime.min.time(), group.tz)
                     hi = datetime.combine(window.last + timedelta(days=1), datetime.min.time(), group.tz)
                     cache[key] = self.availability(self.config, group, lo, hi)
-                    unreadable.append((group, cache[key]))
+                    reads.append((group, cache[key]))
             return cache[key]
         return read
 
@@ -207,11 +208,11 @@ class Runner:
         if not self.dry_run:
             self.ingest(now)
             self.google_responses(now)
-        read: list[tuple[Group, dict[str, Availability]]] = []
-        p = plan(self.config, self.view(), now, self._availability_fn(read))
+        reads: list[tuple[Group, dict[str, Availability]]] = []
+        p = plan(self.config, self.view(), now, self._availability_fn(reads))
         report.meetings, report.planned = list(p.meetings), list(p.sends)
         self.record_plan(p, now)
-        for group, availability in read:
+        for group, availability in reads:
             self._report_calendar_problems(group, availability, now)
         if not self.dry_run:
             self.commit()
