@@ -84,15 +84,15 @@ class MaildirTransport:
             what = (f"the outbox {self.path} is a file" if Path(exc.filename or "") == self.path
                     else f"the outbox {self.path} cannot be created: {exc.filename} is a file")
             raise SendError(f"{what}, not a folder; point maildir in [mail] of service.toml at a folder "
-                            "(it is created if missing)", transient=False) from exc
+                            "(it is created if missing)", transient=False, setup=True) from exc
         except PermissionError as exc:
             raise SendError(f"cannot write to the outbox {self.path} (permission denied on "
                             f"{exc.filename}); give the user running friendtor write access to it",
-                            transient=False) from exc
+                            transient=False, setup=True) from exc
         except OSError as exc:
-            # A full disk or a passing I/O error: worth another try later.
+            # A full disk or a passing I/O error: worth another try later, for every message.
             raise SendError(f"cannot write to the outbox {self.path}: {exc.strerror or exc}",
-                            transient=True) from exc
+                            transient=True, setup=True) from exc
 
     def _open(self) -> mailbox.Maildir:
         if self._box is None:
@@ -149,8 +149,10 @@ class SmtpTransport:
         sender, recipient = envelope(message)
         smtp: smtplib.SMTP | None = None
         delivered = False
+        connected = False
         try:
             smtp = self._connect()
+            connected = True
             smtp.send_message(message, sender, [recipient])
             delivered = True
         except SendError:
@@ -159,6 +161,8 @@ class SmtpTransport:
             error = self._classify(exc, sender, recipient)
             if error is None:
                 raise
+            if not connected:  # nothing about this message was said yet: the server or the setup
+                error.setup = error.transient = True
             raise error from exc
         finally:
             if smtp is not None:
@@ -178,7 +182,7 @@ class SmtpTransport:
                     raise SendError(f"{self._where} does not offer STARTTLS, so nothing was sent "
                                     "(with security = \"starttls\" friendtor never sends in clear text); "
                                     "use the server's submission port (587), or security = \"ssl\" "
-                                    "for port 465", transient=False)
+                                    "for port 465", transient=False, setup=True)
                 smtp.starttls(context=self._context)
                 smtp.ehlo()
             if s.username:
@@ -204,11 +208,11 @@ class SmtpTransport:
             # per-recipient contract if that ever changes.
             errors = [self._refused(addr, code, text) for addr, (code, text) in exc.recipients.items()]
             return errors[0] if errors else self._error(f"{where} refused the recipient", transient=False)
-        if isinstance(exc, smtplib.SMTPSenderRefused):
+        if isinstance(exc, smtplib.SMTPSenderRefused):  # the same sender on every message
             transient = _is_transient(exc.smtp_code)
             hint = "" if transient else "; check sender in [mail] of service.toml"
             return self._error(f"{where} refused the sender {sender} ({_reply(exc)}){hint}",
-                               transient=transient, code=exc.smtp_code)
+                               transient=transient, code=exc.smtp_code, setup=True)
         if isinstance(exc, smtplib.SMTPResponseException):
             transient = _is_transient(exc.smtp_code)
             verb = "deferred" if transient else "rejected"
@@ -219,7 +223,7 @@ class SmtpTransport:
             if isinstance(exc.__context__, TimeoutError):
                 return self._timeout()
             return self._error(f"{where} closed the connection before the message was accepted "
-                               f"({_one_line(str(exc))})", transient=True)
+                               f"({_one_line(str(exc))})", transient=True, setup=True)
         if isinstance(exc, smtplib.SMTPNotSupportedError):
             if "AUTH" in str(exc):
                 return self._error(f"{where} does not offer a login (AUTH); remove username from "
@@ -258,8 +262,9 @@ class SmtpTransport:
                            transient=transient, code=code, recipient=address)
 
     def _timeout(self) -> SendError:
+        # A server that stops answering would make every message wait the whole timeout.
         return self._error(f"{self._where} did not answer within {self.settings.timeout_seconds:g} s",
-                           transient=True)
+                           transient=True, setup=True)
 
     def _error(self, message: str, **kwargs) -> SendError:
         # Server replies are untrusted text: make sure none of them echoes the password.

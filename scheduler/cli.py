@@ -326,7 +326,10 @@ def _run_summary(config: Config, report, dry_run: bool) -> str:
     for label, docs in (("will retry", report.retrying), ("failed", report.failed), ("not sent", report.skipped)):
         if docs:
             lines.append(f"  {label} {len(docs)} (see `friendtor status`)")
-    if not (counts or report.meetings or report.failed or report.retrying):
+    if report.held:
+        lines.append(f"  held back {len(report.held)}: the mail server or the setup failed (see the log), "
+                     "they wait for the next try")
+    if not (counts or report.meetings or report.failed or report.retrying or report.held):
         lines.append("  nothing was due")
     mail = config.service.mail
     if mail.transport == "maildir":

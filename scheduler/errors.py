@@ -52,14 +52,20 @@ class CalendarError(FriendtorError):
 class SendError(FriendtorError):
     """A message could not be delivered to the mail server.
 
-    `transient` errors (4xx replies, dropped connections, timeouts) are worth retrying
-    later; permanent ones (5xx, a refused recipient, bad credentials) are not, and are
-    reported to the coordinators instead.
+    `transient` errors (4xx replies) are worth retrying later; permanent ones (5xx, a
+    refused recipient) are not, and are reported to the coordinators instead.
+
+    `setup` errors are not about the message at all: the server cannot be reached or does
+    not answer, refuses the login or the sender, or its certificate does not verify. Every
+    other message would fail the same way, and an operator can fix it, so the service holds
+    back sending through that server (retrying one message with backoff) instead of failing
+    messages one by one. A setup error is always transient.
     """
 
     def __init__(self, message: str, *, transient: bool, code: int | None = None,
-                 recipient: str | None = None):
+                 recipient: str | None = None, setup: bool = False):
         super().__init__(message)
-        self.transient = transient
+        self.transient = transient or setup
         self.code = code
         self.recipient = recipient
+        self.setup = setup

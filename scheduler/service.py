@@ -117,6 +117,7 @@ class TickReport:
     failed: list[dict[str, Any]] = field(default_factory=list)
     retrying: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[dict[str, Any]] = field(default_factory=list)
+    held: list[dict[str, Any]] = field(default_factory=list)     # not tried: their way out is held back
     would_send: list[tuple[dict[str, Any], Any]] = field(default_factory=list)  # dry run
 
 
@@ -141,6 +142,10 @@ class Runner:
         # only: after a restart each meeting is read once more that day, which is harmless.
         self.google_polled: dict[tuple[str, str], date] = {}
         self.batch = BATCH_MIN
+        # Channels ("mail", or "publish:<target>") held back after a setup error (the server is
+        # unreachable, the login refused...): channel -> (setup errors in a row, held until).
+        # In memory: after a restart one message tries the channel again at once.
+        self.held: dict[str, tuple[int, datetime]] = {}
 
     @property
     def config(self) -> Config:
@@ -153,6 +158,7 @@ class Runner:
         publishers = {} if self.dry_run else self.publishers_factory(config)
         templates = Templates(config.folder / "templates")
         self.transport, self.publishers, self.templates = transport, publishers, templates
+        self.held.clear()  # a new setup may be the fix: try it at once
 
     # --- plan -----------------------------------------------------------------------------
 
@@ -321,7 +327,12 @@ class Runner:
         world = World(self.store.meetings(), _attendance(self.store, self.config), self.store.failed_sends())
         templates = self.templates
         while queue and not self.stop:
+            if self.held:  # a held way out: its sends wait, untouched (not even marked "sending")
+                report.held.extend(d for d in queue if self._is_held(_channel(d), now))
+                queue = [d for d in queue if not self._is_held(_channel(d), now)]
             batch, queue = queue[:self.batch], queue[self.batch:]
+            if not batch:
+                break
             if not self.dry_run:
                 self.store.update_sends({d["sid"]: {"status": "sending", "updated": iso(now)} for d in batch})
                 self.commit()
@@ -330,9 +341,12 @@ class Runner:
             for i, doc in enumerate(batch):
                 if self.stop:
                     # Not attempted: back to where they were, so attempts stay honest.
-                    results.update({d["sid"]: {"status": d["status"] if d["status"] != "sending" else "pending"}
-                                    for d in batch[i:]})
+                    results.update({d["sid"]: _untouched(d) for d in batch[i:]})
                     break
+                if self._is_held(_channel(doc), now):
+                    results[doc["sid"]] = _untouched(doc)
+                    report.held.append(doc)
+                    continue
                 results[doc["sid"]] = self._send_one(doc, world, templates, now, report)
             # The batch is sized by sending time alone: that is what a crash would repeat.
             elapsed = time.monotonic() - started
@@ -367,7 +381,10 @@ class Runner:
         try:
             self.transport.send(message)
         except SendError as exc:
+            if exc.setup:
+                return self._hold(doc, base, exc, now, report, where)
             return self._failed(doc, base, str(exc), exc.transient, now, report, where)
+        self.held.pop("mail", None)
         event("sent", message_id=message["Message-ID"], attempt=attempts, **where)
         report.sent.append(doc)
         return {**base, "status": "sent", "sent_at": iso(now), "message_id": message["Message-ID"],
@@ -397,10 +414,33 @@ class Runner:
             else:
                 publisher.publish(group, meeting)
         except SendError as exc:
+            if exc.setup:
+                return self._hold(doc, base, exc, now, report, where)
             return self._failed(doc, base, str(exc), exc.transient, now, report, where)
+        self.held.pop(_channel(doc), None)
         event("published", uid=meeting.uid, sequence=meeting.sequence, **where)
         report.sent.append(doc)
         return {**base, "status": "sent", "sent_at": iso(now), "last_error": None, "next_attempt": None}
+
+    def _is_held(self, channel: str, now: datetime) -> bool:
+        return channel in self.held and now < self.held[channel][1]
+
+    def _hold(self, doc, base, exc: SendError, now: datetime, report: TickReport, where) -> dict:
+        """A setup error: the message is fine, the way out is not. Hold the channel back with
+        backoff (5 minutes, doubling, up to 6 hours), so a wrong password is tried once per
+        hold, not once per message (which also gets accounts locked), and a silent server
+        costs one timeout, not one per message. The message stays pending with the others (a
+        restart or a config reload tries them at once); it is not counted against retry_days,
+        and nothing is reported to the coordinators, whose email would go the same broken way:
+        the log says what the operator must fix, and `status` shows it on the message."""
+        channel = _channel(doc)
+        errors = self.held.get(channel, (0, now))[0] + 1
+        until = now + retry_delay(errors)
+        self.held[channel] = (errors, until)
+        event("sending held back until the server or the setup is fixed", logging.ERROR, channel=channel,
+              error=str(exc), retry_at=iso(until), **where)
+        report.held.append(doc)
+        return {**base, "status": "pending", "last_error": str(exc), "next_attempt": None}
 
     def _failed(self, doc, base, error: str, transient: bool, now: datetime, report: TickReport, where) -> dict:
         give_up = parse_iso(doc["created"]) + timedelta(days=self.config.service.retry_days)
@@ -457,8 +497,9 @@ class Runner:
         def run_tick() -> None:
             try:
                 report = self.tick(clock())
-                if report.sent or report.failed or report.meetings:
-                    event("tick", sent=len(report.sent), failed=len(report.failed), meetings=len(report.meetings))
+                if report.sent or report.failed or report.meetings or report.held:
+                    event("tick", sent=len(report.sent), failed=len(report.failed), meetings=len(report.meetings),
+                          held=len(report.held))
             except FriendtorError as exc:
                 event("tick failed", logging.ERROR, error=str(exc))
             except Exception as exc:  # a bug: log it with its traceback and keep the service up
@@ -477,6 +518,16 @@ class Runner:
             scheduler.run_pending()
             sleep(1)
         event("stopped")
+
+
+def _channel(doc: dict[str, Any]) -> str:
+    """The way out a send takes: mail, or one shared calendar."""
+    return f"publish:{doc['recipient']}" if doc["kind"] == "publish" else "mail"
+
+
+def _untouched(doc: dict[str, Any]) -> dict[str, Any]:
+    """A send of the batch that was not attempted: back to the status it had before the batch."""
+    return {"status": doc["status"] if doc["status"] != "sending" else "pending"}
 
 
 def incoming_folder(state_path: Path) -> Path:
