@@ -161,7 +161,10 @@ class SmtpTransport:
             error = self._classify(exc, sender, recipient)
             if error is None:
                 raise
-            if not connected:  # nothing about this message was said yet: the server or the setup
+            if not connected:
+                # Nothing about this message was said yet: the server or the setup failed (a
+                # silent or unreachable server would make every message wait or fail alike).
+                # Later, a time-out or a hang-up may be this message's (a large one): per message.
                 error.setup = error.transient = True
             raise error from exc
         finally:
@@ -208,8 +211,12 @@ class SmtpTransport:
             # per-recipient contract if that ever changes.
             errors = [self._refused(addr, code, text) for addr, (code, text) in exc.recipients.items()]
             return errors[0] if errors else self._error(f"{where} refused the recipient", transient=False)
-        if isinstance(exc, smtplib.SMTPSenderRefused):  # the same sender on every message
-            transient = _is_transient(exc.smtp_code)
+        if isinstance(exc, smtplib.SMTPSenderRefused):
+            if exc.smtp_code == 552 or "5.3.4" in _decode(exc.smtp_error):
+                # MAIL FROM carries SIZE=: this message is too big for the server, not the setup.
+                return self._error(f"{where} refused the message to {recipient} as too large ({_reply(exc)})",
+                                   transient=False, code=exc.smtp_code)
+            transient = _is_transient(exc.smtp_code)  # the same sender on every message: the setup
             hint = "" if transient else "; check sender in [mail] of service.toml"
             return self._error(f"{where} refused the sender {sender} ({_reply(exc)}){hint}",
                                transient=transient, code=exc.smtp_code, setup=True)
@@ -223,7 +230,7 @@ class SmtpTransport:
             if isinstance(exc.__context__, TimeoutError):
                 return self._timeout()
             return self._error(f"{where} closed the connection before the message was accepted "
-                               f"({_one_line(str(exc))})", transient=True, setup=True)
+                               f"({_one_line(str(exc))})", transient=True)
         if isinstance(exc, smtplib.SMTPNotSupportedError):
             if "AUTH" in str(exc):
                 return self._error(f"{where} does not offer a login (AUTH); remove username from "
@@ -262,9 +269,8 @@ class SmtpTransport:
                            transient=transient, code=code, recipient=address)
 
     def _timeout(self) -> SendError:
-        # A server that stops answering would make every message wait the whole timeout.
         return self._error(f"{self._where} did not answer within {self.settings.timeout_seconds:g} s",
-                           transient=True, setup=True)
+                           transient=True)
 
     def _error(self, message: str, **kwargs) -> SendError:
         # Server replies are untrusted text: make sure none of them echoes the password.

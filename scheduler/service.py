@@ -143,9 +143,9 @@ class Runner:
         self.google_polled: dict[tuple[str, str], date] = {}
         self.batch = BATCH_MIN
         # Channels ("mail", or "publish:<target>") held back after a setup error (the server is
-        # unreachable, the login refused...): channel -> (setup errors in a row, held until).
-        # In memory: after a restart one message tries the channel again at once.
-        self.held: dict[str, tuple[int, datetime]] = {}
+        # unreachable, the login refused...): channel -> (setup errors in a row, held until, the
+        # sid that met the last one). In memory: after a restart one message tries again at once.
+        self.held: dict[str, tuple[int, datetime, str]] = {}
 
     @property
     def config(self) -> Config:
@@ -324,6 +324,10 @@ class Runner:
         queue = self.due(now)
         if not queue:
             return
+        # The message that met a channel's last setup error goes last, so the next try is made
+        # with another one: whatever the error, one message can never keep the others waiting.
+        probes = {probe for _, _, probe in self.held.values()}
+        queue.sort(key=lambda d: d["sid"] in probes)
         world = World(self.store.meetings(), _attendance(self.store, self.config), self.store.failed_sends())
         templates = self.templates
         while queue and not self.stop:
@@ -383,6 +387,7 @@ class Runner:
         except SendError as exc:
             if exc.setup:
                 return self._hold(doc, base, exc, now, report, where)
+            self.held.pop("mail", None)  # the server answered about this message: the way out works
             return self._failed(doc, base, str(exc), exc.transient, now, report, where)
         self.held.pop("mail", None)
         event("sent", message_id=message["Message-ID"], attempt=attempts, **where)
@@ -416,6 +421,7 @@ class Runner:
         except SendError as exc:
             if exc.setup:
                 return self._hold(doc, base, exc, now, report, where)
+            self.held.pop(_channel(doc), None)
             return self._failed(doc, base, str(exc), exc.transient, now, report, where)
         self.held.pop(_channel(doc), None)
         event("published", uid=meeting.uid, sequence=meeting.sequence, **where)
@@ -430,13 +436,15 @@ class Runner:
         backoff (5 minutes, doubling, up to 6 hours), so a wrong password is tried once per
         hold, not once per message (which also gets accounts locked), and a silent server
         costs one timeout, not one per message. The message stays pending with the others (a
-        restart or a config reload tries them at once); it is not counted against retry_days,
-        and nothing is reported to the coordinators, whose email would go the same broken way:
-        the log says what the operator must fix, and `status` shows it on the message."""
+        restart or a config reload tries them at once), and nothing is reported to the
+        coordinators, whose email would go the same broken way: the log says what the operator
+        must fix, and `status` shows it on the message. A setup error never fails a message;
+        retry_days still counts from when it was planned, so a message refused on its own after
+        a long hold is failed at once."""
         channel = _channel(doc)
-        errors = self.held.get(channel, (0, now))[0] + 1
+        errors = self.held[channel][0] + 1 if channel in self.held else 1
         until = now + retry_delay(errors)
-        self.held[channel] = (errors, until)
+        self.held[channel] = (errors, until, doc["sid"])
         event("sending held back until the server or the setup is fixed", logging.ERROR, channel=channel,
               error=str(exc), retry_at=iso(until), **where)
         report.held.append(doc)

@@ -13,8 +13,10 @@ Why it is built this way:
   new one, never half of either.
 - Each journal line carries a CRC and the generation of the full file it continues. A line
   torn by a crash can only be the last one, and is ignored: it was never acknowledged, so
-  nothing was sent on its strength. Lines of an older generation (a crash between a full
-  write and emptying the journal) are ignored too: the full file already holds them. A
+  nothing was sent on its strength. Lines of another generation are ignored too: an older
+  one's (a crash between a full write and emptying the journal) are in the file already, a
+  newer one's belong to a file that is not this one (a backup restored beside a newer
+  journal). A full write takes a generation above any seen, so none is ever reused. A
   damaged line followed by good ones means the file was damaged otherwise: stop and say so.
 - Both files hold names, emails and goals: they are created 0600 and kept so.
 - An fcntl lock on `<state>.lock` keeps a second instance off the state.
@@ -124,7 +126,14 @@ class StateFile(Storage):
         self.journal_bytes = 0          # end of the last intact journal line
         self._data = self._load()
         self.generation: int = self._data.get("meta", {}).get("1", {}).get("generation", 0)
+        self._newest = self.generation  # the highest generation on disk, file or journal
+        self._foreign = False           # the journal holds lines of another generation
         self._replay()
+        if self._foreign and writable:
+            # Lines of another generation (a crash before the journal was emptied, or a backup
+            # restored beside a newer journal): rewrite at the next commit, which empties the
+            # journal, and never reuse their number (see _write_all).
+            self._rewrite = True
 
     # --- reading ----------------------------------------------------------------------------
 
@@ -174,6 +183,8 @@ class StateFile(Storage):
                                  "go back to the last full write (messages sent since then are sent again)")
             else:
                 offset += len(line)
+                self._newest = max(self._newest, entry["gen"])
+                self._foreign |= entry["gen"] != self.generation
                 if entry["gen"] == self.generation:
                     for name, docs in entry["tables"].items():
                         table = self._data.setdefault(name, {})
@@ -235,8 +246,10 @@ class StateFile(Storage):
         return True
 
     def _write_all(self) -> None:
+        # Above every generation seen, so that no old journal line can ever continue this file.
+        generation = max(self.generation, self._newest) + 1
         meta = self._data.setdefault("meta", {}).setdefault("1", {})
-        meta["schema"], meta["generation"] = SCHEMA, self.generation + 1
+        meta["schema"], meta["generation"] = SCHEMA, generation
         payload = json.dumps(self._data, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -244,7 +257,7 @@ class StateFile(Storage):
         except BaseException:
             meta["generation"] = self.generation  # the file on disk is still the old generation
             raise
-        self.generation += 1
+        self.generation = self._newest = generation
         self.full_bytes = len(payload)
         # The journal's lines are now of an older generation and ignored; emptying it is tidiness.
         # A new empty file replaces it rather than truncating it, so that a backup copying the old

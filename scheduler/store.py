@@ -50,6 +50,8 @@ FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
     "reviews": {"group": _TEXT, "kind": _TEXT, "start": _TEXT, "end": _TEXT},
     "attendance": {"group": _TEXT, "cycle": _TEXT, "email": _TEXT, "present": _BOOL, "source": _TEXT},
 }
+KEYS = {"meetings": ("group", "cycle"), "outbox": ("sid",), "alerts": ("group", "cycle"),
+        "reviews": ("group", "kind", "end"), "attendance": ("group", "cycle", "email")}  # one record each
 INSTANTS = {"meetings": ("start", "end", "stamp"), "outbox": ("created", "updated", "due", "expires")}
 DAYS = {"alerts": ("day",), "reviews": ("start", "end")}
 MEETINGS_KEPT = timedelta(days=400)   # meetings and alerts are forgotten this long after
@@ -109,12 +111,19 @@ class Store:
 
     def _check(self) -> None:
         for table, fields in FIELDS.items():
+            seen: dict[tuple, str] = {}
             for doc_id, doc in self.storage.table(table).items():
                 problem = _problem(table, doc, fields)
+                key = tuple(doc[f] for f in KEYS[table]) if problem is None else ()
+                if problem is None and key in seen:
+                    # Two records for one thing: the indexes would see one, and the other would
+                    # live on unseen (a pending copy of a sent message would be sent forever).
+                    problem = f"repeats record {seen[key]} ({', '.join(map(str, key))})"
                 if problem:
                     where = f"{self.path}" + (" (with its journal)" if journal_path(self.path).exists() else "")
                     raise StateError(f"{where}: {table} record {doc_id} {problem}; this is not a state friendtor "
                                      f"wrote, or it was edited by hand. {HOW_TO}")
+                seen[key] = doc_id
 
     def _index(self) -> None:
         self._meetings: dict[tuple[str, str], Meeting] = {}

@@ -16,6 +16,7 @@ import pytest
 from smtp_servers import (  # noqa: F401 (fixtures are used by name)
     PASSWORD,
     USERNAME,
+    Recorder,
     Server,
     client_tls,
     closed_port,
@@ -23,6 +24,7 @@ from smtp_servers import (  # noqa: F401 (fixtures are used by name)
     hanging_up_server,
     plain_smtp,
     refusing_smtp,
+    running,
     server_tls,
     silent_server,
     smtps,
@@ -243,6 +245,30 @@ def test_451_is_transient_and_the_retry_is_delivered(deferring_smtp):
     assert deferring_smtp.received == []
     transport.send(message())
     arrived(deferring_smtp)
+
+
+class RefuseMailFrom(Recorder):
+    """Answers MAIL FROM with `reply`."""
+
+    def __init__(self, reply: str):
+        super().__init__()
+        self.reply = reply
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options) -> str:
+        return self.reply
+
+
+@pytest.mark.parametrize("reply, setup", [
+    ("552 5.3.4 Message size exceeds fixed limit", False),   # this message (SIZE= on MAIL FROM)
+    ("553 5.7.1 Sender address rejected: not owned by user", True),  # the sender: every message
+])
+def test_a_refusal_at_mail_from_is_the_setups_only_when_it_is_about_the_sender(reply, setup):
+    """MAIL FROM is refused for the sender (the setup: hold sending back) or, with SIZE=, for
+    this message's size (this message alone fails; the others must still go)."""
+    with running(RefuseMailFrom(reply)) as server, pytest.raises(SendError) as caught:
+        SmtpTransport(smtp_settings(server), None).send(message())
+    assert (caught.value.setup, caught.value.transient) == (setup, setup)
+    assert reply[:3] in str(caught.value)
 
 
 def test_refused_recipient_is_permanent_and_named(refusing_smtp):

@@ -20,6 +20,7 @@ import pytest
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from integrations.mail import SmtpTransport
+from scheduler.errors import SendError
 from scheduler.service import ConfigWatcher, Runner
 from scheduler.store import Store
 from smtp_servers import PASSWORD, USERNAME, Recorder, Server, running, server_tls, test_ca  # noqa: F401
@@ -44,6 +45,20 @@ class RefuseOne(Recorder):
             return self.reply
         envelope.rcpt_tos.append(address)
         return "250 OK"
+
+
+class DeferOnceAtData(Recorder):
+    """Answers the first DATA for one address with 451, keeping what it was offered in `offered`."""
+
+    def __init__(self, address: str):
+        super().__init__()
+        self.address, self.offered = address, []
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if envelope.rcpt_tos == [self.address] and not self.offered:
+            self.offered.append(envelope.original_content)
+            return "451 4.3.0 try again later"
+        return await super().handle_DATA(server, session, envelope)
 
 
 def config_folder(tmp_path: Path, server: tuple[str, int], **smtp) -> Path:
@@ -86,23 +101,25 @@ def message_ids(server: Server) -> dict[str, list[str]]:
 
 
 def test_a_deferred_message_is_retried_with_backoff_and_keeps_its_message_id(tmp_path, service):
-    """A 451 for one member puts that invite in `retry` for 5 minutes; the others go at once.
-    It is not tried before its time, then delivered once, with the Message-ID the state holds."""
-    with running(RefuseOne(DANIEL, "451 4.2.1 mailbox busy, try later")) as server:
+    """A 451 to one member's message puts that invite in `retry` for 5 minutes; the others go
+    at once. It is not tried before its time, then delivered once, with the same Message-ID as
+    the deferred attempt (so a copy that did get through would be recognised as one)."""
+    with running(DeferOnceAtData(DANIEL)) as server:
         runner = service(config_folder(tmp_path, (server.host, server.port)))
         report = runner.tick(NOW)
         assert len(report.sent) == 11 and [d["recipient"] for d in report.retrying] == [DANIEL]
         doc = sends(runner)[DANIEL]
         assert (doc["status"], doc["attempts"], doc["next_attempt"]) == ("retry", 1, "2026-11-20T12:05:00Z")
-        assert "451 4.2.1 mailbox busy" in doc["last_error"]
+        assert "451 4.3.0 try again later" in doc["last_error"]
 
         assert not runner.tick(NOW + timedelta(minutes=3)).retrying  # not due yet: not tried
-        server.handler.address = "nobody@example.org"                 # the mailbox has room again
         report = runner.tick(NOW + timedelta(minutes=6))
         assert [d["recipient"] for d in report.sent] == [DANIEL]
         doc = sends(runner)[DANIEL]
         assert (doc["status"], doc["attempts"]) == ("sent", 2)
-        assert message_ids(server)[DANIEL] == [doc["message_id"]]
+        [first] = server.handler.offered
+        deferred = email.message_from_bytes(first, policy=email.policy.default)["Message-ID"]
+        assert message_ids(server)[DANIEL] == [deferred] == [doc["message_id"]]
         assert all(len(ids) == 1 for ids in message_ids(server).values()) and len(message_ids(server)) == 12
 
 
@@ -203,6 +220,34 @@ def test_a_rejected_login_holds_sending_back_and_loses_nothing(tmp_path, service
         assert all(d["status"] == "sent" for d in sends(runner).values())
         assert sorted(message_ids(server)) == sorted(sends(runner)) and all(
             len(ids) == 1 for ids in message_ids(server).values())
+
+
+class RefusingOneAtSetup:
+    """A transport that meets a setup error with one member's message only. No server does
+    that (setup errors come before anything about the message); it is the worst case for the
+    hold: one message must never keep the others waiting."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def send(self, message):
+        if DANIEL in str(message["To"]):
+            raise SendError("SMTP server refused the login (as a test)", transient=True, setup=True)
+        self.inner.send(message)
+
+
+def test_one_message_meeting_setup_errors_never_keeps_the_others_waiting(tmp_path, service):
+    """After a hold, the next try is made with another message first: it goes through, which
+    ends the hold, and the rest follow; the unlucky message is tried last, and waits alone."""
+    with running(Recorder()) as server:
+        runner = service(config_folder(tmp_path, (server.host, server.port)))
+        runner.transport = RefusingOneAtSetup(runner.transport)
+        first = runner.tick(NOW)
+        assert DANIEL in {d["recipient"] for d in first.held}
+        runner.tick(NOW + timedelta(minutes=6))
+        docs = sends(runner)
+        assert {r for r, d in docs.items() if d["status"] != "sent"} == {DANIEL}
+        assert docs[DANIEL]["status"] == "pending" and len(server.received) == 11
 
 
 def test_a_silent_server_costs_one_timeout_not_one_per_message(tmp_path, service):

@@ -109,10 +109,17 @@ def test_disk_full_is_a_clear_error_and_nothing_is_lost(tmp_path, monkeypatch, m
         raise OSError(28, "No space left on device")
 
     with Store(path) as store:
+        if mode == "journal":  # the journal is open already: the line reaches the file, its fsync fails
+            store.save_meeting(meeting("2027-02"))
+            store.commit()
+            assert (tmp_path / "state.json.journal").stat().st_size > 0
+        journal_before = (tmp_path / "state.json.journal").stat().st_size if mode == "journal" else 0
         store.save_meeting(meeting("2027-04"))
         monkeypatch.setattr(os, "fsync", full)
         with pytest.raises(StateError, match=f"{path}: cannot write the state \\(No space left on device\\)"):
             store.commit()
+        if mode == "journal":
+            assert (tmp_path / "state.json.journal").stat().st_size > journal_before
         monkeypatch.setattr(os, "fsync", real_fsync)
         assert path.read_bytes() == old
         with Store(path, lock=False) as reader:  # still readable, whatever the failed write left
@@ -120,7 +127,10 @@ def test_disk_full_is_a_clear_error_and_nothing_is_lost(tmp_path, monkeypatch, m
         store.save_meeting(meeting("2027-05"))
         assert store.commit()
     with Store(path) as store:
-        assert sorted(c for _, c in store.meetings()) == ["2027-03", "2027-04", "2027-05"]
+        expected = ["2027-02"] * (mode == "journal") + ["2027-03", "2027-04", "2027-05"]
+        assert sorted(c for _, c in store.meetings()) == expected
+        assert not (tmp_path / "state.json.journal").exists() or (
+            tmp_path / "state.json.journal").stat().st_size == 0  # the full write emptied it
 
 
 # --- the journal ------------------------------------------------------------------------------
@@ -217,6 +227,36 @@ def test_journal_lines_older_than_the_file_are_not_replayed(tmp_path, monkeypatc
         assert doc["status"] == "sent"
 
 
+def test_a_restored_backup_never_replays_journal_lines_of_another_timeline(tmp_path, monkeypatch):
+    """A backup whose file is older than its journal (a full write between the two copies)
+    restores to the file. The service then writes the file whole at once, under a generation
+    above every one in the journal, so the other timeline's lines can never be replayed, not
+    even after a crash that leaves them in the journal."""
+    path = tmp_path / "state.json"
+    journal = tmp_path / "state.json.journal"
+    big_state(path)
+    backup_file = path.read_bytes()
+    with Store(path) as store:  # the service goes on: a full write, then journal lines after it
+        store.add_sends([send("agenda:g:OLD-TIMELINE")])
+        monkeypatch.setattr(statefile, "COMPACT_MIN", 0)
+        monkeypatch.setattr(statefile, "COMPACT_SHARE", 10**9)
+        store.commit()
+        monkeypatch.undo()
+        store.add_sends([send("agenda:g:OLD-TIMELINE-2")])
+        store.commit()
+    other_timeline = journal.read_bytes()
+    assert other_timeline
+    path.write_bytes(backup_file)  # the restored pair: the older file, the newer journal
+    with Store(path) as store:
+        assert not any("OLD-TIMELINE" in s for s in store.planned)
+        store.add_sends([send("nudge:g:new")])
+        store.commit()  # a full write, above the journal's generation
+    journal.write_bytes(other_timeline)  # as if a crash had come before the journal was emptied
+    with Store(path, lock=False) as reader:
+        assert "nudge:g:new|a@x.example" in reader.planned
+        assert not any("OLD-TIMELINE" in s for s in reader.planned)
+
+
 @pytest.mark.parametrize("damage", ["bad checksum", "not json"])
 def test_a_damaged_journal_line_before_good_ones_stops_with_one_line(tmp_path, capsys, damage):
     """Damage that is not a torn last line is not a crash's doing: `run` stops with one line
@@ -301,6 +341,22 @@ def test_prune_forgets_only_finished_sends_past_their_expiry(tmp_path):
 
 
 GOOD_SEND = send("invite:g:2027-03", sid="invite:g:2027-03|a@x.example")
+
+
+def test_two_records_for_one_send_stop_with_one_line(tmp_path, capsys):
+    """Two outbox records with one key and recipient (another program's doing): the indexes would
+    see one, the other would stay pending and be sent forever. One line, exit 2."""
+    (tmp_path / "groups").mkdir()
+    (tmp_path / "groups" / "g.toml").write_text(
+        'name = "G"\ntimezone = "UTC"\ncoordinators = ["a@x.example"]\nstarted = 2026-01-01\n'
+        '[[members]]\nname = "A"\nemail = "a@x.example"\ntimezone = "UTC"\n')
+    state = tmp_path / "var" / "state.json"
+    state.parent.mkdir()
+    state.write_text(json.dumps({"meta": {"1": {"schema": 2}},
+                                 "outbox": {"1": {**GOOD_SEND, "status": "sent"}, "2": GOOD_SEND}}))
+    assert main(["run", "--once", "--config", str(tmp_path)]) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"{state}: outbox record 2 repeats record 1 (invite:g:2027-03|a@x.example)")
 
 
 @pytest.mark.parametrize("table, doc, says", [
