@@ -171,18 +171,19 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _past_burden(config: Config, group: Group, now: datetime):
-    """Who met at inconvenient hours lately, from the service's state (none yet: nobody), so
-    `slots` ranks as the service will."""
-    from .planner import StateView, past_burden
+def _history(config: Config, group: Group, now: datetime):
+    """Who met at inconvenient hours lately, and when the group usually meets, from the
+    service's state (none yet: no history), so `slots` ranks as the service will."""
+    from .planner import StateView, past_burden, past_usual
     from .store import Store
 
     path = config.path(config.service.state)
     meetings = {}
     if path.exists():
         with Store(path, lock=False) as store:  # read-only, beside a running service
-            meetings = store.meetings()
-    return past_burden(group, StateView(meetings, frozenset(), {}, {}), now)
+            meetings = dict(store.meetings())
+    view = StateView(meetings, frozenset(), {}, {})
+    return past_burden(group, view, now), past_usual(group, view, now)
 
 
 def cmd_slots(args: argparse.Namespace) -> int:
@@ -215,10 +216,10 @@ def cmd_slots(args: argparse.Namespace) -> int:
     lo = datetime.combine(window.first, datetime.min.time(), group.tz)
     hi = datetime.combine(window.last + timedelta(days=1), datetime.min.time(), group.tz)
     availability = group_availability(config, group, lo, hi)
-    burden = _past_burden(config, group, now)
+    burden, usual = _history(config, group, now)
     candidates = find_slots(group, window, availability, not_before=now, top=args.top, distinct=True,
-                            burden=burden)
-    print(as_json(group, candidates) if args.json else as_table(group, window, candidates, burden))
+                            burden=burden, usual=usual)
+    print(as_json(group, candidates) if args.json else as_table(group, window, candidates, burden, usual))
     if args.heatmap:
         from . import heatmap as hm
 

@@ -40,7 +40,7 @@ from .availability import Availability
 from .config import Config, Group, Member
 from .cycles import Window, cycle_of, first_day, next_key, next_window, window
 from .meetings import Meeting, meeting_uid
-from .slots import Burden, Candidate, find_slots, recent_burden
+from .slots import Burden, Candidate, Usual, find_slots, recent_burden, usual_time
 
 LEAD = timedelta(hours=24)          # an invite gives members at least a day's notice
 SEND_AT = time(9, 0)                # local time for date-only prompts (nudges, reviews)
@@ -172,8 +172,9 @@ def _plan_cycle(config: Config, group: Group, w: Window, state: StateView, now: 
             return  # already searched and alerted today; try again tomorrow
         earliest = now + LEAD
         remaining = Window(w.key, tuple(d for d in w.dates if _midnight(d + timedelta(days=1), tz) > earliest))
-        options = find_slots(group, remaining, availability(group, remaining),
-                             not_before=earliest, top=3, distinct=True, burden=past_burden(group, state, earliest))
+        options = find_slots(group, remaining, availability(group, remaining), not_before=earliest, top=3,
+                             distinct=True, burden=past_burden(group, state, earliest),
+                             usual=past_usual(group, state, earliest))
         viable = [c for c in options if c.viable]
         if viable:
             best = viable[0]
@@ -196,9 +197,16 @@ def _plan_cycle(config: Config, group: Group, w: Window, state: StateView, now: 
 def past_burden(group: Group, state: StateView, before: datetime) -> Burden:
     """Each member's recent burden of inconvenient meeting times, from the group's meetings
     in the state that started before `before` (cancelled ones excluded)."""
-    past = [(m.start, m.end) for m in state.meetings_by_group.get(group.id, ())
-            if not m.cancelled and m.start < before]
-    return recent_burden(group, past)
+    return recent_burden(group, [(m.start, m.end) for m in _held_before(group, state, before)])
+
+
+def past_usual(group: Group, state: StateView, before: datetime) -> Usual | None:
+    """When the group usually meets, from its meetings in the state that started before `before`."""
+    return usual_time(group, [m.start for m in _held_before(group, state, before)])
+
+
+def _held_before(group: Group, state: StateView, before: datetime) -> list[Meeting]:
+    return [m for m in state.meetings_by_group.get(group.id, ()) if not m.cancelled and m.start < before]
 
 
 def _plan_meeting(group: Group, meeting: Meeting, state: StateView, now: datetime, out: _Builder,

@@ -9,7 +9,7 @@ from .config import Group
 from collections.abc import Mapping
 
 from .cycles import Window
-from .slots import COMFORT, Candidate
+from .slots import COMFORT, Candidate, Usual
 
 MARK = {"available": "✓", "tentative": "?", "unavailable": "✗"}
 
@@ -40,9 +40,10 @@ def _day(d) -> str:
 
 
 def as_table(group: Group, window: Window, candidates: list[Candidate],
-             burden: Mapping[str, float] | None = None) -> str:
-    """The table `friendtor slots` prints. Pass the `burden` given to find_slots (a
-    `slots.Burden`) so the last line can say whom a fairer choice spared, and why."""
+             burden: Mapping[str, float] | None = None, usual: Usual | None = None) -> str:
+    """The table `friendtor slots` prints. Pass the `burden` and `usual` given to find_slots
+    (a `slots.Burden`, a `slots.Usual`) so the last line can say whom a fairer choice spared,
+    or that it keeps to the group's usual time."""
     zone = group.tz
     size = len(group.members)
     span = _day(window.first) if window.first == window.last else f"{_day(window.first)} – {_day(window.last)}"
@@ -71,12 +72,12 @@ def as_table(group: Group, window: Window, candidates: list[Candidate],
             m = names[v.email]
             local = f"{v.local_start:%a %H:%M}"
             lines.append(f"   {MARK[v.status]} {m.name:<{width}}  {local}  {m.timezone:<{zwidth}}  {v.reason}".rstrip())
-    lines += ["", "Why 1: " + why_best(candidates, size, group, burden)]
+    lines += ["", "Why 1: " + why_best(candidates, size, group, burden, usual)]
     return "\n".join(lines)
 
 
 def why_best(candidates: list[Candidate], size: int, group: Group | None = None,
-             burden: Mapping[str, float] | None = None) -> str:
+             burden: Mapping[str, float] | None = None, usual: Usual | None = None) -> str:
     """One sentence on why the first candidate beat the second."""
     best = candidates[0]
     if len(candidates) == 1:
@@ -97,6 +98,10 @@ def why_best(candidates: list[Candidate], size: int, group: Group | None = None,
         return ("it ties with the next option on attendance and preferred hours; it was chosen over "
                 "an earlier time as good as these because it "
                 + _spares(best.inconvenient, best.spared, group, burden) + ".")
+    if usual is not None and best.off_usual < second.off_usual:
+        nearest = "is at" if best.off_usual == (0, 0) else "is nearest to"
+        return (f"it ties with the next option on attendance, preferred hours and fairness, and {nearest} "
+                f"the group's usual time ({usual}, {group.timezone if group else 'its zone'}).")
     return "it ties with the next option on attendance and preferred hours, and comes first."
 
 

@@ -19,13 +19,16 @@ Ranking, best first (`rank_key`, a total order):
    none), of that member's recent burden (`recent_burden`: their inconvenient meetings among
    the group's last few, recent ones weighing more). Without a burden every cost is 0 and
    the order is the one before fairness existed;
-5. the earliest.
-Consistency with the group's usual weekday and time is not ranked on (yet).
+5. consistency: the group's usual weekday first, then the start nearest its usual local time
+   (`usual_time`: the most common weekday and start, in the group's zone, among its last few
+   meetings). Without past meetings every option is as consistent as any other;
+6. the earliest.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -81,19 +84,57 @@ class Candidate:
     # Members spared by fairness: inconvenienced (and burdened) at the earliest start that
     # ties with this one on viability, attendance and preferred hours, but not here.
     spared: tuple[str, ...] = field(default=())
+    # How far from the group's usual time: (1 if another weekday else 0, minutes from the usual
+    # local start). (0, 0) without a usual time.
+    off_usual: tuple[int, int] = (0, 0)
 
     def who(self, status: str) -> list[str]:
         return [v.email for v in self.verdicts if v.status == status]
 
     @property
     def rank_key(self) -> tuple:
-        return rank_key(self.viable, self.expected, self.preferred, self.start.timestamp(), self.fairness)
+        return rank_key(self.viable, self.expected, self.preferred, self.start.timestamp(), self.fairness,
+                        self.off_usual)
 
 
-def rank_key(viable: bool, expected: float, preferred: int, start: float, fairness: float = 0.0) -> tuple:
+def rank_key(viable: bool, expected: float, preferred: int, start: float, fairness: float = 0.0,
+             off_usual: tuple[int, int] = (0, 0)) -> tuple:
     """Ranking: slots that can go ahead, then expected attendance, preferred hours, lower
-    fairness cost (spare those who recently had inconvenient times), earliest."""
-    return (not viable, -expected, -preferred, round(fairness, 9), start)
+    fairness cost (spare those who recently had inconvenient times), the group's usual weekday
+    and time, earliest."""
+    return (not viable, -expected, -preferred, round(fairness, 9), off_usual, start)
+
+
+# --- consistency: when the group usually meets ------------------------------------------------
+
+@dataclass(frozen=True)
+class Usual:
+    """The group's usual meeting weekday (Monday 0) and local start (minutes after midnight),
+    in its home zone."""
+
+    weekday: int
+    minutes: int
+
+    def __str__(self) -> str:
+        day = ("Mondays", "Tuesdays", "Wednesdays", "Thursdays", "Fridays", "Saturdays", "Sundays")[self.weekday]
+        return f"{day} at {self.minutes // 60:02d}:{self.minutes % 60:02d}"
+
+    def off(self, local: datetime) -> tuple[int, int]:
+        return int(local.weekday() != self.weekday), abs(local.hour * 60 + local.minute - self.minutes)
+
+
+def usual_time(group: Group, starts: Iterable[datetime], *, last: int = RECENT) -> Usual | None:
+    """When the group usually meets: the most common (weekday, local start) among its `last`
+    meetings (aware starts, any order), the most recent of them on a tie; None without any.
+    Local to the group's zone, so a meeting that stays at 11:00 New York time through a DST
+    change is as usual as ever."""
+    recent = [s.astimezone(group.tz) for s in sorted(starts, reverse=True)[:last]]
+    if not recent:
+        return None
+    keys = [(d.weekday(), d.hour * 60 + d.minute) for d in recent]
+    counts = Counter(keys)
+    top = max(counts.values())
+    return Usual(*next(k for k in keys if counts[k] == top))
 
 
 # --- fairness: who recently met at inconvenient local times --------------------------------
@@ -254,12 +295,14 @@ def find_slots(
     top: int | None = None,
     distinct: bool = False,
     burden: Mapping[str, float] | None = None,
+    usual: Usual | None = None,
 ) -> list[Candidate]:
     """Candidates in ranking order (see the module docstring), each with every member's verdict.
 
     `availability` maps member email to what their calendar says (missing: no calendar).
     `burden` maps member email to their recent burden (`recent_burden`); missing or empty,
-    fairness plays no part.
+    fairness plays no part. `usual` is the group's usual time (`usual_time`); without it,
+    consistency plays no part.
     Candidates nobody can attend are dropped. With `distinct`, a candidate that overlaps a
     better one is skipped, so the list offers real alternatives rather than the same hour
     shifted by 15 minutes. `top` limits the number returned.
@@ -293,11 +336,15 @@ def find_slots(
                              else _paint_preferred(member, starts, duration, COMFORT))
         fairness = [f + weight * (c <= UNKNOWN and not ok) for f, c, ok in zip(fairness, states[k], inside)]
 
+    # Consistency: each start's local weekday and time in the group's zone, only with a usual time.
+    off = ([usual.off(datetime.fromtimestamp(t, group.tz)) for t in starts] if usual is not None
+           else [(0, 0)] * n)
+
     size = len(members)
     quorum = group.meetings.quorum * size - 1e-9
     viable = [ok and e >= quorum for ok, e in zip(required_ok, expected)]
     order = sorted((i for i in range(n) if expected[i] > 0),
-                   key=lambda i: rank_key(viable[i], expected[i], preferred[i], starts[i], fairness[i]))
+                   key=lambda i: rank_key(viable[i], expected[i], preferred[i], starts[i], fairness[i], off[i]))
 
     # The earliest start of each (viable, expected, preferred) class: what fairness moved away from.
     # Only needed when a burden is given; starts ascend, so the first index seen is the earliest.
@@ -339,6 +386,7 @@ def find_slots(
             fairness=round(fairness[i], 9),
             inconvenient=inconvenient(i),
             spared=spared(i),
+            off_usual=off[i],
         )
         for i in picked
     ]
