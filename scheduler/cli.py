@@ -74,6 +74,18 @@ def _parser() -> argparse.ArgumentParser:
     at.add_argument("--present", nargs="+", default=[], metavar="EMAIL")
     at.add_argument("--absent", nargs="+", default=[], metavar="EMAIL")
 
+    rs = sub.add_parser("reschedule", help="move a scheduled meeting; members get an update")
+    rs.add_argument("group", metavar="GROUP")
+    rs.add_argument("--to", required=True, metavar='"YYYY-MM-DD HH:MM"',
+                    help="the new start, local time in the group's zone")
+    rs.add_argument("--cycle", metavar="KEY", help="which meeting, e.g. 2026-12 (default: the next one)")
+    config_arg(rs)
+
+    cn = sub.add_parser("cancel", help="cancel a scheduled meeting; members get a cancellation")
+    cn.add_argument("group", metavar="GROUP")
+    cn.add_argument("--cycle", metavar="KEY", help="which meeting, e.g. 2026-12 (default: the next one)")
+    config_arg(cn)
+
     st = sub.add_parser("status", help="upcoming meetings, what was sent, what is pending or failed")
     st.add_argument("group", metavar="GROUP", nargs="?")
     config_arg(st)
@@ -284,9 +296,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     store = Store(state_path, lock=not args.dry_run)
     try:
         factory = (lambda c: DryRunTransport()) if args.dry_run else transport_for
-        from integrations.publish import publishers_for
-
         from integrations import inbox
+        from integrations.publish import publishers_for
 
         runner = Runner(watcher, store, factory, availability=default_availability, dry_run=args.dry_run,
                         publishers_factory=publishers_for, inbox=inbox)
@@ -356,11 +367,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_attendance(args: argparse.Namespace) -> int:
-    import json
-    import os
-
-    from .service import incoming_folder, store_attendance
-    from .store import LockedError, Store, atomic_write, iso
+    from .service import store_attendance
+    from .store import Store
 
     config = _load(args)
     group = _group(config, args.group)
@@ -388,18 +396,66 @@ def cmd_attendance(args: argparse.Namespace) -> int:
         raise UsageError(f"{group.id} had no meeting on {day} ({group.timezone}); meetings: {known}")
     now = datetime.now(UTC)
     record = {"group": group.id, "cycle": meeting.cycle, "present": present, "absent": absent}
+    n = len(present) + len(absent)
+    where = _store_or_hand_over(path, "attendance", record, lambda store: store_attendance(store, record, now), now)
+    print(f"{group.name}, meeting of {day}: {len(present)} present, {len(absent)} absent; {n} records {where}")
+    return 0
+
+
+def _store_or_hand_over(path: Path, kind: str, record: dict, store_it, now: datetime) -> str:
+    """Store a coordinator's record in the state, or, while the service owns it, leave it in
+    `<state dir>/incoming/` for its next tick; says which."""
+    import json
+    import os
+
+    from .service import incoming_folder
+    from .store import LockedError, Store, atomic_write, iso
+
     try:
         with Store(path) as store:
-            n = store_attendance(store, record, now)
+            store_it(store)
             store.commit()
-        where = "stored"
+        return "stored"
     except LockedError:
-        # The service owns the state: leave the record where its next tick picks it up.
         folder = incoming_folder(path)
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        atomic_write(folder / f"attendance-{iso(now)}-{os.getpid()}.json", json.dumps(record).encode())
-        n, where = len(present) + len(absent), "handed to the running service (stored at its next tick)"
-    print(f"{group.name}, meeting of {day}: {len(present)} present, {len(absent)} absent; {n} records {where}")
+        atomic_write(folder / f"{kind}-{iso(now)}-{os.getpid()}.json", json.dumps(record).encode())
+        return "handed to the running service (it acts at its next tick)"
+
+
+def cmd_change_meeting(args: argparse.Namespace) -> int:
+    """`reschedule` and `cancel`: checked here, applied by the store or the running service."""
+    from . import changes
+    from .store import Store
+
+    config = _load(args)
+    group = _group(config, args.group)
+    path = config.path(config.service.state)
+    if not path.exists():
+        raise UsageError(f"{path}: no state yet, so no meeting to change; the service has not run")
+    now = datetime.now(UTC)
+    with Store(path, lock=False) as reader:
+        meeting = changes.pick_meeting(group, reader.meetings(), args.cycle, now)
+    if args.command == "reschedule":
+        start = changes.local_start(group, args.to, now)
+        if start == meeting.start:
+            raise UsageError(f"--to: the {meeting.cycle} meeting already starts then; nothing to change")
+        after = meeting.moved(start, start + (meeting.end - meeting.start), now)
+    else:
+        start, after = None, meeting.cancel(now)
+    record = changes.change_record(args.command, meeting, now, start)
+
+    def store_it(store) -> None:
+        result = changes.apply_change(store, record, now)
+        if isinstance(result, str):
+            raise UsageError(f"{group.id} {meeting.cycle}: not changed: {result}")
+
+    where = _store_or_hand_over(path, "meeting", record, store_it, now)
+    print(f"{changes.describe(group, meeting, after)}; {where}. Members who were invited get "
+          f"{'the cancellation' if after.cancelled else 'the new time'} at the next tick.")
+    warning = changes.lead_warning(after.start, now) if not after.cancelled else None
+    if warning:
+        print(f"note: {warning}")
     return 0
 
 
@@ -437,6 +493,7 @@ def _weekday_names(group: Group) -> list[str]:
 
 COMMANDS = {"validate": cmd_validate, "slots": cmd_slots, "preview": cmd_preview, "run": cmd_run,
             "simulate": cmd_simulate, "status": cmd_status, "attendance": cmd_attendance,
+            "reschedule": cmd_change_meeting, "cancel": cmd_change_meeting,
             "google-auth": cmd_google_auth}
 
 if __name__ == "__main__":

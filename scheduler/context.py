@@ -175,9 +175,12 @@ def roles_context(group: Group, meeting: Meeting) -> dict[str, str | None]:
 
 
 def for_invite(ctx: dict, group: Group, recipient: Member, meeting: Meeting,
-               previous: Meeting | None = None) -> dict[str, Any]:
+               previous: Meeting | None = None, *, everyone: bool = True) -> dict[str, Any]:
+    """Invites, updates and cancellations. `everyone`: False for a cancellation of one member's
+    copy only (they left the group), True when the meeting itself changed."""
     out = {**ctx, "meeting": meeting_context(group, recipient, meeting), "roles": roles_context(group, meeting)}
     out["previous"] = meeting_context(group, recipient, previous) if previous else None
+    out["everyone"] = everyone
     return out
 
 

@@ -94,13 +94,16 @@ def message_for(doc: Mapping[str, Any], config: Config, world: World, templates:
     if kind in ("invite", "update"):
         if payload.get("bump"):  # a re-invite after this member's copy was cancelled
             meeting = replace(meeting, sequence=meeting.sequence + payload["bump"], stamp=parse_iso(doc["created"]))
-        return make(ctx.for_invite(base, group, member, meeting), meeting)
+        previous = meeting.previous() if kind == "update" else None
+        return make(ctx.for_invite(base, group, member, meeting, previous), meeting)
     if kind == "cancel":
         if meeting.start <= now:
             return Skip("the meeting has already started")
-        # Only this member's copy is cancelled; the meeting goes on for the others.
+        if meeting.cancelled:  # a coordinator cancelled it for everyone
+            return make(ctx.for_invite(base, group, member, meeting), meeting)
+        # Only this member's copy is cancelled (they left the group); the meeting goes on for the others.
         gone = replace(meeting, sequence=meeting.sequence + 1, cancelled=True, stamp=parse_iso(doc["created"]))
-        return make(ctx.for_invite(base, group, member, gone), gone)
+        return make(ctx.for_invite(base, group, member, gone, everyone=False), gone)
     if kind == "agenda":
         return make(ctx.for_agenda(base, group, member, meeting, now.astimezone(group.tz).date()))
     if kind == "follow-up":

@@ -5,6 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+# A member's own copy of a meeting can run up to two SEQUENCEs ahead of the meeting (cancelled
+# for them when they left the group: +1; invited again: +2). A change for everyone (a move, a
+# cancellation) goes above any such copy, or those members' calendars would ignore it.
+EVERYONE_STEP = 3
+
 
 @dataclass(frozen=True)
 class Meeting:
@@ -18,13 +23,21 @@ class Meeting:
     # resent invite is byte-for-byte the one sent before.
     stamp: datetime
     cancelled: bool = False
+    moved_from: datetime | None = None   # the start before the last move ("Was:" in the update)
 
     def moved(self, start: datetime, end: datetime, now: datetime) -> Meeting:
-        """The same meeting at a new time: same UID, SEQUENCE + 1, so clients update it in place."""
-        return replace(self, start=start, end=end, sequence=self.sequence + 1, stamp=now)
+        """The same meeting at a new time: same UID, a higher SEQUENCE, so clients update it in place."""
+        return replace(self, start=start, end=end, sequence=self.sequence + EVERYONE_STEP, stamp=now,
+                       moved_from=self.start)
 
     def cancel(self, now: datetime) -> Meeting:
-        return replace(self, sequence=self.sequence + 1, stamp=now, cancelled=True)
+        return replace(self, sequence=self.sequence + EVERYONE_STEP, stamp=now, cancelled=True)
+
+    def previous(self) -> Meeting | None:
+        """The meeting as it was before the last move, for "Was:" lines; None if never moved."""
+        if self.moved_from is None:
+            return None
+        return replace(self, start=self.moved_from, end=self.moved_from + (self.end - self.start), moved_from=None)
 
 
 def meeting_uid(group: str, cycle: str, sender: str) -> str:

@@ -78,7 +78,7 @@ class StateView:
 
     meetings: Mapping[tuple[str, str], Meeting]
     planned: AbstractSet[str]                                 # sids already in the outbox
-    invited: Mapping[str, Mapping[str, tuple[str, str]]]      # invite key -> email -> (name, zone)
+    invited: Mapping[str, Mapping[str, tuple[str, str, str]]]  # invite key -> email -> (name, zone, planned)
     alerts: Mapping[tuple[str, str], date]
 
     @classmethod
@@ -190,6 +190,7 @@ def _plan_cycle(config: Config, group: Group, w: Window, state: StateView, now: 
                              options=[candidate_payload(c) for c in options])
             return
     if meeting.cancelled:
+        _plan_cancelled(group, meeting, state, now, out, config.service.publish)
         return
     _plan_meeting(group, meeting, state, now, out, config.service.publish)
 
@@ -221,8 +222,15 @@ def _plan_meeting(group: Group, meeting: Meeting, state: StateView, now: datetim
             if target != "email":  # one "send" per calendar, keyed by SEQUENCE: a move publishes again
                 calendar = Member.model_construct(name=target, email=target, timezone=group.timezone)
                 out.send("publish", f"publish:{g}:{c}:{meeting.sequence}", group, calendar, meeting.stamp, cycle=c)
+        invited = state.invited.get(invite_key, {})
+        if meeting.moved_from is not None and "email" in publish:
+            # Moved by a coordinator: everyone invited before the move gets the new time (one update
+            # per move, keyed by SEQUENCE); anyone invited since got the new time in their invite.
+            for m in group.members:
+                if m.email in invited and _instant(invited[m.email][2]) < meeting.stamp:
+                    out.send("update", f"update:{g}:{c}:{meeting.sequence}", group, m, meeting.stamp, cycle=c)
         current = {m.email for m in group.members}
-        for email, (name, zone) in sorted(state.invited.get(invite_key, {}).items()):
+        for email, (name, zone, _) in sorted(invited.items()):
             if email not in current:  # removed from the group: take the meeting out of their calendar
                 gone = Member.model_construct(name=name, email=email, timezone=zone)
                 out.send("cancel", f"uninvite:{g}:{c}", group, gone, now, cycle=c)
@@ -240,6 +248,28 @@ def _plan_meeting(group: Group, meeting: Meeting, state: StateView, now: datetim
     if follow_at <= now < follow_at + FOLLOW_UP_GRACE:
         for m in group.members:
             out.send("follow-up", f"follow-up:{g}:{c}", group, m, follow_at, cycle=c)
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _plan_cancelled(group: Group, meeting: Meeting, state: StateView, now: datetime, out: _Builder,
+                    publish: tuple[str, ...]) -> None:
+    """A meeting a coordinator cancelled: a cancellation to every member it was sent to, and out
+    of each shared calendar it was put in; nothing once it would have started."""
+    if meeting.start <= now:
+        return
+    g, c = group.id, meeting.cycle
+    invited = state.invited.get(f"invite:{g}:{c}", {})
+    for m in group.members:
+        if m.email in invited:
+            out.send("cancel", f"cancel:{g}:{c}", group, m, meeting.stamp, cycle=c)
+    for target in publish:
+        published = any(f"publish:{g}:{c}:{s}|{target}" in state.planned for s in range(meeting.sequence))
+        if target != "email" and published:
+            calendar = Member.model_construct(name=target, email=target, timezone=group.timezone)
+            out.send("publish", f"publish:{g}:{c}:{meeting.sequence}", group, calendar, meeting.stamp, cycle=c)
 
 
 def _plan_nudges(group: Group, now: datetime, out: _Builder) -> None:

@@ -24,6 +24,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from . import changes
 from .attendance import PARTSTAT_PRESENT, RESPONSE_PRESENT
 from .availability import Availability
 from .config import Config, Group
@@ -242,13 +243,28 @@ class Runner:
             event("attendance intake failed", logging.ERROR, error=str(exc))
 
     def _ingest(self, now: datetime) -> None:
-        dropped = sorted(incoming_folder(self.store.path).glob("attendance-*.json"))
-        for path in dropped:
+        folder = incoming_folder(self.store.path)
+        attendance, meetings = sorted(folder.glob("attendance-*.json")), sorted(folder.glob("meeting-*.json"))
+        for path in attendance:
             try:
                 record = json.loads(path.read_text())
                 store_attendance(self.store, record, now)
             except (OSError, ValueError, KeyError) as exc:
                 event("attendance file ignored", logging.ERROR, file=str(path), error=str(exc))
+        for path in meetings:  # `friendtor reschedule` and `cancel`, in the order they were given
+            try:
+                record = json.loads(path.read_text())
+                result = changes.apply_change(self.store, record, now)
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                event("meeting change file ignored", logging.ERROR, file=str(path), error=str(exc))
+                continue
+            if isinstance(result, str):
+                event("meeting change ignored", logging.WARNING, group=record["group"], cycle=record["cycle"],
+                      reason=result)
+            else:
+                event("meeting cancelled" if result.cancelled else "meeting moved", group=result.group,
+                      cycle=result.cycle, start=iso(result.start), sequence=result.sequence)
+        dropped = attendance + meetings
         inbox = self.config.service.mail.inbox if self.inbox else None
         seen: list[str] = []
         if inbox:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from .config import Group
-from collections.abc import Mapping
-
 from .cycles import Window
 from .slots import COMFORT, Candidate, Usual
 

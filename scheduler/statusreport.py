@@ -25,6 +25,8 @@ def status_text(config: Config, meetings: dict[tuple[str, str], Meeting], sends:
             for m in upcoming:
                 s, e = m.start.astimezone(tz), m.end.astimezone(tz)
                 state = "cancelled" if m.cancelled else f"sequence {m.sequence}"
+                if m.moved_from is not None:
+                    state += f", moved from {m.moved_from.astimezone(tz):%a %d %b %H:%M}"
                 lines.append(f"  meeting {m.cycle}: {s:%a %d %b %Y %H:%M}–{e:%H:%M} ({state})")
         else:
             lines.append("  no meeting scheduled yet")

@@ -160,6 +160,8 @@ class Store:
     def save_meeting(self, m: Meeting) -> None:
         doc = {"group": m.group, "cycle": m.cycle, "uid": m.uid, "sequence": m.sequence,
                "start": iso(m.start), "end": iso(m.end), "stamp": iso(m.stamp), "cancelled": m.cancelled}
+        if m.moved_from is not None:
+            doc["moved_from"] = iso(m.moved_from)
         key = (m.group, m.cycle)
         self._meeting_ids[key] = self._put("meetings", self._meeting_ids.get(key), doc)
         self._meetings[key] = _meeting(doc)
@@ -173,8 +175,8 @@ class Store:
         return self._sids.keys()
 
     @property
-    def invited(self) -> Mapping[str, Mapping[str, tuple[str, str]]]:
-        """invite key -> recipient -> (name, zone), for every invite in the outbox."""
+    def invited(self) -> Mapping[str, Mapping[str, tuple[str, str, str]]]:
+        """invite key -> recipient -> (name, zone, when it was planned), for every invite in the outbox."""
         return MappingProxyType(self._invited)
 
     def sends(self) -> list[dict[str, Any]]:
@@ -217,7 +219,7 @@ class Store:
     def _index_send(self, i: int, d: Mapping[str, Any]) -> None:
         self._sids[d["sid"]] = i
         if d["key"].startswith("invite:"):
-            self._invited.setdefault(d["key"], {})[d["recipient"]] = (d["name"], d["timezone"])
+            self._invited.setdefault(d["key"], {})[d["recipient"]] = (d["name"], d["timezone"], d["created"])
         self._index_status(i, d)
 
     def _index_status(self, i: int, d: Mapping[str, Any]) -> None:
@@ -339,6 +341,8 @@ def _problem(table: str, doc: Mapping[str, Any], fields: Mapping[str, tuple[type
             parse["next_attempt"] = parse_iso
         if doc["sid"] != sid(doc["key"], doc["recipient"]):
             return f"has sid {doc['sid']!r}, not key|recipient"
+    if table == "meetings" and doc.get("moved_from") is not None:
+        parse["moved_from"] = parse_iso
     for name, read in parse.items():
         try:
             read(doc.get(name))
@@ -349,4 +353,5 @@ def _problem(table: str, doc: Mapping[str, Any], fields: Mapping[str, tuple[type
 
 def _meeting(d: Mapping[str, Any]) -> Meeting:
     return Meeting(d["group"], d["cycle"], d["uid"], d["sequence"], parse_iso(d["start"]), parse_iso(d["end"]),
-                   parse_iso(d["stamp"]), d.get("cancelled", False))
+                   parse_iso(d["stamp"]), d.get("cancelled", False),
+                   parse_iso(d["moved_from"]) if d.get("moved_from") else None)

@@ -6,6 +6,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from builders import busy, group, member, utc
+
 from scheduler.config import Config, Service
 from scheduler.cycles import range_window
 from scheduler.meetings import Meeting

@@ -416,7 +416,7 @@ def test_the_event_text_is_the_invites_text():
 
 
 def test_publish_after_a_move_patches_the_event_and_keeps_answers():
-    """A moved meeting patches the existing event (new time, SEQUENCE 1), keeps who accepted, inserts nothing."""
+    """A moved meeting patches the existing event (new time, higher SEQUENCE), keeps who accepted, inserts nothing."""
     moved = MEETING.moved(MEETING.start + timedelta(days=1), MEETING.end + timedelta(days=1),
                           datetime(2026, 11, 25, tzinfo=UTC))
     existing = stored_event(attendees=[{"email": "maya.chen@uni.example", "responseStatus": "accepted"}])
@@ -425,7 +425,7 @@ def test_publish_after_a_move_patches_the_event_and_keeps_answers():
     found, patch = calls(http)
     assert patch.method == "calendar.events.patch" and patch.path == {"calendarId": "primary", "eventId": "evt123"}
     assert patch.query["sendUpdates"] == "none"
-    assert patch.body["start"]["dateTime"] == "2026-12-11T10:00:00-05:00" and patch.body["sequence"] == 1
+    assert patch.body["start"]["dateTime"] == "2026-12-11T10:00:00-05:00" and patch.body["sequence"] == moved.sequence > 0
     assert "iCalUID" not in patch.body
     statuses = {a["email"]: a["responseStatus"] for a in patch.body["attendees"]}
     assert statuses == {"maya.chen@uni.example": "accepted", "li.wang@uni.example": "needsAction"}

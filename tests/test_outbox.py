@@ -18,12 +18,20 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from smtp_servers import (  # noqa: F401
+    PASSWORD,
+    USERNAME,
+    Recorder,
+    Server,
+    running,
+    server_tls,
+    test_ca,
+)
 
 from integrations.mail import SmtpTransport
 from scheduler.errors import SendError
 from scheduler.service import ConfigWatcher, Runner
 from scheduler.store import Store
-from smtp_servers import PASSWORD, USERNAME, Recorder, Server, running, server_tls, test_ca  # noqa: F401
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "config" / "example"
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)

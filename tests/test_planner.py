@@ -57,7 +57,7 @@ class State:
         for s in p.sends:
             self.sent.add(s.sid)
             if s.key.startswith("invite:"):
-                self.invited.setdefault(s.key, {})[s.recipient] = (s.name, s.timezone)
+                self.invited.setdefault(s.key, {})[s.recipient] = (s.name, s.timezone, s.due.isoformat())
         return p
 
     def tick(self, cfg, now, availability=free) -> Plan:

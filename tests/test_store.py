@@ -476,7 +476,7 @@ class StoreMachine(RuleBasedStateMachine):
         invited: dict = {}
         for d in docs:
             if d["key"].startswith("invite:"):
-                invited.setdefault(d["key"], {})[d["recipient"]] = (d["name"], d["timezone"])
+                invited.setdefault(d["key"], {})[d["recipient"]] = (d["name"], d["timezone"], d["created"])
         assert dict(self.store.invited) == invited
         rebuilt = Store(self.path, lock=False)  # built from documents alone (the committed ones)
         rebuilt.storage._data = copy.deepcopy(self.store.storage.read())
