@@ -137,13 +137,14 @@ def test_a_change_while_the_service_runs_is_handed_over_and_applied_once(cfg, ca
     (["reschedule", "nope", "--to", "2026-12-15 11:00"], "no group 'nope'"),
     (["reschedule", "k-club", "--to", "tomorrow"], "--to: 'tomorrow' is not a local date and time"),
     (["reschedule", "k-club", "--to", "2026-12-15T11:00Z"], "is not a local date and time"),
+    (["reschedule", "k-club", "--to", "2026-12-15"], "is not a local date and time"),
     (["reschedule", "k-club", "--to", "2026-11-01 10:00"], "is in the past"),
     (["reschedule", "k-club", "--to", "2027-03-14 02:30"], "does not exist (the clocks go forward then)"),
     (["reschedule", "k-club", "--to", "2027-11-07 01:30"], "happens twice (the clocks go back then)"),
     (["reschedule", "k-club", "--to", "2026-12-15 11:00", "--cycle", "2027-05"], "--cycle 2027-05: k-club has no "
                                                                                  "meeting in that cycle"),
     (["cancel", "k-club", "--cycle", "Dec"], "--cycle Dec: k-club has no meeting in that cycle; upcoming: 2026-12"),
-], ids=["group", "words", "zone", "past", "dst-gap", "dst-overlap", "cycle", "cycle-garbage"])
+], ids=["group", "words", "zone", "date-only", "past", "dst-gap", "dst-overlap", "cycle", "cycle-garbage"])
 def test_bad_changes_are_one_line_and_change_nothing(cfg, capsys, args, says):
     """Each mistake is one line on stderr with exit 2, and the state is left as it was."""
     before = (cfg / "var" / "state.json").read_bytes()
