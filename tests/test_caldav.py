@@ -36,6 +36,7 @@ import vobject
 from integrations.caldav import Auth, CalDavPublisher, caldav_busy, event_calendar, resource_name
 from integrations.calendars import member_availability
 from scheduler.errors import FriendtorError, SendError
+from smtp_servers import server_tls, test_ca  # noqa: F401 (fixtures: the test CA and its server certificate)
 from scheduler.loader import load_config
 from scheduler.meetings import Meeting, meeting_uid
 
@@ -61,6 +62,7 @@ class Dav:
     """A running Radicale: `base` is its root URL; `requests` lists (method, path, report kind)."""
 
     base: str
+    tls_base: str = ""
     requests: list[tuple[str, str, str]] = field(default_factory=list)
     refuse_free_busy: int | None = None  # answer free-busy REPORTs with this status instead
 
@@ -98,8 +100,9 @@ class Dav:
 
 
 @pytest.fixture(scope="module")
-def radicale_server(tmp_path_factory):
-    """Radicale 3 on 127.0.0.1 (free port), htpasswd auth with one user, storage in a temp folder."""
+def radicale_server(tmp_path_factory, server_tls):
+    """Radicale 3 on 127.0.0.1 (free port), htpasswd auth with one user, storage in a temp folder;
+    the same server also over https (`tls_base`), with a certificate from the test CA."""
     folder = tmp_path_factory.mktemp("radicale")
     (folder / "users").write_text(f"{USER}:{PASSWORD}\n")
     configuration = radicale.config.load()
@@ -127,11 +130,15 @@ def radicale_server(tmp_path_factory):
 
     server = make_server("127.0.0.1", 0, front, server_class=_Threads, handler_class=_Quiet)
     dav.base = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
+    tls = make_server("127.0.0.1", 0, front, server_class=_Threads, handler_class=_Quiet)
+    tls.socket = server_tls.wrap_socket(tls.socket, server_side=True)
+    dav.tls_base = f"https://localhost:{tls.server_address[1]}"
+    for s in (server, tls):
+        threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     yield dav
-    server.shutdown()
-    server.server_close()
+    for s in (server, tls):
+        s.shutdown()
+        s.server_close()
 
 
 _names = itertools.count(1)
@@ -640,3 +647,26 @@ timeout_seconds = 2
     _, body = dav.call("GET", dav.base + href)
     event = icalendar.Calendar.from_ical(body).walk("VEVENT")[0]
     assert str(event["UID"]).startswith("k-club-2026-12@") and "ATTENDEE" not in event
+
+
+# --- TLS -------------------------------------------------------------------------------------
+
+def test_publishing_over_https_verifies_the_certificate(dav, collection, write_config_folder, monkeypatch,
+                                                        tmp_path, test_ca):
+    """Over https the server's certificate is verified: one from a CA the system does not trust
+    is refused with a clear reason (nothing published); once the CA is in the trust store
+    (SSL_CERT_FILE, as an operator's CA bundle), the event is published."""
+    url = collection.replace(dav.base, dav.tls_base)
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "no-such-bundle.pem"))
+    monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path))
+    untrusting = CalDavPublisher.from_config(make_config(write_config_folder, url), ENV)
+    group = untrusting.config.groups["k-club"]
+    with pytest.raises(SendError, match="could not be verified") as caught:
+        untrusting.publish(group, meeting())
+    assert not caught.value.transient and dav.objects(collection) == []
+
+    bundle = tmp_path / "ca.pem"
+    test_ca.cert_pem.write_to_path(str(bundle))
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+    CalDavPublisher.from_config(make_config(write_config_folder, url), ENV).publish(group, meeting())
+    assert len(dav.objects(collection)) == 1

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from builders import ics
+from smtp_servers import server_tls, test_ca  # noqa: F401 (fixtures: the test CA and its server certificate)
 from integrations import feeds
 from integrations.calendars import feed_cache, member_availability
 from integrations.feeds import FeedCache
@@ -420,3 +421,39 @@ def test_cache_files_are_private_under_a_loose_umask(feed_server, tmp_path):
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "var" / "feeds").stat().st_mode) == 0o700
     assert {stat.S_IMODE(p.stat().st_mode) for p in Path(tmp_path / "var" / "feeds").iterdir()} == {0o600}
+
+
+# --- https ------------------------------------------------------------------------------------
+
+@pytest.fixture
+def https_feed_server(server_tls):
+    """The same feeds over https, with a certificate from the throwaway test CA (trustme)."""
+    server = _Server(("127.0.0.1", 0), _Feeds)
+    server.socket = server_tls.wrap_socket(server.socket, server_side=True)
+    server.seen, server.override = [], {}
+    server.base = f"https://localhost:{server.server_address[1]}/{SECRET}"
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_an_https_feed_with_an_untrusted_certificate_is_refused_not_bypassed(https_feed_server, monkeypatch,
+                                                                            tmp_path):
+    """A certificate the system does not trust fails the fetch with the TLS reason in words
+    (the member's calendar then counts as unknown); verification is never turned off."""
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "no-such-bundle.pem"))  # trust nothing extra
+    monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path))
+    with pytest.raises(CalendarError, match="certificate verify failed") as caught:
+        feeds.fetch(f"{https_feed_server.base}/good.ics", timeout=TIMEOUT)
+    assert SECRET not in str(caught.value)
+
+
+def test_an_https_feed_signed_by_a_ca_the_system_trusts_is_read(https_feed_server, monkeypatch, tmp_path, test_ca):
+    """With the CA in the system's trust store (here: SSL_CERT_FILE, which OpenSSL reads as an
+    operator's CA bundle), the feed is fetched over verified TLS."""
+    bundle = tmp_path / "ca.pem"
+    test_ca.cert_pem.write_to_path(str(bundle))
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+    assert feeds.fetch(f"{https_feed_server.base}/good.ics", timeout=TIMEOUT) == GOOD
