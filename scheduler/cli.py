@@ -183,18 +183,23 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stored_meetings(config: Config) -> dict:
+    """The meetings in the service's state, read beside a running service; none before it ran."""
+    from .store import Store
+
+    path = config.path(config.service.state)
+    if not path.exists():
+        return {}
+    with Store(path, lock=False) as store:
+        return dict(store.meetings())
+
+
 def _history(config: Config, group: Group, now: datetime):
     """Who met at inconvenient hours lately, and when the group usually meets, from the
     service's state (none yet: no history), so `slots` ranks as the service will."""
     from .planner import StateView, past_burden, past_usual
-    from .store import Store
 
-    path = config.path(config.service.state)
-    meetings = {}
-    if path.exists():
-        with Store(path, lock=False) as store:  # read-only, beside a running service
-            meetings = dict(store.meetings())
-    view = StateView(meetings, frozenset(), {}, {})
+    view = StateView(_stored_meetings(config), frozenset(), {}, {})
     return past_burden(group, view, now), past_usual(group, view, now)
 
 
@@ -262,7 +267,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
     group = _group(config, args.group)
     now = _instant(args.now, "--now")
     availability = group_availability(config, group, now - timedelta(days=1), now + timedelta(days=120))
-    message = preview(config, group, args.kind, args.to, now, availability)
+    message = preview(config, group, args.kind, args.to, now, availability, _stored_meetings(config))
     if args.eml:
         _write(args.eml, bytes(message), "--eml")
     if args.html:

@@ -1,7 +1,8 @@
 """`friendtor preview`: the exact message one member would get for the group's next meeting. Pure.
 
-The meeting time is chosen as the service chooses it: the best option in the next cycle
-window that reaches quorum with every required member.
+The meeting is the one the service has scheduled (`stored`, from the state), or, before it
+has, the time the service would choose: the best option in the next cycle window that
+reaches quorum with every required member.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from .slots import find_slots
 
 
 def preview(config: Config, group: Group, kind: str, recipient_email: str | None, now: datetime,
-            availability: Mapping[str, Availability]) -> EmailMessage:
+            availability: Mapping[str, Availability],
+            stored: Mapping[tuple[str, str], Meeting] | None = None) -> EmailMessage:
     if kind not in KINDS:
         raise UsageError(f"unknown kind {kind!r}; use one of: {', '.join(KINDS)}")
     recipient = _recipient(group, kind, recipient_email)
@@ -73,19 +75,30 @@ def preview(config: Config, group: Group, kind: str, recipient_email: str | None
         goals = [g for g in goals if g.due == due]
         return build_it(ctx.for_nudge(base, group, recipient, goals, today), f"nudge:{group.id}:{due.isoformat()}")
 
-    if not viable:
+    scheduled = sorted((m for (g, _), m in (stored or {}).items() if g == group.id and not m.cancelled
+                        and m.start > now), key=lambda m: m.start)
+    if scheduled:  # the service has chosen already (and a coordinator may have moved it)
+        meeting = scheduled[0]
+        w = window(group, meeting.cycle)
+        alt = None
+    elif not viable:
         raise UsageError(f"no time in {w.key} reaches quorum, so the service would send the coordinators "
                          f"an alert instead: try `friendtor preview {group.id} alert`")
-    best = viable[0]
-    meeting = Meeting(group.id, w.key, meeting_uid(group.id, w.key, sender(config).email), 0,
-                      best.start, best.end, stamp=now)
+    else:
+        best = viable[0]
+        meeting = Meeting(group.id, w.key, meeting_uid(group.id, w.key, sender(config).email), 0,
+                          best.start, best.end, stamp=now)
+        alt = next((c for c in options if c is not best), None)
     if kind == "invite":
         return build_it(ctx.for_invite(base, group, recipient, meeting), meeting_key(kind, meeting), meeting)
     if kind == "update":
-        alt = next((c for c in options if c is not best), None)
-        start, end = (alt.start, alt.end) if alt else (best.start + timedelta(days=1), best.end + timedelta(days=1))
-        moved = meeting.moved(start, end, now)
-        return build_it(ctx.for_invite(base, group, recipient, moved, previous=meeting), meeting_key(kind, moved), moved)
+        if meeting.moved_from is not None:  # moved already: the update the members got
+            moved, before = meeting, meeting.previous()
+        else:  # an example move: to the next best option, or a day later
+            start, end = (alt.start, alt.end) if alt else (meeting.start + timedelta(days=1),
+                                                           meeting.end + timedelta(days=1))
+            moved, before = meeting.moved(start, end, now), meeting
+        return build_it(ctx.for_invite(base, group, recipient, moved, previous=before), meeting_key(kind, moved), moved)
     if kind == "cancel":
         cancelled = meeting.cancel(now)
         return build_it(ctx.for_invite(base, group, recipient, cancelled), meeting_key(kind, cancelled), cancelled)
@@ -94,7 +107,7 @@ def preview(config: Config, group: Group, kind: str, recipient_email: str | None
     # follow-up: sent after the meeting; the next meeting is the first eligible date of the next cycle.
     following = window(group, next_key(group, w.key))
     next_day = following.first if following.dates else None
-    after = best.start.astimezone(group.tz).date() + timedelta(days=group.meetings.follow_up_days_after)
+    after = meeting.start.astimezone(group.tz).date() + timedelta(days=group.meetings.follow_up_days_after)
     return build_it(ctx.for_follow_up(base, group, recipient, meeting, next_day, after), meeting_key(kind, meeting))
 
 

@@ -210,3 +210,16 @@ def test_a_member_added_after_a_move_gets_the_invite_at_the_new_time_and_no_upda
     event = calendar(invite).vevent
     assert event.sequence.value == "3" and event.dtstart.value.astimezone(UTC) == datetime(2026, 12, 15, 16, tzinfo=UTC)
     assert not [m for m in received(cfg, "update") if newcomer in str(m["To"])]
+
+
+def test_preview_shows_the_meeting_the_service_scheduled_and_its_move(cfg, capsys):
+    """Once the service has scheduled (and a coordinator moved) the meeting, `preview` shows
+    that meeting: the agenda at the new time, the update with its "Was:" line."""
+    assert command(cfg, "reschedule", "k-club", "--to", "2026-12-15 11:00") == 0
+    capsys.readouterr()
+    for kind in ("agenda", "update"):
+        assert main(["preview", "k-club", kind, "--config", str(cfg), "--now", LATER.isoformat(),
+                     "--to", "maya.chen@northeast-childrens.example"]) == 0
+        out = capsys.readouterr().out
+        assert "Tuesday 15 December 2026" in out, out
+    assert "Was:       Thursday 10 December 2026" in out
