@@ -13,6 +13,7 @@ so a crash repeats at most a couple of seconds' worth of sends.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -245,18 +246,24 @@ class Runner:
     def _ingest(self, now: datetime) -> None:
         folder = incoming_folder(self.store.path)
         attendance, meetings = sorted(folder.glob("attendance-*.json")), sorted(folder.glob("meeting-*.json"))
+        def set_aside(path: Path, what: str, exc: Exception) -> None:
+            # Kept, as <name>.bad, for a person to look at; never read again.
+            event(f"{what} file ignored", logging.ERROR, file=str(path), error=str(exc), kept_as=path.name + ".bad")
+            with contextlib.suppress(OSError):
+                path.rename(path.with_name(path.name + ".bad"))
+
         for path in attendance:
             try:
                 record = json.loads(path.read_text())
                 store_attendance(self.store, record, now)
-            except (OSError, ValueError, KeyError) as exc:
-                event("attendance file ignored", logging.ERROR, file=str(path), error=str(exc))
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                set_aside(path, "attendance", exc)
         for path in meetings:  # `friendtor reschedule` and `cancel`, in the order they were given
             try:
                 record = json.loads(path.read_text())
                 result = changes.apply_change(self.store, record, now)
             except (OSError, ValueError, KeyError, TypeError) as exc:
-                event("meeting change file ignored", logging.ERROR, file=str(path), error=str(exc))
+                set_aside(path, "meeting change", exc)
                 continue
             if isinstance(result, str):
                 event("meeting change ignored", logging.WARNING, group=record["group"], cycle=record["cycle"],
@@ -264,7 +271,7 @@ class Runner:
             else:
                 event("meeting cancelled" if result.cancelled else "meeting moved", group=result.group,
                       cycle=result.cycle, start=iso(result.start), sequence=result.sequence)
-        dropped = attendance + meetings
+        dropped = [p for p in attendance + meetings if p.exists()]
         inbox = self.config.service.mail.inbox if self.inbox else None
         seen: list[str] = []
         if inbox:

@@ -223,3 +223,43 @@ def test_preview_shows_the_meeting_the_service_scheduled_and_its_move(cfg, capsy
         out = capsys.readouterr().out
         assert "Tuesday 15 December 2026" in out, out
     assert "Was:       Thursday 10 December 2026" in out
+
+
+@pytest.mark.parametrize("zone, text, says", [
+    ("Europe/London", "2027-03-28 01:30", "does not exist"),
+    ("Europe/London", "2027-10-31 01:30", "happens twice"),
+    ("America/St_Johns", "2027-03-14 02:30", "does not exist"),
+    ("Asia/Kolkata", "2027-03-14 02:30", None),
+])
+def test_reschedule_reads_local_times_across_dst_in_europe_and_half_hour_zones(zone, text, says):
+    """--to is wall-clock time in the group's zone: refused where London's or St John's clocks
+    skip or repeat it, and read exactly in Kolkata (UTC+5:30, no DST)."""
+    from builders import group, member
+    from scheduler.changes import local_start
+    from scheduler.errors import UsageError
+
+    g = group(member("A", zone), zone=zone)
+    if says:
+        with pytest.raises(UsageError, match=says):
+            local_start(g, text, NOW)
+    else:
+        assert local_start(g, text, NOW) == datetime(2027, 3, 13, 21, 0, tzinfo=UTC)
+
+
+def test_a_garbage_hand_over_file_is_logged_and_skipped(cfg, capsys):
+    """A meeting change file that is not one (truncated, or missing fields) is logged and left
+    out; the tick goes on, and the change stored beside it still reaches the members."""
+    assert command(cfg, "reschedule", "k-club", "--to", "2026-12-15 11:00") == 0  # stored directly
+    incoming = cfg / "var" / "incoming"
+    incoming.mkdir(exist_ok=True)
+    (incoming / "meeting-0-garbage.json").write_text('{"action": "cancel", "group"')
+    (incoming / "meeting-1-unknown.json").write_text('{"action": "cancel", "group": "k-club", "cycle": "2026-12"}')
+    capsys.readouterr()
+    tick(cfg, LATER + timedelta(minutes=5))
+    err = capsys.readouterr().err
+    assert err.count("meeting change file ignored") == 2 and "Traceback" not in err
+    assert len(received(cfg, "update")) == 12 and not december(cfg).cancelled
+    assert sorted(p.name for p in incoming.iterdir()) == ["meeting-0-garbage.json.bad", "meeting-1-unknown.json.bad"]
+    capsys.readouterr()
+    tick(cfg, LATER + timedelta(minutes=10))  # set aside: not read again
+    assert "ignored" not in capsys.readouterr().err

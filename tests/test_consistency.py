@@ -104,3 +104,13 @@ def test_the_planner_keeps_the_group_at_its_usual_time():
     assert local(g, chosen.start).strftime("%a %d %H:%M") == "Thu 08 14:00"  # 18:00 UTC after the DST change
     [fresh] = plan(config, StateView.empty(), now, lambda group, window: {}).meetings
     assert local(g, fresh.start).strftime("%a %d %H:%M") == "Thu 08 10:00"
+
+
+def test_usual_time_is_local_in_europe_and_in_a_half_hour_zone_across_their_dst_changes():
+    """London (BST from 28 March 2027) and St John's (UTC-3:30/-2:30, from 14 March): the same
+    local start on both sides of the change is one usual time, though its UTC hour moved."""
+    for zone, before, after, local in (
+            ("Europe/London", utc(2027, 3, 23, 14), utc(2027, 3, 30, 13), (1, 14 * 60)),
+            ("America/St_Johns", utc(2027, 3, 9, 13, 30), utc(2027, 3, 16, 12, 30), (1, 10 * 60))):
+        g = group(member("A", zone), member("B", zone), zone=zone)
+        assert usual_time(g, [before, after, utc(2027, 3, 4, 9)]) == Usual(*local), zone

@@ -370,11 +370,14 @@ def test_two_records_for_one_send_stop_with_one_line(tmp_path, capsys):
     ("outbox", {**GOOD_SEND, "payload": []}, "outbox record 1 has 'payload' = [], not an object"),
     ("meetings", {"group": "g", "cycle": "2027-03", "uid": "u", "sequence": 0, "start": "2027-03-01T10:00:00Z",
                   "end": "2027-03-01T11:00:00Z"}, "meetings record 1 has no 'stamp'"),
+    ("meetings", {"group": "g", "cycle": "2027-03", "uid": "u", "sequence": 3, "start": "2027-03-01T10:00:00Z",
+                  "end": "2027-03-01T11:00:00Z", "stamp": "2027-02-01T10:00:00Z", "moved_from": "last week"},
+     "meetings record 1 has 'moved_from' = 'last week', not a date and time"),
     ("alerts", {"group": "g", "cycle": "2027-03", "day": "2027-02-30"}, "alerts record 1 has 'day' = '2027-02-30'"),
     ("attendance", {"group": "g", "cycle": "2027-03", "email": "a@x.example", "present": "yes", "source": "rsvp"},
      "attendance record 1 has 'present' = 'yes', not true or false"),
 ], ids=["missing", "text-number", "bool-number", "unknown-status", "retry-without-time", "bad-instant",
-        "wrong-sid", "payload-list", "meeting-missing", "impossible-day", "text-bool"])
+        "wrong-sid", "payload-list", "meeting-missing", "moved-from", "impossible-day", "text-bool"])
 def test_a_record_missing_or_mistyped_fields_stops_with_one_line(tmp_path, capsys, table, doc, says):
     """A state file of the right shape whose records are not what friendtor writes (edited by
     hand, or another program's) stops `run` at once with one line naming the record, exit 2."""
