@@ -442,7 +442,7 @@ class Runner:
             else:
                 publisher.publish(group, meeting)
         except SendError as exc:
-            if exc.setup:
+            if exc.setup or _calendar_setup(exc):
                 return self._hold(doc, base, exc, now, report, where)
             self.held.pop(_channel(doc), None)
             return self._failed(doc, base, str(exc), exc.transient, now, report, where)
@@ -554,6 +554,17 @@ class Runner:
 def _channel(doc: dict[str, Any]) -> str:
     """The way out a send takes: mail, or one shared calendar."""
     return f"publish:{doc['recipient']}" if doc["kind"] == "publish" else "mail"
+
+
+def _calendar_setup(exc: SendError) -> bool:
+    """Whether a shared calendar's refusal is the setup's, not this meeting's: no answer at all,
+    a refused sign-in or certificate (no HTTP status), or an answer about the login, the
+    permission or the calendar itself (401, 403, 404, 409, 410 that will not pass, a redirect).
+    Each would refuse every meeting alike, so publishing is held back as mail is, rather than
+    failing each meeting for good; a rate limit or a server error is retried per meeting."""
+    if exc.code is None:
+        return True
+    return not exc.transient and (exc.code in (401, 403, 404, 409, 410) or 300 <= exc.code < 400)
 
 
 def _untouched(doc: dict[str, Any]) -> dict[str, Any]:

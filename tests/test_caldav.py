@@ -670,3 +670,32 @@ def test_publishing_over_https_verifies_the_certificate(dav, collection, write_c
     monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
     CalDavPublisher.from_config(make_config(write_config_folder, url), ENV).publish(group, meeting())
     assert len(dav.objects(collection)) == 1
+
+
+def test_a_refused_login_holds_publishing_back_and_a_fixed_one_publishes(dav, collection, write_config_folder):
+    """Through the service: with a wrong CalDAV password every meeting's publish waits (pending,
+    the server's answer on it), none fails and no coordinator is sent a failure report; the
+    service started again with the right password publishes it."""
+    from integrations.mail import DryRunTransport
+    from scheduler.service import ConfigWatcher, Runner
+    from scheduler.store import Store
+
+    folder = make_config(write_config_folder, collection).folder
+    now = datetime(2026, 11, 20, 12, tzinfo=UTC)
+
+    def service(store, environ):
+        return Runner(ConfigWatcher(folder), store, lambda c: DryRunTransport(), availability=lambda *a: {},
+                      publishers_factory=lambda c: {"caldav": CalDavPublisher.from_config(c, environ)})
+
+    with Store(folder / "var" / "state.json") as store:
+        report = service(store, {"TEST_CALDAV_PASSWORD": "wrong"}).tick(now)
+        publishes = [d for d in store.sends() if d["kind"] == "publish"]
+        assert publishes and all(d["status"] == "pending" for d in publishes)
+        assert "rejected the login for 'friendtor' (HTTP 401)" in publishes[0]["last_error"]
+        assert {d["kind"] for d in report.held} == {"publish"} and not report.failed
+        assert not [d for d in store.sends() if d["kind"] == "alert"]
+    assert dav.objects(collection) == []
+    with Store(folder / "var" / "state.json") as store:
+        service(store, ENV).tick(now + timedelta(minutes=5))
+        assert all(d["status"] == "sent" for d in store.sends() if d["kind"] == "publish")
+    assert len(dav.objects(collection)) == len(publishes)
