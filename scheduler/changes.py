@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .config import Group
+from .cycles import first_day, next_key
 from .errors import UsageError
 from .meetings import Meeting
 from .store import Store, iso, parse_iso
@@ -68,6 +69,18 @@ def local_start(group: Group, text: str, now: datetime) -> datetime:
     return start
 
 
+def within_cycle(group: Group, meeting: Meeting, start: datetime) -> None:
+    """A meeting moves within its own cycle's period (its month, week or fortnight): the
+    planner keeps each cycle's agenda, follow-up and next meeting apart by period, and a
+    December meeting moved into February would lose them and double February's."""
+    first = first_day(group, meeting.cycle)
+    last = first_day(group, next_key(group, meeting.cycle)) - timedelta(days=1)
+    day = start.astimezone(group.tz).date()
+    if not first <= day <= last:
+        raise UsageError(f"--to: {day} is outside cycle {meeting.cycle} ({first} to {last}, {group.timezone}); "
+                         "a meeting moves within its cycle; to skip this one, use `friendtor cancel`")
+
+
 def change_record(action: str, meeting: Meeting, decided: datetime, start: datetime | None = None) -> dict:
     record: dict[str, Any] = {"action": action, "group": meeting.group, "cycle": meeting.cycle,
                               "decided": iso(decided)}
@@ -90,11 +103,14 @@ def apply_change(store: Store, record: Mapping[str, Any], now: datetime) -> Meet
         return "the meeting is cancelled"
     if meeting.start <= now:
         return "the meeting has already started"
+    if record["action"] == "reschedule" and parse_iso(record["start"]) <= now:
+        return "the new time has passed already (the change waited for a stopped service)"
     if record["action"] == "cancel":
         changed = meeting.cancel(decided)
     else:
         start = parse_iso(record["start"])
         changed = meeting.moved(start, start + (meeting.end - meeting.start), decided)
+        store.forget_rsvps(meeting.group, meeting.cycle)  # they accepted or declined the old time
     store.save_meeting(changed)
     return changed
 

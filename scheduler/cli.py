@@ -443,6 +443,7 @@ def cmd_change_meeting(args: argparse.Namespace) -> int:
         meeting = changes.pick_meeting(group, reader.meetings(), args.cycle, now)
     if args.command == "reschedule":
         start = changes.local_start(group, args.to, now)
+        changes.within_cycle(group, meeting, start)
         if start == meeting.start:
             raise UsageError(f"--to: the {meeting.cycle} meeting already starts then; nothing to change")
         after = meeting.moved(start, start + (meeting.end - meeting.start), now)

@@ -91,6 +91,8 @@ def message_for(doc: Mapping[str, Any], config: Config, world: World, templates:
             return Skip("the meeting is not in the state")
         if kind in ("invite", "update", "agenda") and (meeting.cancelled or meeting.start <= now):
             return Skip("the meeting was cancelled" if meeting.cancelled else "the meeting has already started")
+    if kind == "update" and payload.get("sequence", meeting.sequence) != meeting.sequence:
+        return Skip("a later change superseded this update")
     if kind in ("invite", "update"):
         if payload.get("bump"):  # a re-invite after this member's copy was cancelled
             meeting = replace(meeting, sequence=meeting.sequence + payload["bump"], stamp=parse_iso(doc["created"]))
@@ -232,4 +234,6 @@ def candidate_from_payload(p: Mapping[str, Any]) -> Candidate:
 
 def retry_delay(attempts: int) -> timedelta:
     """Backoff after the n-th failed attempt: 5, 10, 20 minutes ... up to 6 hours."""
-    return min(timedelta(minutes=5) * 2 ** max(0, attempts - 1), timedelta(hours=6))
+    # The exponent is capped before it is used: 5 minutes * 2**7 is past the 6-hour cap already,
+    # and an uncapped one overflows timedelta after about 40 attempts (a long outage).
+    return min(timedelta(minutes=5) * 2 ** min(max(0, attempts - 1), 7), timedelta(hours=6))

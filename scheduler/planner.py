@@ -78,7 +78,7 @@ class StateView:
 
     meetings: Mapping[tuple[str, str], Meeting]
     planned: AbstractSet[str]                                 # sids already in the outbox
-    invited: Mapping[str, Mapping[str, tuple[str, str, str]]]  # invite key -> email -> (name, zone, planned)
+    invited: Mapping[str, Mapping[str, tuple[str, str, str | None]]]  # invite key -> email -> (name, zone, sent)
     alerts: Mapping[tuple[str, str], date]
 
     @classmethod
@@ -224,11 +224,14 @@ def _plan_meeting(group: Group, meeting: Meeting, state: StateView, now: datetim
                 out.send("publish", f"publish:{g}:{c}:{meeting.sequence}", group, calendar, meeting.stamp, cycle=c)
         invited = state.invited.get(invite_key, {})
         if meeting.moved_from is not None and "email" in publish:
-            # Moved by a coordinator: everyone invited before the move gets the new time (one update
-            # per move, keyed by SEQUENCE); anyone invited since got the new time in their invite.
+            # Moved by a coordinator: whoever had the invite before the move gets the new time (one
+            # update per move, keyed by SEQUENCE). An invite sent since, or still waiting, carries
+            # the new time itself; a member re-invited after leaving gets the re-invite instead.
             for m in group.members:
-                if m.email in invited and _instant(invited[m.email][2]) < meeting.stamp:
-                    out.send("update", f"update:{g}:{c}:{meeting.sequence}", group, m, meeting.stamp, cycle=c)
+                if (_had_it_before(invited.get(m.email), meeting.stamp)
+                        and f"uninvite:{g}:{c}|{m.email}" not in state.planned):
+                    out.send("update", f"update:{g}:{c}:{meeting.sequence}", group, m, meeting.stamp, cycle=c,
+                             sequence=meeting.sequence)
         current = {m.email for m in group.members}
         for email, (name, zone, _) in sorted(invited.items()):
             if email not in current:  # removed from the group: take the meeting out of their calendar
@@ -250,8 +253,9 @@ def _plan_meeting(group: Group, meeting: Meeting, state: StateView, now: datetim
             out.send("follow-up", f"follow-up:{g}:{c}", group, m, follow_at, cycle=c)
 
 
-def _instant(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+def _had_it_before(entry: tuple[str, str, str | None] | None, stamp: datetime) -> bool:
+    """Whether an invite (an `invited` entry) reached its member before `stamp`."""
+    return entry is not None and entry[2] is not None and datetime.fromisoformat(entry[2].replace("Z", "+00:00")) < stamp
 
 
 def _plan_cancelled(group: Group, meeting: Meeting, state: StateView, now: datetime, out: _Builder,
@@ -262,9 +266,12 @@ def _plan_cancelled(group: Group, meeting: Meeting, state: StateView, now: datet
         return
     g, c = group.id, meeting.cycle
     invited = state.invited.get(f"invite:{g}:{c}", {})
-    for m in group.members:
-        if m.email in invited:
-            out.send("cancel", f"cancel:{g}:{c}", group, m, meeting.stamp, cycle=c)
+    # Everyone whose calendar has it: members and those who left since (unless their own copy
+    # was cancelled already). An invite that never went out needs no cancellation.
+    for email, (name, zone, sent) in sorted(invited.items()):
+        if sent is not None and f"uninvite:{g}:{c}|{email}" not in state.planned:
+            who = group.member(email) or Member.model_construct(name=name, email=email, timezone=zone)
+            out.send("cancel", f"cancel:{g}:{c}", group, who, meeting.stamp, cycle=c)
     for target in publish:
         published = any(f"publish:{g}:{c}:{s}|{target}" in state.planned for s in range(meeting.sequence))
         if target != "email" and published:

@@ -558,13 +558,15 @@ def _channel(doc: dict[str, Any]) -> str:
 
 def _calendar_setup(exc: SendError) -> bool:
     """Whether a shared calendar's refusal is the setup's, not this meeting's: no answer at all,
-    a refused sign-in or certificate (no HTTP status), or an answer about the login, the
-    permission or the calendar itself (401, 403, 404, 409, 410 that will not pass, a redirect).
-    Each would refuse every meeting alike, so publishing is held back as mail is, rather than
-    failing each meeting for good; a rate limit or a server error is retried per meeting."""
+    a refused sign-in or certificate (no HTTP status), the login refused (401), the calendar
+    missing (404, 410) or moved (a redirect). Each would refuse every meeting alike, so
+    publishing is held back as mail is, rather than failing each meeting for good. 403 and 409
+    stay per meeting: CalDAV uses them for one event's conflicts too (a UID already there), and
+    holding the channel for one event would hold every other. A rate limit or a server error is
+    retried per meeting."""
     if exc.code is None:
         return True
-    return not exc.transient and (exc.code in (401, 403, 404, 409, 410) or 300 <= exc.code < 400)
+    return not exc.transient and (exc.code in (401, 404, 410) or 300 <= exc.code < 400)
 
 
 def _untouched(doc: dict[str, Any]) -> dict[str, Any]:

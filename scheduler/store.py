@@ -175,8 +175,8 @@ class Store:
         return self._sids.keys()
 
     @property
-    def invited(self) -> Mapping[str, Mapping[str, tuple[str, str, str]]]:
-        """invite key -> recipient -> (name, zone, when it was planned), for every invite in the outbox."""
+    def invited(self) -> Mapping[str, Mapping[str, tuple[str, str, str | None]]]:
+        """invite key -> recipient -> (name, zone, when it was sent or None), for every invite in the outbox."""
         return MappingProxyType(self._invited)
 
     def sends(self) -> list[dict[str, Any]]:
@@ -215,12 +215,18 @@ class Store:
         self.db.table("outbox").update(lambda doc: doc.update(changes[doc["sid"]]), doc_ids=ids)
         for i in ids:
             self._index_status(i, stored[str(i)])
+            if stored[str(i)]["key"].startswith("invite:"):
+                self._index_invite(stored[str(i)])
 
     def _index_send(self, i: int, d: Mapping[str, Any]) -> None:
         self._sids[d["sid"]] = i
         if d["key"].startswith("invite:"):
-            self._invited.setdefault(d["key"], {})[d["recipient"]] = (d["name"], d["timezone"], d["created"])
+            self._index_invite(d)
         self._index_status(i, d)
+
+    def _index_invite(self, d: Mapping[str, Any]) -> None:
+        sent = d.get("sent_at") if d["status"] == "sent" else None
+        self._invited.setdefault(d["key"], {})[d["recipient"]] = (d["name"], d["timezone"], sent)
 
     def _index_status(self, i: int, d: Mapping[str, Any]) -> None:
         if d["status"] in OPEN:
@@ -311,6 +317,18 @@ class Store:
         if existing is None:
             self._attendance_of.setdefault(group, []).append(i)
         return True
+
+    def forget_rsvps(self, group: str, cycle: str) -> int:
+        """Drop the members' own answers (RSVPs) for one meeting: they answered for a time that
+        has changed. A coordinator's record of who came stays."""
+        stored = self.storage.table("attendance")
+        ids = [i for i in self._attendance_of.get(group, ())
+               if stored[str(i)]["cycle"] == cycle and stored[str(i)]["source"] == "rsvp"]
+        for i in ids:
+            d = stored[str(i)]
+            del self._attendance_ids[(d["group"], d["cycle"], d["email"])]
+        self._attendance_of[group] = [i for i in self._attendance_of.get(group, ()) if i not in set(ids)]
+        return len(self.db.table("attendance").remove(doc_ids=ids)) if ids else 0
 
     def _put(self, table: str, doc_id: int | None, doc: dict[str, Any]) -> int:
         """Replace document `doc_id` with `doc`, or insert it if there is none; its id."""

@@ -144,7 +144,9 @@ def test_a_change_while_the_service_runs_is_handed_over_and_applied_once(cfg, ca
     (["reschedule", "k-club", "--to", "2026-12-15 11:00", "--cycle", "2027-05"], "--cycle 2027-05: k-club has no "
                                                                                  "meeting in that cycle"),
     (["cancel", "k-club", "--cycle", "Dec"], "--cycle Dec: k-club has no meeting in that cycle; upcoming: 2026-12"),
-], ids=["group", "words", "zone", "date-only", "past", "dst-gap", "dst-overlap", "cycle", "cycle-garbage"])
+    (["reschedule", "k-club", "--to", "2027-02-25 10:00"], "--to: 2027-02-25 is outside cycle 2026-12 "
+                                                           "(2026-12-01 to 2026-12-31, America/New_York)"),
+], ids=["group", "words", "zone", "date-only", "past", "dst-gap", "dst-overlap", "cycle", "cycle-garbage", "other-cycle"])
 def test_bad_changes_are_one_line_and_change_nothing(cfg, capsys, args, says):
     """Each mistake is one line on stderr with exit 2, and the state is left as it was."""
     before = (cfg / "var" / "state.json").read_bytes()
@@ -263,3 +265,97 @@ def test_a_garbage_hand_over_file_is_logged_and_skipped(cfg, capsys):
     capsys.readouterr()
     tick(cfg, LATER + timedelta(minutes=10))  # set aside: not read again
     assert "ignored" not in capsys.readouterr().err
+
+
+def test_a_handed_over_move_whose_time_passed_while_the_service_was_down_is_ignored(cfg, capsys):
+    """A move handed to a service that then stopped until after the new time: applying it would
+    put the meeting in the past (no update, follow-ups for a meeting that never was). It is
+    ignored, and said so in the log."""
+    state = cfg / "var" / "state.json"
+    with Store(state):
+        assert command(cfg, "reschedule", "k-club", "--to", "2026-12-02 11:00") == 0
+    before = december(cfg)
+    capsys.readouterr()
+    tick(cfg, datetime(2026, 12, 3, 12, tzinfo=UTC))
+    assert "meeting change ignored" in capsys.readouterr().err
+    assert december(cfg) == before and received(cfg, "update") == []
+
+
+# --- who hears of a change ------------------------------------------------------------------
+
+def change_plan(invited: dict, planned: set = frozenset(), *, cancel: bool = False):
+    """The sends planned for a two-member group whose March meeting was moved (or cancelled) on
+    1 March, given who had which invite (`invited`: email -> sent time or None)."""
+    from builders import group, member, utc
+    from scheduler.config import Config, Service
+    from scheduler.meetings import Meeting
+    from scheduler.planner import StateView, plan
+
+    g = group(member("Ann", "UTC"), member("Bo", "UTC"), zone="UTC")
+    config = Config(folder=Path("/nonexistent"), service=Service(), groups={g.id: g})
+    start = utc(2027, 3, 10, 15)
+    m = Meeting(g.id, "2027-03", "u@x", 0, start, start + timedelta(hours=1), utc(2027, 2, 1))
+    m = m.cancel(utc(2027, 3, 1)) if cancel else m.moved(start + timedelta(days=1), start + timedelta(days=1, hours=1),
+                                                           utc(2027, 3, 1))
+    entries = {email: (email.split("@")[0], "UTC", sent) for email, sent in invited.items()}
+    sids = {f"invite:g:2027-03|{e}" for e in invited} | set(planned)
+    state = StateView({(g.id, "2027-03"): m}, sids, {"invite:g:2027-03": entries}, {})
+    return sorted((s.kind, s.recipient) for s in plan(config, state, utc(2027, 3, 2), lambda *a: {}).sends
+                  if s.kind in ("update", "cancel"))
+
+
+ANN, BO, GONE = "ann@uni.example", "bo@uni.example", "gone@uni.example"
+
+
+def test_updates_go_only_to_who_had_the_invite_before_the_move():
+    """An invite sent before the move: an update. One still waiting, or sent after the move:
+    none (it carries the new time). A member re-invited after leaving: the re-invite instead."""
+    assert change_plan({ANN: "2027-02-01T10:00:00Z", BO: None}) == [("update", ANN)]
+    assert change_plan({ANN: "2027-03-01T10:00:00Z", BO: "2027-02-01T10:00:00Z"}) == [("update", BO)]
+    assert change_plan({ANN: "2027-02-01T10:00:00Z"}, {f"uninvite:g:2027-03|{ANN}"}) == []
+
+
+def test_a_cancellation_goes_to_every_calendar_that_has_the_meeting():
+    """Members who got the invite, and someone who left without their own cancellation yet;
+    not a member whose invite never went out, nor one whose copy was cancelled already."""
+    sent = "2027-02-01T10:00:00Z"
+    assert change_plan({ANN: sent, BO: None, GONE: sent}, cancel=True) == [("cancel", ANN), ("cancel", GONE)]
+    assert change_plan({ANN: sent, GONE: sent}, {f"uninvite:g:2027-03|{GONE}"}, cancel=True) == [("cancel", ANN)]
+
+
+def test_an_update_superseded_by_a_later_move_is_not_sent():
+    """Two moves before the first update went out: the first update is skipped, the second
+    carries the latest time, so nobody gets two."""
+    from scheduler.dispatch import Skip, World, message_for
+    from scheduler.loader import load_config
+    from scheduler.meetings import Meeting
+    from scheduler.render import Templates
+
+    config = load_config(ROOT / "config" / "example")
+    start = datetime(2026, 12, 10, 15, tzinfo=UTC)
+    m = Meeting("k-club", "2026-12", UID, 0, start, start + timedelta(hours=1), NOW)
+    twice = m.moved(start + timedelta(days=1), start + timedelta(days=1, hours=1), NOW).moved(
+        start + timedelta(days=2), start + timedelta(days=2, hours=1), NOW)
+    doc = {"key": "update:k-club:2026-12:3", "kind": "update", "group": "k-club",
+           "recipient": "maya.chen@northeast-childrens.example", "name": "Maya Chen", "timezone": "America/New_York",
+           "payload": {"cycle": "2026-12", "sequence": 3}, "created": "2026-11-20T12:00:00Z"}
+    world = World({("k-club", "2026-12"): twice}, {})
+    assert isinstance(message_for(doc, config, world, Templates(None), NOW), Skip)
+    doc = {**doc, "key": "update:k-club:2026-12:6", "payload": {"cycle": "2026-12", "sequence": 6}}
+    assert not isinstance(message_for(doc, config, world, Templates(None), NOW), Skip)
+
+
+def test_a_move_forgets_the_answers_given_for_the_old_time(cfg):
+    """Accepts and declines were for the old time: after a move they are dropped (the update
+    asks again); a coordinator's record of who came is kept."""
+    state = cfg / "var" / "state.json"
+    with Store(state) as store:
+        store.record_attendance("k-club", "2026-12", "maya.chen@northeast-childrens.example", True, "rsvp", NOW)
+        store.record_attendance("k-club", "2026-12", "li.wang@pacific-u.example", False, "coordinator", NOW)
+        store.record_attendance("k-club", "2026-11", "li.wang@pacific-u.example", True, "rsvp", NOW)
+        store.commit()
+    assert command(cfg, "reschedule", "k-club", "--to", "2026-12-15 11:00") == 0
+    with Store(state, lock=False) as store:
+        left = sorted((r["cycle"], r["email"], r["source"]) for r in store.attendance("k-club"))
+    assert left == [("2026-11", "li.wang@pacific-u.example", "rsvp"),
+                    ("2026-12", "li.wang@pacific-u.example", "coordinator")]

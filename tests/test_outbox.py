@@ -269,3 +269,23 @@ def test_a_silent_server_costs_one_timeout_not_one_per_message(tmp_path, service
     assert len(report.held) == 12 and not report.retrying and not report.failed
     [tried] = [d for d in sends(runner).values() if d["attempts"]]
     assert "did not answer within 2 s" in tried["last_error"] and tried["status"] == "pending"
+
+
+def test_backoff_is_capped_and_never_overflows():
+    """5, 10, 20 ... minutes up to 6 hours, however many attempts (a long outage makes many)."""
+    from scheduler.dispatch import retry_delay
+
+    assert [retry_delay(n) for n in (1, 2, 3)] == [timedelta(minutes=m) for m in (5, 10, 20)]
+    assert retry_delay(8) == retry_delay(40) == retry_delay(10**6) == timedelta(hours=6)
+
+
+@pytest.mark.parametrize("code, transient, setup", [
+    (None, True, True), (None, False, True), (401, False, True), (404, False, True), (410, False, True),
+    (301, False, True), (403, False, False), (409, False, False), (412, False, False), (429, True, False),
+    (503, True, False)])
+def test_which_calendar_refusals_hold_publishing_back(code, transient, setup):
+    """No answer, the login (401), a missing or moved calendar hold the channel; 403 and 409
+    (CalDAV also uses them for one event's conflict), rate limits and server errors stay per meeting."""
+    from scheduler.service import _calendar_setup
+
+    assert _calendar_setup(SendError("x", transient=transient, code=code)) is setup

@@ -451,6 +451,10 @@ class StoreMachine(RuleBasedStateMachine):
     def attendance(self, who, present, source):
         self.store.record_attendance("g", "2027-03", who, present, source, NOW)
 
+    @rule()
+    def forget_rsvps(self):
+        self.store.forget_rsvps("g", "2027-03")
+
     @rule(days=st.integers(0, 900))
     def prune(self, days):
         self.store.prune(NOW + timedelta(days=days), timedelta(days=60))
@@ -479,7 +483,8 @@ class StoreMachine(RuleBasedStateMachine):
         invited: dict = {}
         for d in docs:
             if d["key"].startswith("invite:"):
-                invited.setdefault(d["key"], {})[d["recipient"]] = (d["name"], d["timezone"], d["created"])
+                invited.setdefault(d["key"], {})[d["recipient"]] = (
+                    d["name"], d["timezone"], d.get("sent_at") if d["status"] == "sent" else None)
         assert dict(self.store.invited) == invited
         rebuilt = Store(self.path, lock=False)  # built from documents alone (the committed ones)
         rebuilt.storage._data = copy.deepcopy(self.store.storage.read())
