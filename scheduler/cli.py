@@ -449,14 +449,17 @@ def cmd_change_meeting(args: argparse.Namespace) -> int:
         after = meeting.moved(start, start + (meeting.end - meeting.start), now)
     else:
         start, after = None, meeting.cancel(now)
-    record = changes.change_record(args.command, meeting, now, start)
+    from .service import incoming_folder
+
+    decided = changes.decision_time(now, meeting, incoming_folder(path))
+    record = changes.change_record(args.command, meeting, decided, start)
 
     def store_it(store) -> None:
         result = changes.apply_change(store, record, now)
         if isinstance(result, str):
             raise UsageError(f"{group.id} {meeting.cycle}: not changed: {result}")
 
-    where = _store_or_hand_over(path, "meeting", record, store_it, now)
+    where = _store_or_hand_over(path, "meeting", record, store_it, decided)
     print(f"{changes.describe(group, meeting, after)}; {where}. Members who were invited get "
           f"{'the cancellation' if after.cancelled else 'the new time'} at the next tick.")
     warning = changes.lead_warning(after.start, now) if not after.cancelled else None

@@ -359,3 +359,14 @@ def test_a_move_forgets_the_answers_given_for_the_old_time(cfg):
         left = sorted((r["cycle"], r["email"], r["source"]) for r in store.attendance("k-club"))
     assert left == [("2026-11", "li.wang@pacific-u.example", "rsvp"),
                     ("2026-12", "li.wang@pacific-u.example", "coordinator")]
+
+
+def test_two_changes_within_one_second_are_both_applied_in_order(cfg, capsys):
+    """A move and then a cancel in the same second, handed over to the running service: both
+    count, in the order given (the state keeps times to the second)."""
+    with Store(cfg / "var" / "state.json"):
+        assert command(cfg, "reschedule", "k-club", "--to", "2026-12-15 11:00") == 0
+        assert command(cfg, "cancel", "k-club", "--cycle", "2026-12") == 0
+    tick(cfg, LATER + timedelta(minutes=5))
+    assert december(cfg).cancelled and december(cfg).moved_from is not None
+    assert len(received(cfg, "cancel")) == 12 and received(cfg, "update") == []
