@@ -8,6 +8,23 @@ from pathlib import Path
 
 import pytest
 
+# Real servers on loopback (SMTP, and the test CA every TLS server here uses), as fixtures for
+# every test module: a module asks for them by name, as for any fixture.
+from smtp_servers import (  # noqa: F401
+    client_tls,
+    closed_port,
+    deferring_smtp,
+    hanging_up_server,
+    plain_smtp,
+    refusing_smtp,
+    server_tls,
+    silent_server,
+    slow_smtp,
+    smtps,
+    submission_smtp,
+    test_ca,
+)
+
 WriteConfigFolder = Callable[..., Path]
 
 

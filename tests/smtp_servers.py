@@ -1,9 +1,8 @@
 """Real SMTP servers on 127.0.0.1 for the mail tests, as pytest fixtures.
 
 Each fixture starts a server on a free port, yields a `Server` that records what it
-received, and stops it afterwards. Import the fixtures you use into a test module:
-
-    from smtp_servers import plain_smtp, Server  # noqa: F401
+received, and stops it afterwards. conftest.py imports the fixtures, so every test module
+asks for them by name; import only the constants and classes you use.
 
 TLS servers use certificates from a throwaway certificate authority (trustme); clients
 trust it through `client_tls` (an `ssl.SSLContext` with verification on), never by

@@ -36,7 +36,6 @@ import vobject
 from integrations.caldav import Auth, CalDavPublisher, caldav_busy, event_calendar, resource_name
 from integrations.calendars import member_availability
 from scheduler.errors import FriendtorError, SendError
-from smtp_servers import server_tls, test_ca  # noqa: F401 (fixtures: the test CA and its server certificate)
 from scheduler.loader import load_config
 from scheduler.meetings import Meeting, meeting_uid
 

@@ -22,7 +22,6 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from builders import ics
-from smtp_servers import server_tls, test_ca  # noqa: F401 (fixtures: the test CA and its server certificate)
 from integrations import feeds
 from integrations.calendars import feed_cache, member_availability
 from integrations.feeds import FeedCache

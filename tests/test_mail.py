@@ -13,23 +13,12 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from smtp_servers import (  # noqa: F401 (fixtures are used by name)
+from smtp_servers import (
     PASSWORD,
     USERNAME,
     Recorder,
     Server,
-    client_tls,
-    closed_port,
-    deferring_smtp,
-    hanging_up_server,
-    plain_smtp,
-    refusing_smtp,
     running,
-    server_tls,
-    silent_server,
-    smtps,
-    submission_smtp,
-    test_ca,
 )
 
 from integrations.mail import (

@@ -18,14 +18,12 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
-from smtp_servers import (  # noqa: F401
+from smtp_servers import (
     PASSWORD,
     USERNAME,
     Recorder,
     Server,
     running,
-    server_tls,
-    test_ca,
 )
 
 from integrations.mail import SmtpTransport

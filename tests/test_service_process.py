@@ -28,15 +28,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from smtp_servers import (  # noqa: F401 (fixtures are used by name)
-    PASSWORD,
-    USERNAME,
-    Server,
-    server_tls,
-    slow_smtp,
-    submission_smtp,
-    test_ca,
-)
+from smtp_servers import PASSWORD, USERNAME, Server
 
 from scheduler.store import Store
 
