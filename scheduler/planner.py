@@ -266,11 +266,13 @@ def _plan_cancelled(group: Group, meeting: Meeting, state: StateView, now: datet
         return
     g, c = group.id, meeting.cycle
     invited = state.invited.get(f"invite:{g}:{c}", {})
-    # Everyone whose calendar has it: members and those who left since (unless their own copy
-    # was cancelled already). An invite that never went out needs no cancellation.
+    # Everyone whose calendar has it: members (a member who left and came back holds the
+    # re-invite), and those who left since, unless their own copy was cancelled already. An
+    # invite that never went out needs no cancellation.
     for email, (name, zone, sent) in sorted(invited.items()):
-        if sent is not None and f"uninvite:{g}:{c}|{email}" not in state.planned:
-            who = group.member(email) or Member.model_construct(name=name, email=email, timezone=zone)
+        member = group.member(email)
+        if sent is not None and (member is not None or f"uninvite:{g}:{c}|{email}" not in state.planned):
+            who = member or Member.model_construct(name=name, email=email, timezone=zone)
             out.send("cancel", f"cancel:{g}:{c}", group, who, meeting.stamp, cycle=c)
     for target in publish:
         published = any(f"publish:{g}:{c}:{s}|{target}" in state.planned for s in range(meeting.sequence))

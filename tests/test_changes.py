@@ -321,6 +321,9 @@ def test_a_cancellation_goes_to_every_calendar_that_has_the_meeting():
     sent = "2027-02-01T10:00:00Z"
     assert change_plan({ANN: sent, BO: None, GONE: sent}, cancel=True) == [("cancel", ANN), ("cancel", GONE)]
     assert change_plan({ANN: sent, GONE: sent}, {f"uninvite:g:2027-03|{GONE}"}, cancel=True) == [("cancel", ANN)]
+    # Ann left and came back (her copy was cancelled, then re-invited): the re-invite is in her
+    # calendar, so she is told of the cancellation too.
+    assert change_plan({ANN: sent}, {f"uninvite:g:2027-03|{ANN}"}, cancel=True) == [("cancel", ANN)]
 
 
 def test_an_update_superseded_by_a_later_move_is_not_sent():
