@@ -22,7 +22,7 @@ from . import context as ctx
 from . import heatmap
 from .config import Config, Group, Member
 from .cycles import next_key, next_window, window
-from .meetings import Meeting
+from .meetings import Meeting, by_group
 from .messages import content_id
 from .outgoing import base_context, build
 from .render import Templates
@@ -49,10 +49,7 @@ class World:
 
     @cached_property
     def _by_group(self) -> dict[str, list[Meeting]]:
-        by_group: dict[str, list[Meeting]] = {}
-        for (gid, _), m in self.meetings.items():
-            by_group.setdefault(gid, []).append(m)
-        return by_group
+        return by_group(self.meetings)
 
 
 def message_for(doc: Mapping[str, Any], config: Config, world: World, templates: Templates,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -38,6 +39,15 @@ class Meeting:
         if self.moved_from is None:
             return None
         return replace(self, start=self.moved_from, end=self.moved_from + (self.end - self.start), moved_from=None)
+
+
+def by_group(meetings: Mapping[tuple[str, str], Meeting]) -> dict[str, list[Meeting]]:
+    """Meetings keyed (group, cycle), as lists per group: the planner and the renderer look at one
+    group's meetings among every group's, and a scan per group would make a tick quadratic."""
+    grouped: dict[str, list[Meeting]] = {}
+    for (gid, _), m in meetings.items():
+        grouped.setdefault(gid, []).append(m)
+    return grouped
 
 
 def meeting_uid(group: str, cycle: str, sender: str) -> str:

@@ -39,7 +39,7 @@ from zoneinfo import ZoneInfo
 from .availability import Availability
 from .config import Config, Group, Member
 from .cycles import Window, cycle_of, first_day, next_key, next_window, window
-from .meetings import Meeting, meeting_uid
+from .meetings import Meeting, by_group, meeting_uid
 from .slots import Burden, Candidate, Usual, find_slots, recent_burden, usual_time
 
 LEAD = timedelta(hours=24)          # an invite gives members at least a day's notice
@@ -87,10 +87,7 @@ class StateView:
 
     @cached_property
     def meetings_by_group(self) -> Mapping[str, list[Meeting]]:
-        by_group: dict[str, list[Meeting]] = {}
-        for (gid, _), m in self.meetings.items():
-            by_group.setdefault(gid, []).append(m)
-        return by_group
+        return by_group(self.meetings)
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,14 @@ def test_nothing_changed_means_nothing_written(tmp_path):
     assert path.stat().st_mtime_ns == before
 
 
+def one_group_config(folder) -> None:
+    """The smallest valid config: one group of one member, in `folder`."""
+    (folder / "groups").mkdir(parents=True)
+    (folder / "groups" / "g.toml").write_text(
+        'name = "G"\ntimezone = "UTC"\ncoordinators = ["a@x.example"]\nstarted = 2026-01-01\n'
+        '[[members]]\nname = "A"\nemail = "a@x.example"\ntimezone = "UTC"\n')
+
+
 @pytest.fixture
 def full_writes(monkeypatch):
     """Every commit rewrites the whole file (as when the journal has grown large)."""
@@ -262,10 +270,7 @@ def test_a_damaged_journal_line_before_good_ones_stops_with_one_line(tmp_path, c
     """Damage that is not a torn last line is not a crash's doing: `run` stops with one line
     naming the journal, exit 2, and neither file is touched."""
     folder = tmp_path
-    (folder / "groups").mkdir()
-    (folder / "groups" / "g.toml").write_text(
-        'name = "G"\ntimezone = "UTC"\ncoordinators = ["a@x.example"]\nstarted = 2026-01-01\n'
-        '[[members]]\nname = "A"\nemail = "a@x.example"\ntimezone = "UTC"\n')
+    one_group_config(folder)
     path = folder / "var" / "state.json"
     big_state(path)
     with Store(path) as store:
@@ -295,10 +300,7 @@ def test_a_damaged_journal_line_before_good_ones_stops_with_one_line(tmp_path, c
 ], ids=["text", "truncated", "list", "table-not-object", "binary", "empty", "newer-schema"])
 def test_unreadable_state_stops_with_a_clear_message_and_is_left_alone(tmp_path, capsys, content):
     """A damaged state file stops `run` with one line (exit 2), and the file is not replaced or emptied."""
-    (tmp_path / "groups").mkdir()
-    (tmp_path / "groups" / "g.toml").write_text(
-        'name = "G"\ntimezone = "UTC"\ncoordinators = ["a@x.example"]\nstarted = 2026-01-01\n'
-        '[[members]]\nname = "A"\nemail = "a@x.example"\ntimezone = "UTC"\n')
+    one_group_config(tmp_path)
     state = tmp_path / "var" / "state.json"
     state.parent.mkdir()
     state.write_bytes(content)
@@ -346,10 +348,7 @@ GOOD_SEND = send("invite:g:2027-03", sid="invite:g:2027-03|a@x.example")
 def test_two_records_for_one_send_stop_with_one_line(tmp_path, capsys):
     """Two outbox records with one key and recipient (another program's doing): the indexes would
     see one, the other would stay pending and be sent forever. One line, exit 2."""
-    (tmp_path / "groups").mkdir()
-    (tmp_path / "groups" / "g.toml").write_text(
-        'name = "G"\ntimezone = "UTC"\ncoordinators = ["a@x.example"]\nstarted = 2026-01-01\n'
-        '[[members]]\nname = "A"\nemail = "a@x.example"\ntimezone = "UTC"\n')
+    one_group_config(tmp_path)
     state = tmp_path / "var" / "state.json"
     state.parent.mkdir()
     state.write_text(json.dumps({"meta": {"1": {"schema": 2}},
@@ -381,10 +380,7 @@ def test_two_records_for_one_send_stop_with_one_line(tmp_path, capsys):
 def test_a_record_missing_or_mistyped_fields_stops_with_one_line(tmp_path, capsys, table, doc, says):
     """A state file of the right shape whose records are not what friendtor writes (edited by
     hand, or another program's) stops `run` at once with one line naming the record, exit 2."""
-    (tmp_path / "groups").mkdir()
-    (tmp_path / "groups" / "g.toml").write_text(
-        'name = "G"\ntimezone = "UTC"\ncoordinators = ["a@x.example"]\nstarted = 2026-01-01\n'
-        '[[members]]\nname = "A"\nemail = "a@x.example"\ntimezone = "UTC"\n')
+    one_group_config(tmp_path)
     state = tmp_path / "var" / "state.json"
     state.parent.mkdir()
     content = json.dumps({"meta": {"1": {"schema": 2}}, table: {"1": doc}}).encode()
