@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
-from scheduler.config import Group
-from scheduler.cycles import next_key, window
-from scheduler.slots import find_slots, inconvenient_for, recent_burden
+from scheduler.core.config import Group
+from scheduler.core.cycles import next_key, window
+from scheduler.core.slots import find_slots, inconvenient_for, recent_burden
 
 MEMBERS = (
     {"name": "Lucia Reyes", "email": "lucia@ucla.example", "timezone": "America/Los_Angeles",

@@ -41,10 +41,10 @@ from zoneinfo import ZoneInfo
 from icalendar import Calendar, Event
 
 from integrations.ics import busy_from_ics
-from scheduler.availability import Availability
-from scheduler.config import Group
-from scheduler.cycles import range_window
-from scheduler.slots import candidate_starts, find_slots
+from scheduler.core.availability import Availability
+from scheduler.core.config import Group
+from scheduler.core.cycles import range_window
+from scheduler.core.slots import candidate_starts, find_slots
 
 SEED = 20270301
 FIRST, LAST = date(2027, 3, 1), date(2027, 4, 29)  # 60 days: US DST 03-14, UK 03-28, Adelaide 04-04

@@ -20,14 +20,14 @@ a state built for a few groups be copied, exactly, to many (`clone_state`).
    render, Maildir writes, state commits). The planner alone is timed again afterwards.
    Every message costs about the same, so the default run stops at 200 groups.
 1b. The same 12 invites per group, but on the final state of (4) copied to N groups: what
-   a busy tick costs when the state file is as large as a long-running service's.
+   a busy tick costs when the state file is as a long-running service's.
 2. Planning without delivering: `plan` and `Runner.record_plan` for the instant of (1), on a
    fresh state, at up to 1,000 groups: the part of the busy tick that is not per message.
 3. Nothing due, median of several ticks 5 minutes apart: right after (1) (the measured
    state, or the largest one copied to N groups); on a fresh state on 2027-03-22 12:00 UTC,
    when no group's window is open; and on the final state of (4) copied to N groups: a
    steady-state outbox, which is what a long-running service ticks over.
-4. Simulated time: `scheduler.simulate.simulate` (the real Runner, planner, renderer and
+4. Simulated time: `scheduler.app.simulate.simulate` (the real Runner, planner, renderer and
    Maildir) for PERIOD groups from 2027-01-01, one tick a day at 12:00 UTC, for a year
    (--full: five years). State and table sizes at each quarter of the first year and each
    year end, extrapolated linearly to 1,000 groups.
@@ -59,14 +59,14 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-import scheduler.service as service
+import scheduler.app.service as service
 from integrations.mail import transport_for
-from scheduler.logs import setup as setup_logging
-from scheduler.planner import StateView, plan
-from scheduler.service import ConfigWatcher, Runner, default_availability
-from scheduler.simulate import simulate
-from scheduler.statefile import StateFile, journal_path
-from scheduler.store import Store
+from scheduler.app.logs import setup as setup_logging
+from scheduler.core.planner import StateView, plan
+from scheduler.app.service import ConfigWatcher, Runner, default_availability
+from scheduler.app.simulate import simulate
+from scheduler.app.statefile import StateFile, journal_path
+from scheduler.app.store import Store
 
 BUSY_SIZES = (50, 100, 200)                   # everything due: ~15 ms per message, 12 per group
 FULL_BUSY_SIZES = (100, 250, 500, 1000)       # --full

@@ -40,11 +40,11 @@ from zoneinfo import ZoneInfo
 
 import icalendar
 
-from scheduler.availability import Availability, Busy
-from scheduler.config import CalDav, Config, Group
-from scheduler.errors import FriendtorError, SendError
-from scheduler.meetings import Meeting
-from scheduler.outgoing import invite_calendar
+from scheduler.core.availability import Availability, Busy
+from scheduler.core.config import CalDav, Config, Group
+from scheduler.core.errors import FriendtorError, SendError, SetupError
+from scheduler.core.meetings import Meeting
+from scheduler.compose.build import invite_calendar
 
 from .ics import busy_from_ics
 from .hosts import is_loopback
@@ -72,7 +72,7 @@ def caldav_auth(settings: CalDav, environ: Mapping[str, str] = os.environ) -> Au
     if password is not None:
         return Auth(settings.username, password)
     if settings.username:
-        raise FriendtorError("[caldav] username is set but there is no password: set password_env to the "
+        raise SetupError("[caldav] username is set but there is no password: set password_env to the "
                              "name of an environment variable that holds it")
     return None
 
@@ -102,13 +102,13 @@ class DavClient:
                  ssl_context: ssl.SSLContext | None = None):
         parts = urllib.parse.urlsplit(url)
         if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-            raise FriendtorError(f"{display(url)} is not an http(s) URL")
+            raise SetupError(f"{display(url)} is not an http(s) URL")
         self.scheme = parts.scheme.lower()
         self.host = parts.hostname
         self.port = parts.port or (443 if self.scheme == "https" else 80)
         self.where = f"the CalDAV server {self.host}" + (f":{parts.port}" if parts.port else "")
         if auth is not None and self.scheme == "http" and not is_loopback(self.host):
-            raise FriendtorError(f"refusing to send the CalDAV password for {auth.username!r} in clear text "
+            raise SetupError(f"refusing to send the CalDAV password for {auth.username!r} in clear text "
                                  f"to {self.host} (an http:// URL); use https://")
         self.auth = auth
         self.timeout = timeout
@@ -365,13 +365,13 @@ class CalDavPublisher:
     def from_config(cls, config: Config, environ: Mapping[str, str] = os.environ) -> CalDavPublisher:
         settings = config.service.caldav
         if settings is None:
-            raise FriendtorError("publish has \"caldav\" but there is no [caldav] table in service.toml")
+            raise SetupError("publish has \"caldav\" but there is no [caldav] table in service.toml")
         try:
             return cls(settings.url, caldav_auth(settings, environ), settings.timeout_seconds, config=config,
                        password_env=settings.password_env)
         except FriendtorError as exc:
             text = str(exc)
-            raise FriendtorError(text if "[caldav]" in text else f"[caldav] url: {text}") from None
+            raise SetupError(text if "[caldav]" in text else f"[caldav] url: {text}") from None
 
     def __repr__(self) -> str:
         return f"CalDavPublisher({display(self.url)})"

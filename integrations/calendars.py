@@ -7,10 +7,10 @@ import os
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
-from scheduler.availability import NO_CALENDAR, Availability
-from scheduler.config import Config, Group, Member
-from scheduler.errors import CalendarError, FriendtorError
-from scheduler.logs import event
+from scheduler.core.availability import NO_CALENDAR, Availability
+from scheduler.core.config import Config, Group, Member
+from scheduler.core.errors import CalendarError, FriendtorError
+from scheduler.core.log import event
 
 from . import feeds
 from .ics import busy_from_ics

@@ -32,22 +32,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from scheduler.errors import CalendarError
-from scheduler.store import atomic_write
+from scheduler.core.errors import CalendarError, FeedUnavailable
+from scheduler.app.store import atomic_write
 
 TIMEOUT_SECONDS = 15
 MAX_BYTES = 10 * 1024 * 1024  # a year of a busy person's calendar is well under 1 MB
 MAX_STALE = timedelta(hours=24)
 _CHUNK = 64 * 1024
-
-
-class FeedUnavailable(CalendarError):
-    """The feed could not be fetched now. `outage` is true when a cached copy may stand in
-    (time-outs, connection errors, 5xx, a broken body), false for a 4xx answer."""
-
-    def __init__(self, message: str, *, outage: bool):
-        super().__init__(message)
-        self.outage = outage
 
 
 def redact(url: str) -> str:

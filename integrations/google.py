@@ -32,12 +32,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from scheduler.availability import Availability, Busy
-from scheduler.config import Config, Google, Group, Member
-from scheduler.errors import FriendtorError, SendError
-from scheduler.logs import event
-from scheduler.meetings import Meeting
-from scheduler.store import atomic_write
+from scheduler.core.availability import Availability, Busy
+from scheduler.core.config import Config, Google, Group, Member
+from scheduler.core.errors import SendError, SetupError
+from scheduler.core.log import event
+from scheduler.core.meetings import Meeting
+from scheduler.app.store import atomic_write
 
 # One scope for both jobs: freebusy alone would do with calendar.readonly, but publishing
 # writes events, and asking for two scopes would mean two consents.
@@ -74,7 +74,7 @@ ServiceFactory = Callable[[], Any]   # returns a googleapiclient Resource for ca
 def _google(config: Config) -> Google:
     google = config.service.google
     if google is None:
-        raise FriendtorError(f"{config.folder / 'service.toml'}: there is no [google] table; "
+        raise SetupError(f"{config.folder / 'service.toml'}: there is no [google] table; "
                              "add one (see docs/google.md)")
     return google
 
@@ -159,7 +159,7 @@ def save_token(credentials, path: Path) -> None:
     """Store an OAuth sign-in: 0600, written atomically, without the client secret.
 
     The client secret stays in the client file alone (one place to rotate it); the token file
-    holds the refresh token, which is as good as a password for the calendar: never print it.
+    holds the refresh token, which is as a password for the calendar: never print it.
     """
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     atomic_write(path, credentials.to_json(strip=["client_secret"]).encode("utf-8"), 0o600)
@@ -530,7 +530,7 @@ class GooglePublisher:
 
 def event_body(group: Group, meeting: Meeting, existing: dict[str, Any] | None = None) -> dict[str, Any]:
     """The Google event for a meeting: the same title, text, times and guests as the emailed invite."""
-    from scheduler.outgoing import meeting_description
+    from scheduler.compose.build import meeting_description
 
     zone = ZoneInfo(group.timezone)
     answered = {(a.get("email") or "").lower(): a.get("responseStatus")
@@ -567,7 +567,7 @@ def authorize(config: Config, *, port: int = 0, open_browser: bool = True,
     """
     google = _google(config)
     if google.auth != "oauth":
-        raise FriendtorError(f"{config.folder / 'service.toml'}: [google] auth = \"{google.auth}\" needs no "
+        raise SetupError(f"{config.folder / 'service.toml'}: [google] auth = \"{google.auth}\" needs no "
                              "sign-in: the service account key and domain-wide delegation are the credentials "
                              "(docs/google.md); google-auth is for auth = \"oauth\"")
     secrets = config.path(google.credentials)
@@ -590,18 +590,18 @@ def authorize(config: Config, *, port: int = 0, open_browser: bool = True,
             # offline + consent: Google returns a refresh token even to an account that consented before.
             access_type="offline", prompt="consent")
     except OSError as exc:
-        raise FriendtorError(f"cannot listen on localhost:{port} for Google's answer ({exc.strerror or exc}); "
+        raise SetupError(f"cannot listen on localhost:{port} for Google's answer ({exc.strerror or exc}); "
                              "choose another --port") from None
     except Exception as exc:  # oauthlib's errors: access denied, state mismatch, time-out
-        raise FriendtorError(f"Google sign-in did not complete ({type(exc).__name__}: {exc}); "
+        raise SetupError(f"Google sign-in did not complete ({type(exc).__name__}: {exc}); "
                              "run the command again and allow access") from None
     if not creds.refresh_token:
-        raise FriendtorError("Google returned no refresh token; remove friendtor's access at "
+        raise SetupError("Google returned no refresh token; remove friendtor's access at "
                              "myaccount.google.com > Security > Third-party access, then run the command again")
     path = config.path(google.token)
     try:
         save_token(creds, path)
     except OSError as exc:
-        raise FriendtorError(f"{path}: cannot store the Google sign-in ({exc.strerror or exc}); "
+        raise SetupError(f"{path}: cannot store the Google sign-in ({exc.strerror or exc}); "
                              "check that the folder is writable") from None
     return path

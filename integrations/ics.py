@@ -23,7 +23,7 @@ import recurring_ical_events
 import x_wr_timezone
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
-from scheduler.availability import Availability, Busy
+from scheduler.core.availability import Availability, Busy
 
 
 def busy_from_ics(data: bytes | str, zone: ZoneInfo, start: datetime, end: datetime) -> Availability:

@@ -9,7 +9,7 @@ import email.policy
 import mailbox
 from pathlib import Path
 
-from scheduler.attendance import Reply, replies_in
+from scheduler.core.attendance import Reply, replies_in
 
 
 def unread_replies(path: Path) -> list[tuple[str, list[Reply]]]:

@@ -20,22 +20,15 @@ import ssl
 from collections.abc import Mapping
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Protocol, runtime_checkable
 
-from scheduler.config import Config, Smtp
-from scheduler.errors import FriendtorError, SendError
+from scheduler.core.config import Config, Smtp
+from scheduler.core.errors import SendError, SetupError
+from scheduler.core.ports import Transport
 
 from .hosts import is_loopback
 from .secrets import password_from_env
 
 DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
-
-
-@runtime_checkable
-class Transport(Protocol):
-    """Delivers one message to its one recipient, or raises SendError."""
-
-    def send(self, message: EmailMessage) -> None: ...
 
 
 def envelope(message: EmailMessage) -> tuple[str, str]:
@@ -130,10 +123,10 @@ class SmtpTransport:
     def __init__(self, settings: Smtp, password: str | None, *,
                  ssl_context: ssl.SSLContext | None = None):
         if settings.username and not password:
-            raise FriendtorError("[mail.smtp] username is set but there is no password: set password_env "
+            raise SetupError("[mail.smtp] username is set but there is no password: set password_env "
                                  "to the name of an environment variable that holds it")
         if settings.username and settings.security == "none" and not is_loopback(settings.host):
-            raise FriendtorError(f"[mail.smtp] security = \"none\" would send the password for "
+            raise SetupError(f"[mail.smtp] security = \"none\" would send the password for "
                                  f"{settings.username!r} in clear text to {settings.host}; "
                                  "use security = \"starttls\" (port 587) or \"ssl\" (port 465)")
         self.settings = settings

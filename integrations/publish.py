@@ -10,19 +10,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Protocol, runtime_checkable
 
-from scheduler.config import Config, Group
-from scheduler.meetings import Meeting
-
-
-@runtime_checkable
-class Publisher(Protocol):
-    def publish(self, group: Group, meeting: Meeting) -> None:
-        """Create the event, or update it if an event with the meeting's UID exists."""
-
-    def cancel(self, group: Group, meeting: Meeting) -> None:
-        """Remove (or mark cancelled) the event with the meeting's UID; absent is fine."""
+from scheduler.core.config import Config
+from scheduler.core.ports import Publisher
 
 
 def publishers_for(config: Config, environ: Mapping[str, str] = os.environ) -> dict[str, Publisher]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from scheduler.errors import FriendtorError
+from scheduler.core.errors import SetupError
 
 
 def password_from_env(table: str, password_env: str | None, username: str | None,
@@ -15,10 +15,10 @@ def password_from_env(table: str, password_env: str | None, username: str | None
         return None
     password = environ.get(password_env) or None
     if password is None:
-        raise FriendtorError(f"the environment variable {password_env} (password_env in {table}) is not set "
+        raise SetupError(f"the environment variable {password_env} (password_env in {table}) is not set "
                              f"or empty; set it to the {what} password, e.g. with EnvironmentFile= in the "
                              "systemd unit")
     if not username:
-        raise FriendtorError(f"{table} password_env is set but username is not; "
+        raise SetupError(f"{table} password_env is set but username is not; "
                              f"add username = \"...\" (the {what} login)")
     return password

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from scheduler.availability import Availability, Busy
-from scheduler.config import Group
-from scheduler.cycles import range_window
-from scheduler.slots import find_slots
+from scheduler.core.availability import Availability, Busy
+from scheduler.core.config import Group
+from scheduler.core.cycles import range_window
+from scheduler.core.slots import find_slots
 
 UTC = ZoneInfo("UTC")
 

@@ -35,7 +35,7 @@ def write_config_folder(tmp_path: Path) -> WriteConfigFolder:
     `write_config_folder({"k-club.toml": text}, service=text)` writes groups/k-club.toml and,
     unless `service` is None, service.toml. Contents are str (written as UTF-8) or bytes
     (written as is). Every call makes a new folder, so a test, or each example of a
-    hypothesis test, can write as many as it needs.
+    hypothesis test, can write as it needs.
     """
     counter = itertools.count(1)
 

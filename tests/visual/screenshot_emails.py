@@ -20,11 +20,11 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from integrations.calendars import group_availability  # noqa: E402
-from scheduler.loader import load_config  # noqa: E402
-from scheduler.outgoing import build  # noqa: E402
-from scheduler.preview import preview  # noqa: E402
-from scheduler.render import KINDS, Templates  # noqa: E402
-from scheduler.samples import sample_contexts, sample_group  # noqa: E402
+from scheduler.app.loader import load_config  # noqa: E402
+from scheduler.compose.build import build  # noqa: E402
+from scheduler.cli.preview import preview  # noqa: E402
+from scheduler.compose.render import KINDS, Templates  # noqa: E402
+from scheduler.compose.samples import sample_contexts, sample_group  # noqa: E402
 
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
 

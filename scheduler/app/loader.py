@@ -1,0 +1,281 @@
+"""Reading a config folder: TOML files in, a frozen `Config` out, or every problem at once.
+
+Errors are collected across all files and raised together as one `ConfigError`, so a
+coordinator sees everything to fix in one run, and nothing from a broken folder is used.
+Field paths count list entries from 1, in file order: `members[3]` is the third
+`[[members]]` block.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from scheduler.core.config import Config, Group, Service, cross_check
+from scheduler.core.errors import ConfigError, Problem
+from scheduler.core.fields import closest, did_you_mean, show, toml_key
+from scheduler.compose.samples import check_templates
+
+GROUP_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+
+
+def load_config(folder: Path | str) -> Config:
+    """Load and validate a config folder; raise ConfigError listing every problem."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        what = "is a file, not a config folder" if folder.exists() else "no such config folder"
+        raise ConfigError([Problem(str(folder), "", f"{what}; pass --config DIR "
+                                   "pointing at a folder that holds groups/*.toml")])
+    problems: list[Problem] = []
+
+    service = Service()
+    service_file = folder / "service.toml"
+    if service_file.exists():
+        data = _read_toml(service_file, "service.toml", problems)
+        if data is not None:
+            service = _validate(Service, data, "service.toml", problems) or service
+    for key, value in (("state", service.state), ("mail.maildir", service.mail.maildir)):
+        resolved = _resolve(value, folder)
+        if isinstance(resolved, str):
+            problems.append(Problem("service.toml", key, resolved))
+
+    groups: dict[str, Group] = {}
+    # Like the shell's groups/*.toml: hidden files (editor locks such as .#k-club.toml) are not groups.
+    group_files = sorted(p for p in (folder / "groups").glob("*.toml") if not p.name.startswith("."))
+    if not group_files:
+        problems.append(Problem("groups/", "", "no group files; add one per group, e.g. groups/k-club.toml "
+                                "(see config/example/groups/)"))
+    for path in group_files:
+        rel = f"groups/{path.name}" if path.name.isprintable() else f"groups/{path.name!r}"
+        gid = path.stem
+        if not GROUP_ID.fullmatch(gid):
+            problems.append(Problem(rel, "", f"file name {gid!r} is the group's id and may use only lowercase "
+                                    "letters, digits and '-'; rename the file, e.g. to groups/k-club.toml"))
+            continue
+        data = _read_toml(path, rel, problems)
+        if data is None:
+            continue
+        if "id" in data:
+            problems.append(Problem(rel, "id", "unknown key: the group's id is its file name; remove this line"))
+            continue
+        group = _validate(Group, {**data, "id": gid}, rel, problems)
+        if group is None:
+            continue
+        problems.extend(Problem(rel, field, msg) for field, msg in cross_check(group))
+        problems.extend(Problem(rel, field, msg) for field, msg in _check_files(group, folder, service))
+        groups[gid] = group
+
+    # Coordinators' template overrides are config too: a broken one must fail here, in
+    # `validate` and on reload, not in a member's inbox.
+    problems.extend(check_templates(folder))
+
+    if problems:
+        raise ConfigError(problems)
+    return Config(folder=folder, service=service, groups=groups)
+
+
+def _read_toml(path: Path, rel: str, problems: list[Problem]) -> dict[str, Any] | None:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        problems.append(Problem(rel, "", f"cannot read the file: {exc.strerror}"))
+        return None
+    try:
+        # utf-8-sig: Windows Notepad starts UTF-8 files with a byte order mark; it is not an error.
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        problems.append(Problem(rel, "", f"line {line}: not UTF-8 text (byte 0x{raw[exc.start]:02X}); "
+                                "save the file as UTF-8"))
+        return None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        # tomllib says "... (at line 3, column 9)"; lead with the line, where the eye goes.
+        msg = _plain_toml_words(str(exc))
+        m = re.search(r"\(at line (\d+), column (\d+)\)$", msg)
+        end = re.search(r"\(at end of document\)$", msg)
+        if m:
+            msg = f"line {m.group(1)}, column {m.group(2)}: invalid TOML: {msg[:m.start()].strip()}"
+        elif end:
+            last = text.rstrip().count("\n") + 1  # tomllib counts lines by LF, as we do here
+            msg = f"line {last} (end of file): invalid TOML: {msg[:end.start()].strip()}"
+        else:
+            msg = f"invalid TOML: {msg}"
+        if "Invalid value" in msg:  # what an unquoted string (name = Maya Chen) looks like to tomllib
+            msg += " (strings need quotes, e.g. name = \"Maya Chen\")"
+        problems.append(Problem(rel, "", msg))
+        return None
+
+
+def _plain_toml_words(msg: str) -> str:
+    """tomllib names a table as a Python tuple, ('meetings',); say [meetings]."""
+    m = re.match(r"Cannot declare \((.*)\) twice", msg)
+    if m:
+        keys = re.findall(r"'((?:[^'\\]|\\.)*)'", m.group(1))
+        if keys:
+            return f"table [{'.'.join(keys)}] is declared twice; keep one and move its keys there" + msg[m.end():]
+    return msg
+
+
+def _validate(model: type[BaseModel], data: dict[str, Any], rel: str, problems: list[Problem]):
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        # `coordinator = [...]` is one mistake, not two: the unknown key's line suggests
+        # 'coordinators', so the line saying 'coordinators' is missing would only repeat it.
+        missing = {tuple(e["loc"]) for e in errors if e["type"] == "missing"}
+        explained = set()
+        for err in errors:
+            if err["type"] == "extra_forbidden":
+                guess = _intended_key(model, err["loc"])
+                if guess is not None and (*err["loc"][:-1], guess) in missing:
+                    explained.add((*err["loc"][:-1], guess))
+        # Pydantic counts only the entries that validated, so one bad coordinator in a list of
+        # one also reads as "too short"; the entry's own error is the one to show.
+        has_child_error = {tuple(e["loc"][:n]) for e in errors for n in range(len(e["loc"]))}
+        for err in errors:
+            if err["type"] == "missing" and tuple(err["loc"]) in explained:
+                continue
+            if err["type"] == "too_short" and tuple(err["loc"]) in has_child_error:
+                continue
+            problems.append(Problem(rel, _field_path(err["loc"]), _message(model, err)))
+        return None
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part + 1}]"
+        else:
+            out += ("." if out else "") + toml_key(part)  # a key with a line break stays on one line
+    return out
+
+
+def _intended_key(root: type[BaseModel], loc: tuple[Any, ...]) -> str | None:
+    """For an unknown key at `loc`, the known key next to it that was probably meant."""
+    owner = _model_at(root, loc[:-1])
+    return closest(str(loc[-1]), _keys_of(owner)) if owner else None
+
+
+# Pydantic's wording names Python types ("a valid tuple", "instance of Meetings"); the person
+# reading these wrote TOML, so say it in TOML's words.
+_EXPECTED = {
+    "tuple_type": "expected a list in square brackets, e.g. [\"a\", \"b\"]",
+    "list_type": "expected a list in square brackets, e.g. [\"a\", \"b\"]",
+    "model_type": "expected a table: a [section] of keys, or { key = value, ... }",
+    "model_attributes_type": "expected a table: a [section] of keys, or { key = value, ... }",
+    "dict_type": "expected a table: a [section] of keys, or { key = value, ... }",
+    "string_type": "expected text in quotes",
+    "int_type": "expected a whole number",
+    "int_parsing": "expected a whole number",
+    "int_from_float": "expected a whole number",
+    "float_type": "expected a number",
+    "float_parsing": "expected a number",
+    "finite_number": "expected a finite number",
+    "bool_type": "expected true or false",
+    "bool_parsing": "expected true or false",
+}
+
+
+def _message(root: type[BaseModel], err: dict[str, Any]) -> str:
+    kind, loc, value = err["type"], err["loc"], err.get("input")
+    got = f", got {show(value)}"
+    if kind == "friendtor":
+        return err["msg"]
+    if kind == "extra_forbidden":
+        key = str(loc[-1])
+        if key in ("password", "pass", "secret", "token"):
+            return ("unknown key: passwords are never read from config files; put the password in an "
+                    "environment variable and name it with password_env = \"FRIENDTOR_SMTP_PASSWORD\"")
+        owner = _model_at(root, loc[:-1])
+        names = _keys_of(owner) if owner else []
+        hint = did_you_mean(key, names)
+        return f"unknown key{hint}" if hint else f"unknown key; known keys here: {', '.join(names)}"
+    if kind == "missing":
+        return "required key is missing; add it"
+    if kind in _EXPECTED:
+        return _EXPECTED[kind] + got
+    if kind.startswith("date"):
+        return "expected a date such as 2026-01-13 (no quotes, no time of day)" + got
+    if kind == "too_short":
+        n = (err.get("ctx") or {}).get("min_length", 1)
+        return f"list at least {n} entr{'y' if n == 1 else 'ies'}" + got
+    if kind == "literal_error":
+        options = re.findall(r"'([^']*)'", str((err.get("ctx") or {}).get("expected", "")))
+        hint = did_you_mean(value, options) if isinstance(value, str) else ""
+        return f"{err['msg'][0].lower()}{err['msg'][1:]}{got}{hint}"
+    return f"{err['msg'][0].lower()}{err['msg'][1:]}" + (got if value is not None else "")
+
+
+def _keys_of(model: type[BaseModel]) -> list[str]:
+    return [f.alias or name for name, f in model.model_fields.items() if name != "id"]
+
+
+def _model_at(root: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model class that owns the key at `loc` (for suggesting known keys)."""
+    current: Any = root
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        model = _find_model(current)
+        if model is None:
+            return None
+        field = next((f for n, f in model.model_fields.items() if part in (n, f.alias)), None)
+        if field is None:
+            return None
+        current = field.annotation
+    return _find_model(current)
+
+
+def _find_model(tp: Any) -> type[BaseModel] | None:
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return tp
+    origin = typing.get_origin(tp)
+    if origin is typing.Annotated:
+        return _find_model(typing.get_args(tp)[0])
+    if origin in (tuple, list, typing.Union, types.UnionType):
+        for arg in typing.get_args(tp):
+            found = _find_model(arg)
+            if found is not None:
+                return found
+    return None
+
+
+def _resolve(spec: str, folder: Path) -> Path | str:
+    """The path a config value names (as Config.path resolves it), or why it cannot be resolved."""
+    try:
+        path = Path(spec).expanduser()
+    except RuntimeError:  # "~someone/..." where there is no such user, or no home folder
+        return (f"cannot expand {spec!r}: no home folder for {spec.split('/', 1)[0]!r}; "
+                "write the full path, or a path relative to the config folder")
+    return path if path.is_absolute() else folder / path
+
+
+def _check_files(group: Group, folder: Path, service: Service) -> list[tuple[str, str]]:
+    """Calendar files named in the group must exist (URLs are checked when read), and a
+    Google calendar needs the service's [google] credentials."""
+    problems = []
+    for i, m in enumerate(group.members, 1):
+        spec = m.calendar
+        if spec and spec.lower().startswith("google:") and service.google is None:
+            problems.append((f"members[{i}].calendar", "\"google:\" calendars are read with the service's "
+                             "Google credentials; add a [google] table to service.toml (see docs/google.md)"))
+            continue
+        if spec is None or re.match(r"(https?://|google:|caldav:)", spec, re.I):
+            continue
+        path = _resolve(spec, folder)
+        if isinstance(path, str):
+            problems.append((f"members[{i}].calendar", path))
+        elif not path.is_file():
+            problems.append((f"members[{i}].calendar", f"file {spec!r} does not exist (looked for {path}); "
+                             "paths are relative to the config folder"))
+    return problems

@@ -1,0 +1,112 @@
+"""`friendtor simulate`: many ticks over simulated time, against a scratch state and Maildir.
+
+The real planner, renderer and Maildir transport run unchanged; only the clock is
+simulated, and every message carries its simulated send time in its Date header. The
+real state file and the real outbox are never touched.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+
+from scheduler.core.config import Config
+from scheduler.core.errors import UsageError
+from scheduler.app.service import ConfigWatcher, Runner, default_availability
+from scheduler.app.store import Store
+
+MARKER = ".friendtor-simulation"
+
+
+def parse_step(text: str) -> timedelta:
+    m = re.fullmatch(r"\s*(\d+)\s*([mhd])\s*", text or "")
+    if not m or int(m.group(1)) == 0:
+        raise UsageError(f"--step: {text!r} is not a step; use minutes, hours or days, e.g. 30m, 6h, 1d")
+    n, unit = int(m.group(1)), m.group(2)
+    return {"m": timedelta(minutes=n), "h": timedelta(hours=n), "d": timedelta(days=n)}[unit]
+
+
+def prepare_out(out: Path, config: Config) -> None:
+    """A fresh scratch folder; refuse to wipe anything that is not an earlier simulation."""
+    real = {config.path(config.service.state).resolve(), config.path(config.service.mail.maildir).resolve()}
+    if out.resolve() in real or any(out.resolve() in p.parents for p in real):
+        raise UsageError(f"--out {out}: that is where the real state or outbox lives; pick another folder")
+    if out.exists():
+        if not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).exists()):
+            raise UsageError(f"--out {out}: exists and is not a friendtor simulation folder; "
+                             "pick an empty or new folder")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, mode=0o700)
+    (out / MARKER).write_text("Scratch output of `friendtor simulate`; safe to delete.\n")
+
+
+@dataclass
+class Timeline:
+    rows: list[tuple[datetime, str, str, str, int]] = field(default_factory=list)
+    counts: Counter = field(default_factory=Counter)
+
+    def add(self, when: datetime, docs: list[dict]) -> None:
+        grouped = Counter((d["kind"], d["group"], d["key"]) for d in docs)
+        for (kind, group, key), n in sorted(grouped.items(), key=lambda kv: kv[0][2]):
+            self.rows.append((when, kind, group, key, n))
+            self.counts[kind] += n
+
+
+def simulate(folder: Path, start: datetime, end: datetime, step: timedelta, out: Path,
+             *, availability=default_availability, on_tick: Callable[[datetime], None] | None = None) -> Timeline:
+    from integrations.mail import MaildirTransport
+
+    watcher = ConfigWatcher(folder)
+    prepare_out(out, watcher.config)
+    timeline = Timeline()
+    cache: dict = {}
+
+    def cached(config, group, lo, hi):  # calendars do not change during a simulation
+        key = (group.id, lo, hi)
+        if key not in cache:
+            cache[key] = availability(config, group, lo, hi)
+        return cache[key]
+
+    with Store(out / "state.json") as store:
+        runner = Runner(watcher, store, lambda c: MaildirTransport(out / "outbox"), availability=cached)
+        now = start
+        while now <= end:
+            report = runner.tick(now)
+            timeline.add(now, report.sent)
+            for doc in report.failed:
+                timeline.rows.append((now, "FAILED " + doc["kind"], doc["group"], doc["key"], 1))
+            if on_tick:
+                on_tick(now)
+            now += step
+    return timeline
+
+
+def format_timeline(timeline: Timeline, out: Path) -> str:
+    lines = [f"{when:%Y-%m-%d %H:%M} UTC  {kind:<10} {group:<12} {key:<32} {n:>3} recipient{'s' if n != 1 else ''}"
+             for when, kind, group, key, n in timeline.rows]
+    total = sum(timeline.counts.values())
+    summary = ", ".join(f"{kind} {n}" for kind, n in sorted(timeline.counts.items()))
+    lines += ["", f"{total} messages ({summary or 'none'}); state and Maildir in {out} "
+                  f"(open with: mutt -f {out / 'outbox'})"]
+    return "\n".join(lines)
+
+
+def day_bounds(first: str, last: str) -> tuple[datetime, datetime]:
+    """--from/--to dates as UTC instants: the start of the first day to the end of the last."""
+    out = []
+    for text, flag in ((first, "--from"), (last, "--to")):
+        try:
+            out.append(datetime.combine(date.fromisoformat(text), time(0), UTC))
+        except (TypeError, ValueError):
+            raise UsageError(f"{flag}: {text!r} is not a date; use YYYY-MM-DD, e.g. 2027-01-01") from None
+    start, end = out[0], out[1] + timedelta(days=1) - timedelta(seconds=1)
+    if end < start:
+        raise UsageError(f"--to {last} is before --from {first}; swap them")
+    if end - start > timedelta(days=3 * 366):
+        raise UsageError("--from/--to span more than three years; simulate a shorter period")
+    return start, end

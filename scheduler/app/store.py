@@ -1,0 +1,375 @@
+"""The state: meetings, outbox, alerts, reviews and attendance, as TinyDB tables.
+
+How it is kept on disk (atomically, 0600, with a journal) is `statefile`'s job. This module
+knows what the documents mean. A long-running service's outbox holds about 170 records per
+group, and the service asks the same questions of it every few minutes: has this message
+been planned, what is due, which sends failed. So the Store keeps indexes in memory, built
+once when the state is read and kept current by the methods here, which are the only ones
+that change the state, and always by document id (a TinyDB query would visit every record).
+
+Every document is checked when the state is read: a record with a missing or mistyped field
+stops the service with one line naming it, instead of failing later in the middle of a tick.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from scheduler.core.meetings import Meeting
+from scheduler.app.statefile import (  # noqa: F401 (re-exported: the service and the CLI know them from here)
+    HOW_TO,
+    SCHEMA,
+    Lock,
+    LockedError,
+    StateDB,
+    StateError,
+    StateFile,
+    atomic_write,
+    journal_path,
+)
+
+OPEN = ("pending", "sending", "retry")
+FINISHED = ("sent", "failed", "skipped")
+
+# What the code reads from each table's documents, and its JSON type; `when` fields hold instants
+# or dates as ISO text and must parse.
+_TEXT, _INT, _BOOL, _OBJECT = (str,), (int,), (bool,), (dict,)
+_KIND = {_TEXT: "text", _INT: "a number", _BOOL: "true or false", _OBJECT: "an object"}
+FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
+    "meetings": {"group": _TEXT, "cycle": _TEXT, "uid": _TEXT, "sequence": _INT, "start": _TEXT, "end": _TEXT,
+                 "stamp": _TEXT},
+    "outbox": {"sid": _TEXT, "key": _TEXT, "kind": _TEXT, "group": _TEXT, "recipient": _TEXT, "name": _TEXT,
+               "timezone": _TEXT, "payload": _OBJECT, "status": _TEXT, "attempts": _INT, "created": _TEXT,
+               "updated": _TEXT, "due": _TEXT, "expires": _TEXT},
+    "alerts": {"group": _TEXT, "cycle": _TEXT, "day": _TEXT},
+    "reviews": {"group": _TEXT, "kind": _TEXT, "start": _TEXT, "end": _TEXT},
+    "attendance": {"group": _TEXT, "cycle": _TEXT, "email": _TEXT, "present": _BOOL, "source": _TEXT},
+}
+KEYS = {"meetings": ("group", "cycle"), "outbox": ("sid",), "alerts": ("group", "cycle"),
+        "reviews": ("group", "kind", "end"), "attendance": ("group", "cycle", "email")}  # one record each
+INSTANTS = {"meetings": ("start", "end", "stamp"), "outbox": ("created", "updated", "due", "expires")}
+DAYS = {"alerts": ("day",), "reviews": ("start", "end")}
+MEETINGS_KEPT = timedelta(days=400)   # meetings and alerts are forgotten this long after
+
+
+def iso(dt: datetime) -> str:
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def sid(key: str, recipient: str) -> str:
+    return f"{key}|{recipient}"
+
+
+class Store:
+    """The state, owned by one process (`lock=True`) or read beside it (`lock=False`)."""
+
+    def __init__(self, path: Path, *, lock: bool = True):
+        self.path = path
+        self.lock = Lock(path.with_name(path.name + ".lock")) if lock else None
+        if self.lock:
+            self.lock.acquire()
+            # Holding the lock, any temp file left beside the state is from a process that died
+            # mid-write (the state itself is intact): clear it so crashes do not pile them up.
+            for stale in path.parent.glob(f".{path.name}.*.tmp"):
+                stale.unlink(missing_ok=True)
+        try:
+            self.storage = StateFile(path, writable=lock)
+            self.db = StateDB(storage=lambda: self.storage)
+            self._check()
+            self._index()
+        except BaseException:
+            self.close()
+            raise
+        if not self.db.table("meta").get(doc_id=1):
+            self.db.table("meta").insert({"schema": SCHEMA})
+
+    def close(self) -> None:
+        if getattr(self, "storage", None):
+            self.storage.close()
+        if self.lock:
+            self.lock.release()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def commit(self) -> bool:
+        return self.storage.commit()
+
+    # --- reading the state once -------------------------------------------------------------
+
+    def _check(self) -> None:
+        for table, fields in FIELDS.items():
+            seen: dict[tuple, str] = {}
+            for doc_id, doc in self.storage.table(table).items():
+                problem = _problem(table, doc, fields)
+                key = tuple(doc[f] for f in KEYS[table]) if problem is None else ()
+                if problem is None and key in seen:
+                    # Two records for one thing: the indexes would see one, and the other would
+                    # live on unseen (a pending copy of a sent message would be sent forever).
+                    problem = f"repeats record {seen[key]} ({', '.join(map(str, key))})"
+                if problem:
+                    where = f"{self.path}" + (" (with its journal)" if journal_path(self.path).exists() else "")
+                    raise StateError(f"{where}: {table} record {doc_id} {problem}; this is not a state friendtor "
+                                     f"wrote, or it was edited by hand. {HOW_TO}")
+                seen[key] = doc_id
+
+    def _index(self) -> None:
+        self._meetings: dict[tuple[str, str], Meeting] = {}
+        self._meeting_ids: dict[tuple[str, str], int] = {}
+        for i, d in self.storage.table("meetings").items():
+            self._meeting_ids[(d["group"], d["cycle"])] = int(i)
+            self._meetings[(d["group"], d["cycle"])] = _meeting(d)
+        self._sids: dict[str, int] = {}
+        self._open: set[int] = set()
+        self._failed: set[int] = set()
+        self._invited: dict[str, dict[str, tuple[str, str]]] = {}
+        self._oldest_done: str | None = None   # the earliest `expires` of a finished send
+        for i, d in self.storage.table("outbox").items():
+            self._index_send(int(i), d)
+        self._alerts: dict[tuple[str, str], date] = {}
+        self._alert_ids: dict[tuple[str, str], int] = {}
+        for i, d in self.storage.table("alerts").items():
+            self._alert_ids[(d["group"], d["cycle"])] = int(i)
+            self._alerts[(d["group"], d["cycle"])] = date.fromisoformat(d["day"])
+        self._review_ids = {(d["group"], d["kind"], d["end"]): int(i)
+                            for i, d in self.storage.table("reviews").items()}
+        self._attendance_ids: dict[tuple[str, str, str], int] = {}
+        self._attendance_of: dict[str, list[int]] = {}
+        for i, d in self.storage.table("attendance").items():
+            self._attendance_ids[(d["group"], d["cycle"], d["email"])] = int(i)
+            self._attendance_of.setdefault(d["group"], []).append(int(i))
+
+    # --- meetings ---------------------------------------------------------------------------
+
+    def meetings(self) -> Mapping[tuple[str, str], Meeting]:
+        """Every stored meeting by (group, cycle); a live read-only view."""
+        return MappingProxyType(self._meetings)
+
+    def save_meeting(self, m: Meeting) -> None:
+        doc = {"group": m.group, "cycle": m.cycle, "uid": m.uid, "sequence": m.sequence,
+               "start": iso(m.start), "end": iso(m.end), "stamp": iso(m.stamp), "cancelled": m.cancelled}
+        if m.moved_from is not None:
+            doc["moved_from"] = iso(m.moved_from)
+        key = (m.group, m.cycle)
+        self._meeting_ids[key] = self._put("meetings", self._meeting_ids.get(key), doc)
+        self._meetings[key] = _meeting(doc)
+
+    # --- outbox -----------------------------------------------------------------------------
+    # Each document is one message to one recipient, identified by "sid" = key|recipient.
+
+    @property
+    def planned(self) -> AbstractSet[str]:
+        """The sids in the outbox, in any status: a live read-only view."""
+        return self._sids.keys()
+
+    @property
+    def invited(self) -> Mapping[str, Mapping[str, tuple[str, str, str | None]]]:
+        """invite key -> recipient -> (name, zone, when it was sent or None), for every invite in the outbox."""
+        return MappingProxyType(self._invited)
+
+    def sends(self) -> list[dict[str, Any]]:
+        return [dict(doc) for doc in self.storage.table("outbox").values()]
+
+    def open_sends(self) -> list[dict[str, Any]]:
+        """Copies of the sends not finished: pending, sending (interrupted) or waiting to retry."""
+        docs = self.storage.table("outbox")
+        return [dict(docs[str(i)]) for i in self._open]
+
+    def failed_sends(self) -> list[dict[str, Any]]:
+        docs = self.storage.table("outbox")
+        return [dict(docs[str(i)]) for i in self._failed]
+
+    def add_sends(self, docs: Iterable[dict[str, Any]]) -> int:
+        """Add sends to the outbox; one already there (same key and recipient) is left as it is."""
+        new: dict[str, dict[str, Any]] = {}
+        for d in docs:
+            s = sid(d["key"], d["recipient"])
+            if s not in self._sids:
+                new.setdefault(s, {**d, "sid": s})
+        if new:
+            stored = self.storage.table("outbox")
+            for i in self.db.table("outbox").insert_multiple(new.values()):
+                self._index_send(i, stored[str(i)])
+        return len(new)
+
+    def update_sends(self, changes: Mapping[str, Mapping[str, Any]]) -> None:
+        """Apply field changes to outbox documents, by sid."""
+        ids = [self._sids[s] for s in changes if changes[s]]
+        if not ids:
+            return
+        stored = self.storage.table("outbox")
+        for i in ids:
+            self._unindex_status(i, stored[str(i)])
+        self.db.table("outbox").update(lambda doc: doc.update(changes[doc["sid"]]), doc_ids=ids)
+        for i in ids:
+            self._index_status(i, stored[str(i)])
+            if stored[str(i)]["key"].startswith("invite:"):
+                self._index_invite(stored[str(i)])
+
+    def _index_send(self, i: int, d: Mapping[str, Any]) -> None:
+        self._sids[d["sid"]] = i
+        if d["key"].startswith("invite:"):
+            self._index_invite(d)
+        self._index_status(i, d)
+
+    def _index_invite(self, d: Mapping[str, Any]) -> None:
+        sent = d.get("sent_at") if d["status"] == "sent" else None
+        self._invited.setdefault(d["key"], {})[d["recipient"]] = (d["name"], d["timezone"], sent)
+
+    def _index_status(self, i: int, d: Mapping[str, Any]) -> None:
+        if d["status"] in OPEN:
+            self._open.add(i)
+        elif d["status"] in FINISHED:
+            if d["status"] == "failed":
+                self._failed.add(i)
+            if self._oldest_done is None or d["expires"] < self._oldest_done:
+                self._oldest_done = d["expires"]
+
+    def _unindex_status(self, i: int, d: Mapping[str, Any]) -> None:
+        self._open.discard(i)
+        self._failed.discard(i)
+
+    def _unindex_send(self, i: int, d: Mapping[str, Any]) -> None:
+        self._unindex_status(i, d)
+        del self._sids[d["sid"]]
+        invited = self._invited.get(d["key"])
+        if invited is not None:
+            invited.pop(d["recipient"], None)
+            if not invited:
+                del self._invited[d["key"]]
+
+    # --- forgetting -------------------------------------------------------------------------
+
+    def prune(self, now: datetime, keep: timedelta) -> int:
+        """Forget finished sends that no rule can plan again (see planner.expires) once they are
+        `keep` old, and meetings and alerts more than 400 days past. Looks at the records only
+        when the oldest of them is old enough, so most ticks cost nothing here."""
+        removed = 0
+        cutoff = iso(now - keep)
+        if self._oldest_done is not None and self._oldest_done < cutoff:
+            stored = self.storage.table("outbox")
+            old = [int(i) for i, d in stored.items() if d["status"] in FINISHED and d["expires"] < cutoff]
+            for i in old:
+                self._unindex_send(i, stored[str(i)])
+            removed += len(self.db.table("outbox").remove(doc_ids=old))
+            self._oldest_done = min((d["expires"] for d in stored.values() if d["status"] in FINISHED), default=None)
+        before = now - MEETINGS_KEPT
+        old_meetings = [key for key, m in self._meetings.items() if m.end < before]
+        if old_meetings:
+            removed += len(self.db.table("meetings").remove(doc_ids=[self._meeting_ids.pop(k) for k in old_meetings]))
+            for key in old_meetings:
+                del self._meetings[key]
+        old_alerts = [key for key, day in self._alerts.items() if day < before.date()]
+        if old_alerts:
+            removed += len(self.db.table("alerts").remove(doc_ids=[self._alert_ids.pop(k) for k in old_alerts]))
+            for key in old_alerts:
+                del self._alerts[key]
+        return removed
+
+    # --- alerts: the last day a group was told no time reaches quorum, per cycle ------------
+
+    def alerts(self) -> Mapping[tuple[str, str], date]:
+        return MappingProxyType(self._alerts)
+
+    def note_alert(self, group: str, cycle: str, day: date) -> None:
+        key = (group, cycle)
+        self._alert_ids[key] = self._put("alerts", self._alert_ids.get(key),
+                                         {"group": group, "cycle": cycle, "day": day.isoformat()})
+        self._alerts[key] = day
+
+    # --- reviews: each mission review and year-end prompt planned ---------------------------
+
+    def note_review(self, group: str, kind: str, start: date, end: date) -> None:
+        key = (group, kind, end.isoformat())
+        self._review_ids[key] = self._put("reviews", self._review_ids.get(key),
+                                          {"group": group, "kind": kind, "start": start.isoformat(),
+                                           "end": end.isoformat()})
+
+    # --- attendance -------------------------------------------------------------------------
+
+    def attendance(self, group: str) -> list[dict[str, Any]]:
+        stored = self.storage.table("attendance")
+        return [dict(stored[str(i)]) for i in self._attendance_of.get(group, ())]
+
+    def record_attendance(self, group: str, cycle: str, email: str, present: bool, source: str,
+                          when: datetime) -> bool:
+        """Store one member's attendance; an RSVP never overwrites what a coordinator recorded."""
+        key = (group, cycle, email)
+        existing = self._attendance_ids.get(key)
+        if (source == "rsvp" and existing is not None
+                and self.storage.table("attendance")[str(existing)]["source"] == "coordinator"):
+            return False
+        doc = {"group": group, "cycle": cycle, "email": email, "present": present, "source": source,
+               "recorded": iso(when)}
+        self._attendance_ids[key] = i = self._put("attendance", existing, doc)
+        if existing is None:
+            self._attendance_of.setdefault(group, []).append(i)
+        return True
+
+    def forget_rsvps(self, group: str, cycle: str) -> int:
+        """Drop the members' own answers (RSVPs) for one meeting: they answered for a time that
+        has changed. A coordinator's record of who came stays."""
+        stored = self.storage.table("attendance")
+        ids = [i for i in self._attendance_of.get(group, ())
+               if stored[str(i)]["cycle"] == cycle and stored[str(i)]["source"] == "rsvp"]
+        for i in ids:
+            d = stored[str(i)]
+            del self._attendance_ids[(d["group"], d["cycle"], d["email"])]
+        self._attendance_of[group] = [i for i in self._attendance_of.get(group, ()) if i not in set(ids)]
+        return len(self.db.table("attendance").remove(doc_ids=ids)) if ids else 0
+
+    def _put(self, table: str, doc_id: int | None, doc: dict[str, Any]) -> int:
+        """Replace document `doc_id` with `doc`, or insert it if there is none; its id."""
+        if doc_id is None:
+            return self.db.table(table).insert(doc)
+
+        def replace(old: dict[str, Any]) -> None:
+            old.clear()
+            old.update(doc)
+
+        self.db.table(table).update(replace, doc_ids=[doc_id])
+        return doc_id
+
+
+def _problem(table: str, doc: Mapping[str, Any], fields: Mapping[str, tuple[type, ...]]) -> str | None:
+    """What is wrong with one stored document, or None."""
+    for name, types in fields.items():
+        if name not in doc:
+            return f"has no {name!r}"
+        value = doc[name]
+        if not isinstance(value, types) or (types is not _BOOL and isinstance(value, bool)):
+            return f"has {name!r} = {value!r}, not {_KIND[types]}"
+    parse = {**{f: parse_iso for f in INSTANTS.get(table, ())}, **{f: date.fromisoformat for f in DAYS.get(table, ())}}
+    if table == "outbox":
+        if doc["status"] not in OPEN + FINISHED:
+            return f"has status {doc['status']!r}, not one of {', '.join(OPEN + FINISHED)}"
+        if doc["status"] == "retry":
+            parse["next_attempt"] = parse_iso
+        if doc["sid"] != sid(doc["key"], doc["recipient"]):
+            return f"has sid {doc['sid']!r}, not key|recipient"
+    if table == "meetings" and doc.get("moved_from") is not None:
+        parse["moved_from"] = parse_iso
+    for name, read in parse.items():
+        try:
+            read(doc.get(name))
+        except (AttributeError, TypeError, ValueError):
+            return f"has {name!r} = {doc.get(name)!r}, not a date{' and time' if read is parse_iso else ''}"
+    return None
+
+
+def _meeting(d: Mapping[str, Any]) -> Meeting:
+    return Meeting(d["group"], d["cycle"], d["uid"], d["sequence"], parse_iso(d["start"]), parse_iso(d["end"]),
+                   parse_iso(d["stamp"]), d.get("cancelled", False),
+                   parse_iso(d["moved_from"]) if d.get("moved_from") else None)

@@ -1,0 +1,104 @@
+"""RFC 5322 messages, one per recipient, built only from EmailMessage and Address objects.
+
+An invite or cancellation follows iMIP (RFC 6047): multipart/mixed holding a
+multipart/alternative of text/plain, text/html and `text/calendar; method=...`, plus the
+same calendar as an `invite.ics` attachment (Gmail, Outlook, Apple Calendar and Thunderbird
+each pick the part they read). The Message-ID is derived from the send's key and the
+recipient, so a resend after a crash carries the same Message-ID and mail systems drop the
+duplicate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import default as _default_policy
+from email.utils import format_datetime
+
+from scheduler.compose.render import Rendered
+
+HEADER_KIND = "X-Friendtor-Kind"
+HEADER_GROUP = "X-Friendtor-Group"
+HEADER_KEY = "X-Friendtor-Key"
+
+# Bodies in 7-bit transfer encodings only (quoted-printable or base64 for non-ASCII text).
+# With the default policy a short non-ASCII text part ("10:00–11:00") goes out as raw
+# 8bit, but smtplib's send_message never declares BODY=8BITMIME (RFC 6152), so such a
+# message is not valid SMTP data and a relay without 8BITMIME may mangle or bounce it.
+_POLICY = _default_policy.clone(cte_type="7bit")
+
+
+@dataclass(frozen=True)
+class Mailbox:
+    name: str
+    email: str
+
+    def address(self) -> Address:
+        local, _, domain = self.email.rpartition("@")
+        return Address(display_name=self.name, username=local, domain=domain)
+
+
+def content_id(name: str, key: str, recipient: str, sender: str) -> str:
+    """An inline image's Content-ID (no angle brackets), stable per send like the Message-ID."""
+    digest = hashlib.sha256(f"{name}\x00{key}\x00{recipient.lower()}".encode()).hexdigest()[:24]
+    return f"{name}.{digest}@{sender.rpartition('@')[2]}"
+
+
+def message_id(key: str, recipient: str, sender: str) -> str:
+    """Same send, same recipient: same Message-ID, forever."""
+    digest = hashlib.sha256(f"{key}\x00{recipient.lower()}".encode()).hexdigest()[:40]
+    return f"<{digest}@{sender.rpartition('@')[2]}>"
+
+
+def compose(
+    *,
+    kind: str,
+    key: str,
+    group: str,
+    sender: Mailbox,
+    recipient: Mailbox,
+    rendered: Rendered,
+    date: datetime,
+    calendar: bytes | None = None,
+    method: str | None = None,
+    images: Sequence[tuple[str, bytes]] = (),
+) -> EmailMessage:
+    """One message to one recipient. `calendar` and `method` go together (invites only).
+
+    `images` are (Content-ID, PNG) pairs shown inside the HTML (`<img src="cid:...">`, the
+    Content-ID without its angle brackets): the HTML part becomes multipart/related with
+    the images beside it, the way mail clients expect inline pictures. The text part is
+    left as it is.
+    """
+    if (calendar is None) != (method is None):
+        raise ValueError("calendar and method go together")
+    if date.tzinfo is None:
+        raise ValueError("aware datetimes only")
+    msg = EmailMessage(policy=_POLICY)
+    msg["Subject"] = rendered.subject
+    msg["From"] = sender.address()
+    msg["To"] = recipient.address()
+    msg["Date"] = format_datetime(date)
+    msg["Message-ID"] = message_id(key, recipient.email, sender.email)
+    msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: vacation responders stay quiet
+    msg[HEADER_KIND] = kind
+    msg[HEADER_GROUP] = group
+    msg[HEADER_KEY] = key
+    msg.set_content(rendered.text)
+    msg.add_alternative(rendered.html, subtype="html")
+    if images:
+        html = msg.get_payload()[1]
+        for cid, png in images:
+            html.add_related(png, maintype="image", subtype="png", cid=f"<{cid}>", disposition="inline",
+                             filename=f"{cid.partition('@')[0]}.png")
+    if calendar is not None:
+        # Bytes, base64: the CRLF line endings RFC 5545 requires survive every relay.
+        msg.add_alternative(calendar, maintype="text", subtype="calendar",
+                            params={"method": method, "charset": "UTF-8"})
+        msg.make_mixed()
+        msg.add_attachment(calendar, maintype="application", subtype="ics", filename="invite.ics")
+    return msg

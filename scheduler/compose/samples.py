@@ -1,0 +1,146 @@
+"""Sample data that exercises every branch of every template, so `validate` finds a broken
+override before a member's inbox does."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+from pathlib import Path
+
+from scheduler.compose import context as ctx
+from scheduler.core.config import Group
+from scheduler.compose.select import World, for_report
+from scheduler.core.errors import Problem
+from scheduler.core.meetings import Meeting
+from scheduler.compose.render import TEMPLATE_SETS, Templates, TemplateProblem, default_templates
+from scheduler.core.slots import Candidate, Verdict
+
+TODAY = date(2027, 3, 1)
+
+
+def sample_group(*, share: bool) -> Group:
+    members = [
+        {"name": "Maya Chen", "email": "maya@uni-a.example", "timezone": "America/New_York",
+         "institution": "University A"},
+        {"name": "Ravi Iyer", "email": "ravi@uni-b.example", "timezone": "Asia/Kolkata"},
+        {"name": "Ana Souza", "email": "ana@uni-c.example", "timezone": "America/St_Johns"},
+    ]
+    return Group.model_validate({
+        "id": "sample", "name": "Sample Group", "mission": "Each of us submits one grant this year.",
+        "timezone": "America/New_York", "coordinators": ["maya@uni-a.example"],
+        "video_link": "https://meet.example.org/sample", "started": date(2026, 1, 5),
+        "share_member_emails": share, "members": members,
+        # Both roles in one variant, one role in the other: templates render each branch.
+        "roles": {"facilitator": "rotate", "note_taker": "rotate"} if not share
+        else {"facilitator": "maya@uni-a.example", "note_taker": "none"},
+        "goals": [
+            {"member": "maya@uni-a.example", "text": "Draft aims", "due": TODAY + timedelta(days=3)},
+            {"member": "ravi@uni-b.example", "text": "Submit abstract", "due": TODAY - timedelta(days=5)},
+            {"member": "ravi@uni-b.example", "text": "Exercise weekly"},
+            {"member": "ana@uni-c.example", "text": "Send R01", "due": TODAY - timedelta(days=2), "done": True},
+            {"member": "ana@uni-c.example", "text": "Plan sabbatical", "due": TODAY + timedelta(days=90)},
+        ],
+        "milestones": [{"member": "ana@uni-c.example", "text": "Promoted", "date": TODAY - timedelta(days=9)}],
+        "agenda": [{"text": "Feedback on Ravi's draft", "cycle": "2027-03"}, {"text": "Welcome back Ana"}],
+    })
+
+
+def _meeting(group: Group, days: int, seq: int = 0) -> Meeting:
+    start = datetime(2027, 3, 10, 15, tzinfo=UTC) + timedelta(days=days)
+    return Meeting(group.id, "2027-03", "sample-2027-03@example.org", seq, start, start + timedelta(hours=1),
+                   stamp=datetime(2027, 2, 15, tzinfo=UTC))
+
+
+def sample_contexts(group: Group) -> dict[str, dict]:
+    """One context per kind for the first member (a coordinator), with every list non-empty."""
+    me = group.members[0]
+    base = ctx.base(group, me, "friendtor")
+    meeting = _meeting(group, 0)
+    option = Candidate(meeting.start, meeting.end, 1.5, 0.5, 1, False, (
+        Verdict(me.email, "available", "", meeting.start),
+        Verdict(group.members[1].email, "tentative", "tentative", meeting.start),
+        Verdict(group.members[2].email, "unavailable", "busy", meeting.start),
+    ))
+    attendance = [{"date": TODAY - timedelta(days=30), "present": [me.email], "absent": [group.members[1].email]}]
+    image = {"src": "cid:heatmap.sample@example.org", "alt": "Sample Group: who is free", "width": 640, "height": 400}
+    return {
+        "invite": ctx.for_invite(base, group, me, meeting),
+        "update": ctx.for_invite(base, group, me, meeting.moved(meeting.start + timedelta(days=1),
+                                                                  meeting.end + timedelta(days=1), meeting.stamp),
+                                 previous=meeting),
+        "cancel": ctx.for_invite(base, group, me, meeting.cancel(meeting.stamp)),
+        "agenda": ctx.for_agenda(base, group, me, meeting, TODAY),
+        "follow-up": ctx.for_follow_up(base, group, me, meeting, TODAY + timedelta(days=30), TODAY),
+        "nudge": ctx.for_nudge(base, group, me, group.goals[:1], TODAY),
+        "review": ctx.for_review(base, group, TODAY - timedelta(days=182), TODAY, attendance),
+        "year-end": ctx.for_review(base, group, TODAY - timedelta(days=365), TODAY, attendance, year_end=True),
+        "alert": {**ctx.for_alert(base, group, me, [TODAY, TODAY + timedelta(days=7)], [option]), "heatmap": image},
+        "report": for_report(base, group, me, sample_world(group), datetime.combine(TODAY, time(14), UTC), image),
+        "failure": {**base, "failure": failure_payload("agenda", group.members[1].name, group.members[1].email,
+                                                       "550 5.1.1 no such user", TODAY)},
+    }
+
+
+def sample_world(group: Group) -> World:
+    """A month in the life of the sample group: two meetings held, one coming with some RSVPs,
+    one send that failed for good."""
+    a, b, c = (m.email for m in group.members)
+    past = [_meeting(group, -56), _meeting(group, -28)]
+    past = [Meeting(group.id, key, f"sample-{key}@example.org", 0, m.start, m.end, stamp=m.stamp)
+            for key, m in zip(("2027-01", "2027-02"), past)]
+    coming = _meeting(group, 0)
+    attendance = [
+        {"cycle": "2027-01", "email": a, "present": True, "source": "coordinator"},
+        {"cycle": "2027-01", "email": b, "present": True, "source": "coordinator"},
+        {"cycle": "2027-01", "email": c, "present": False, "source": "coordinator"},
+        {"cycle": "2027-02", "email": a, "present": True, "source": "coordinator"},
+        {"cycle": "2027-02", "email": b, "present": False, "source": "rsvp"},
+        {"cycle": "2027-03", "email": a, "present": True, "source": "rsvp"},
+        {"cycle": "2027-03", "email": b, "present": False, "source": "rsvp"},
+    ]
+    failed = [{"group": group.id, "kind": "agenda", "recipient": c, "name": group.members[2].name,
+               "last_error": f"550 5.1.1 <{c}>: no such user", "updated": "2027-02-20T10:00:00Z"}]
+    return World({(group.id, m.cycle): m for m in (*past, coming)}, {group.id: attendance}, failed)
+
+
+def failure_payload(kind: str, name: str, email: str, error: str, day: date) -> dict[str, str]:
+    """What the coordinators' delivery-failure report says (stored with the report's send)."""
+    return {"kind": kind, "name": name, "email": email, "error": error, "date": day.isoformat()}
+
+
+def _fingerprint(folder: Path) -> tuple:
+    files = sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+    return tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in files)
+
+
+def check_templates(folder: Path) -> list[Problem]:
+    """Render every kind with sample data (emails shared and not); one Problem per broken template."""
+    override = folder / "templates"
+    # Rendering 18 emails costs a tenth of a second; the service reloads config often, so the
+    # answer is kept until a template file changes.
+    override = override if override.is_dir() else None
+    state = _fingerprint(override) if override else ()
+    return list(_check(override, state, _fingerprint(default_templates())))
+
+
+@lru_cache(maxsize=32)
+def _check(override: Path | None, _override_state: tuple, _bundled_state: tuple) -> tuple[Problem, ...]:
+    templates = Templates(override)
+    problems: dict[tuple[str, str], Problem] = {}
+    for name in templates.unknown_overrides():
+        problems[(name, "")] = Problem(f"templates/{name}", "", "not a template friendtor uses; name it after an "
+                                       f"email kind ({', '.join(TEMPLATE_SETS)}) plus .subject.txt, .txt or .html")
+    for share in (False, True):
+        group = sample_group(share=share)
+        contexts = list(sample_contexts(group).items())
+        # The failure templates also report calendars that cannot be read (with a summary).
+        failure = contexts[-1][1] if contexts[-1][0] == "failure" else sample_contexts(group)["failure"]
+        contexts.append(("failure", {**failure, "failure": {**failure["failure"], "kind": "calendar",
+                                                             "summary": "friendtor cannot read some calendars."}}))
+        for kind, context in contexts:
+            try:
+                templates.render(kind, context)
+            except TemplateProblem as exc:
+                p = exc.problem()
+                problems.setdefault((p.file, p.message), p)
+    return tuple(problems.values())

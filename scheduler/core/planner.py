@@ -1,0 +1,397 @@
+"""The planner: every message that should have gone out by `now` and has not. Pure.
+
+Given the config, a view of the stored state, `now` and a way to read availability, it
+returns new meeting records and sends. It reads no clock and does no I/O; availability is a
+function the caller supplies (the service reads calendars, tests pass a dict), called only
+for a group that is actually choosing a time.
+
+Each send has a deterministic key (`agenda:k-club:2026-12`) and goes to one recipient; a
+key and recipient already in the outbox, in any state, is never planned again. That is
+what makes a tick idempotent, and a restart after any downtime safe.
+
+Misfire rules (what happens to something whose time has passed):
+- invite: planned from `invite_days_before` the cycle window opens until 24 hours before
+  the window's last possible start; a window that closed while the service was down gets
+  no meeting (the coordinators hear about the next one as usual).
+- no time reaches quorum: the coordinators are alerted, at most once a day per cycle, and
+  the search runs again the next day until the window closes.
+- agenda: from `agenda_days_before` the meeting until it starts; never after it started.
+- follow-up: from `follow_up_days_after` the meeting ended, for 7 days; then skipped.
+- goal nudge: from `nudge_days_before` the due date (09:00 in the member's zone) until
+  the end of the due date; then skipped.
+- mission review and year-end prompt: from 09:00 (group's zone) on their date, for 14 days.
+- coordinators' report: from 09:00 (group's zone) on the 1st of each month, for 7 days;
+  none for the month the group started in. It carries the heatmap of the next window, and
+  each alert carries the heatmap of its window (drawn at send time from the stored grid).
+- nothing is ever sent twice to catch up: each key is planned once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, time, timedelta
+from functools import cached_property
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from scheduler.core.availability import Availability
+from scheduler.core.config import Config, Group, Member
+from scheduler.core.cycles import Window, cycle_of, first_day, next_key, next_window, window
+from scheduler.core.meetings import Meeting, by_group, meeting_uid
+from scheduler.core.slots import Burden, Candidate, Usual, find_slots, recent_burden, usual_time
+
+LEAD = timedelta(hours=24)          # an invite gives members at least a day's notice
+SEND_AT = time(9, 0)                # local time for date-only prompts (nudges, reviews)
+FOLLOW_UP_GRACE = timedelta(days=7)
+REVIEW_GRACE = timedelta(days=14)
+REPORT_GRACE = timedelta(days=7)
+LOOKBACK = timedelta(days=45)       # cycles this far back may still owe a follow-up
+
+AvailabilityFn = Callable[[Group, Window], Mapping[str, Availability]]
+
+
+@dataclass(frozen=True)
+class Send:
+    """One message to one recipient, to be rendered and sent by the service."""
+
+    key: str
+    kind: str
+    group: str
+    recipient: str
+    name: str
+    timezone: str
+    due: datetime
+    payload: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def sid(self) -> str:
+        return f"{self.key}|{self.recipient}"
+
+
+@dataclass(frozen=True)
+class StateView:
+    """What the planner needs from the state. The service passes read-only views of the
+    store's indexes (copying them every tick would cost more than planning); they do not
+    change while the planner runs."""
+
+    meetings: Mapping[tuple[str, str], Meeting]
+    planned: AbstractSet[str]                                 # sids already in the outbox
+    invited: Mapping[str, Mapping[str, tuple[str, str, str | None]]]  # invite key -> email -> (name, zone, sent)
+    alerts: Mapping[tuple[str, str], date]
+
+    @classmethod
+    def empty(cls) -> StateView:
+        return cls({}, frozenset(), {}, {})
+
+    @cached_property
+    def meetings_by_group(self) -> Mapping[str, list[Meeting]]:
+        return by_group(self.meetings)
+
+
+@dataclass(frozen=True)
+class Plan:
+    meetings: tuple[Meeting, ...] = ()
+    sends: tuple[Send, ...] = ()
+    alerts: tuple[tuple[str, str, date], ...] = ()
+    reviews: tuple[tuple[str, str, date, date], ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.meetings or self.sends or self.alerts or self.reviews)
+
+
+def plan(config: Config, state: StateView, now: datetime, availability: AvailabilityFn) -> Plan:
+    if now.tzinfo is None:
+        raise ValueError("now must be aware")
+    out = _Builder(state)
+    for group in config.groups.values():
+        _plan_group(config, group, state, now, availability, out)
+    return out.result()
+
+
+class _Builder:
+    def __init__(self, state: StateView):
+        self.state = state
+        self.meetings: list[Meeting] = []
+        self.sends: dict[str, Send] = {}
+        self.alerts: list[tuple[str, str, date]] = []
+        self.reviews: list[tuple[str, str, date, date]] = []
+        self.new_alerts: list[str] = []  # sids of the alerts planned for the group being planned
+
+    def send(self, kind: str, key: str, group: Group, who: Member, at: datetime, /, **payload: Any) -> None:
+        s = Send(key, kind, group.id, who.email, who.name, who.timezone, at, payload)
+        if s.sid not in self.state.planned and s.sid not in self.sends:
+            self.sends[s.sid] = s
+            if kind == "alert":
+                self.new_alerts.append(s.sid)
+
+    def result(self) -> Plan:
+        return Plan(tuple(self.meetings), tuple(self.sends.values()), tuple(self.alerts), tuple(self.reviews))
+
+
+def _midnight(day: date, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(0), zone)
+
+
+def _plan_group(config: Config, group: Group, state: StateView, now: datetime,
+                availability: AvailabilityFn, out: _Builder) -> None:
+    today = now.astimezone(group.tz).date()
+    horizon = today + timedelta(days=group.meetings.invite_days_before) + LOOKBACK
+    key = cycle_of(group, today - LOOKBACK)
+    while True:
+        w = window(group, key)
+        # Cycles before the group started hold no meeting (a window half-way through is trimmed).
+        w = Window(w.key, tuple(d for d in w.dates if d >= group.started))
+        if w.dates:
+            if w.first > horizon:
+                break
+            _plan_cycle(config, group, w, state, now, availability, out)
+        elif first_day(group, key) > horizon:
+            break
+        key = next_key(group, key)
+    _plan_nudges(group, now, out)
+    _plan_reviews(group, now, out)
+    _plan_reports(group, state, now, availability, out)
+
+
+def _plan_cycle(config: Config, group: Group, w: Window, state: StateView, now: datetime,
+                availability: AvailabilityFn, out: _Builder) -> None:
+    tz = group.tz
+    meeting = state.meetings.get((group.id, w.key))
+    if meeting is None:
+        opens = _midnight(w.first, tz) - timedelta(days=group.meetings.invite_days_before)
+        closes = _midnight(w.last + timedelta(days=1), tz)
+        if not (opens <= now and now + LEAD < closes):
+            return
+        today = now.astimezone(tz).date()
+        if state.alerts.get((group.id, w.key)) == today:
+            return  # already searched and alerted today; try again tomorrow
+        earliest = now + LEAD
+        remaining = Window(w.key, tuple(d for d in w.dates if _midnight(d + timedelta(days=1), tz) > earliest))
+        options = find_slots(group, remaining, availability(group, remaining), not_before=earliest, top=3,
+                             distinct=True, burden=past_burden(group, state, earliest),
+                             usual=past_usual(group, state, earliest))
+        viable = [c for c in options if c.viable]
+        if viable:
+            best = viable[0]
+            meeting = Meeting(group.id, w.key, meeting_uid(group.id, w.key, config.service.mail.sender), 0,
+                              best.start, best.end, stamp=now)
+            out.meetings.append(meeting)
+        else:
+            out.alerts.append((group.id, w.key, today))
+            for m in group.members:
+                if m.email in group.coordinators:
+                    out.send("alert", f"alert:{group.id}:{w.key}:{today.isoformat()}", group, m, now,
+                             cycle=w.key, dates=[d.isoformat() for d in remaining.dates],
+                             options=[candidate_payload(c) for c in options])
+            return
+    if meeting.cancelled:
+        _plan_cancelled(group, meeting, state, now, out, config.service.publish)
+        return
+    _plan_meeting(group, meeting, state, now, out, config.service.publish)
+
+
+def past_burden(group: Group, state: StateView, before: datetime) -> Burden:
+    """Each member's recent burden of inconvenient meeting times, from the group's meetings
+    in the state that started before `before` (cancelled ones excluded)."""
+    return recent_burden(group, [(m.start, m.end) for m in _held_before(group, state, before)])
+
+
+def past_usual(group: Group, state: StateView, before: datetime) -> Usual | None:
+    """When the group usually meets, from its meetings in the state that started before `before`."""
+    return usual_time(group, [m.start for m in _held_before(group, state, before)])
+
+
+def _held_before(group: Group, state: StateView, before: datetime) -> list[Meeting]:
+    return [m for m in state.meetings_by_group.get(group.id, ()) if not m.cancelled and m.start < before]
+
+
+def _plan_meeting(group: Group, meeting: Meeting, state: StateView, now: datetime, out: _Builder,
+                  publish: tuple[str, ...] = ("email",)) -> None:
+    g, c = group.id, meeting.cycle
+    if meeting.start > now:
+        invite_key = f"invite:{g}:{c}"
+        if "email" in publish:
+            for m in group.members:  # a member added after the invites went out gets one too
+                out.send("invite", invite_key, group, m, meeting.stamp, cycle=c)
+        for target in publish:
+            if target != "email":  # one "send" per calendar, keyed by SEQUENCE: a move publishes again
+                calendar = Member.model_construct(name=target, email=target, timezone=group.timezone)
+                out.send("publish", f"publish:{g}:{c}:{meeting.sequence}", group, calendar, meeting.stamp, cycle=c)
+        invited = state.invited.get(invite_key, {})
+        if meeting.moved_from is not None and "email" in publish:
+            # Moved by a coordinator: whoever had the invite before the move gets the new time (one
+            # update per move, keyed by SEQUENCE). An invite sent since, or still waiting, carries
+            # the new time itself; a member re-invited after leaving gets the re-invite instead.
+            for m in group.members:
+                if (_had_it_before(invited.get(m.email), meeting.stamp)
+                        and f"uninvite:{g}:{c}|{m.email}" not in state.planned):
+                    out.send("update", f"update:{g}:{c}:{meeting.sequence}", group, m, meeting.stamp, cycle=c,
+                             sequence=meeting.sequence)
+        current = {m.email for m in group.members}
+        for email, (name, zone, _) in sorted(invited.items()):
+            if email not in current:  # removed from the group: take the meeting out of their calendar
+                gone = Member.model_construct(name=name, email=email, timezone=zone)
+                out.send("cancel", f"uninvite:{g}:{c}", group, gone, now, cycle=c)
+        if "email" in publish:
+            for m in group.members:
+                # Removed and then added back: their copy was cancelled, so invite them again with a
+                # SEQUENCE above the cancellation's (once per meeting; see docs/operations.md).
+                if f"uninvite:{g}:{c}|{m.email}" in state.planned:
+                    out.send("invite", f"reinvite:{g}:{c}", group, m, now, cycle=c, bump=2)
+    agenda_at = meeting.start - timedelta(days=group.meetings.agenda_days_before)
+    if agenda_at <= now < meeting.start:
+        for m in group.members:
+            out.send("agenda", f"agenda:{g}:{c}", group, m, agenda_at, cycle=c)
+    follow_at = meeting.end + timedelta(days=group.meetings.follow_up_days_after)
+    if follow_at <= now < follow_at + FOLLOW_UP_GRACE:
+        for m in group.members:
+            out.send("follow-up", f"follow-up:{g}:{c}", group, m, follow_at, cycle=c)
+
+
+def _had_it_before(entry: tuple[str, str, str | None] | None, stamp: datetime) -> bool:
+    """Whether an invite (an `invited` entry) reached its member before `stamp`."""
+    return entry is not None and entry[2] is not None and datetime.fromisoformat(entry[2].replace("Z", "+00:00")) < stamp
+
+
+def _plan_cancelled(group: Group, meeting: Meeting, state: StateView, now: datetime, out: _Builder,
+                    publish: tuple[str, ...]) -> None:
+    """A meeting a coordinator cancelled: a cancellation to every member it was sent to, and out
+    of each shared calendar it was put in; nothing once it would have started."""
+    if meeting.start <= now:
+        return
+    g, c = group.id, meeting.cycle
+    invited = state.invited.get(f"invite:{g}:{c}", {})
+    # Everyone whose calendar has it: members (a member who left and came back holds the
+    # re-invite), and those who left since, unless their own copy was cancelled already. An
+    # invite that never went out needs no cancellation.
+    for email, (name, zone, sent) in sorted(invited.items()):
+        member = group.member(email)
+        if sent is not None and (member is not None or f"uninvite:{g}:{c}|{email}" not in state.planned):
+            who = member or Member.model_construct(name=name, email=email, timezone=zone)
+            out.send("cancel", f"cancel:{g}:{c}", group, who, meeting.stamp, cycle=c)
+    for target in publish:
+        published = any(f"publish:{g}:{c}:{s}|{target}" in state.planned for s in range(meeting.sequence))
+        if target != "email" and published:
+            calendar = Member.model_construct(name=target, email=target, timezone=group.timezone)
+            out.send("publish", f"publish:{g}:{c}:{meeting.sequence}", group, calendar, meeting.stamp, cycle=c)
+
+
+def _plan_nudges(group: Group, now: datetime, out: _Builder) -> None:
+    days = timedelta(days=group.meetings.nudge_days_before)
+    for goal in group.goals:
+        if goal.done or goal.due is None:
+            continue
+        member = group.member(goal.member)
+        if member is None:
+            continue
+        at = datetime.combine(goal.due - days, SEND_AT, member.tz)
+        until = _midnight(goal.due + timedelta(days=1), member.tz)
+        if at <= now < until:
+            # One nudge per member per due date, however many goals fall due that day.
+            out.send("nudge", f"nudge:{group.id}:{goal.due.isoformat()}", group, member, at,
+                     due=goal.due.isoformat())
+
+
+def add_months(day: date, months: int) -> date:
+    month = day.month - 1 + months
+    year, month = day.year + month // 12, month % 12 + 1
+    last = (date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)).day
+    return date(year, month, min(day.day, last))
+
+
+def _plan_reviews(group: Group, now: datetime, out: _Builder) -> None:
+    today = now.astimezone(group.tz).date()
+    step = group.reviews.mission_review_months
+    # Only the review dates that can be inside their grace period now need looking at.
+    months_in = (today.year - group.started.year) * 12 + today.month - group.started.month
+    for k in range(max(1, months_in // step - 1), months_in // step + 2):
+        end = add_months(group.started, k * step)
+        at = datetime.combine(end, SEND_AT, group.tz)
+        if at <= now < at + REVIEW_GRACE:
+            start = add_months(group.started, (k - 1) * step)
+            out.reviews.append((group.id, "review", start, end))
+            for m in group.members:
+                out.send("review", f"review:{group.id}:{end.isoformat()}", group, m, at,
+                         start=start.isoformat(), end=end.isoformat())
+    if not group.reviews.year_end:
+        return
+    for year in (today.year - 1, today.year):
+        day = date(year, group.reviews.year_end_month, 1)
+        at = datetime.combine(day, SEND_AT, group.tz)
+        if group.started < day and at <= now < at + REVIEW_GRACE:
+            start = max(group.started, add_months(day, -12))
+            end = day - timedelta(days=1)
+            out.reviews.append((group.id, "year-end", start, end))
+            for m in group.members:
+                out.send("year-end", f"year-end:{group.id}:{year}", group, m, at,
+                         start=start.isoformat(), end=end.isoformat())
+
+
+def _plan_reports(group: Group, state: StateView, now: datetime, availability: AvailabilityFn,
+                  out: _Builder) -> None:
+    """The coordinators' monthly report, and a heatmap for each alert planned this tick.
+
+    The heatmap grid is computed here because only the planner sees calendars; dispatch
+    draws it at send time. An alert's window is read again with the same dates, which the
+    service's availability cache answers without reading calendars twice.
+    """
+    from scheduler.core import heatmap
+
+    grids: dict[Window, dict[str, Any]] = {}  # the coordinators' alerts about one window share its grid
+    for sid in out.new_alerts:
+        s = out.sends[sid]
+        if s.group == group.id and "dates" in s.payload and "heatmap" not in s.payload:
+            w = Window(s.payload["cycle"], tuple(date.fromisoformat(d) for d in s.payload["dates"]))
+            if w.dates:
+                if w not in grids:
+                    grids[w] = heatmap.heatmap(group, w, availability(group, w),
+                                               f"{group.name}: who is free in {w.key}").to_payload()
+                out.sends[sid] = replace(s, payload={**s.payload, "heatmap": grids[w]})
+    out.new_alerts.clear()
+
+    first = now.astimezone(group.tz).date().replace(day=1)
+    at = datetime.combine(first, SEND_AT, group.tz)
+    if not (at <= now < at + REPORT_GRACE) or group.started >= first:
+        return
+    key = f"report:{group.id}:{first:%Y-%m}"
+    coordinators = [m for m in group.members if m.email in group.coordinators]
+    if all(f"{key}|{m.email}" in state.planned for m in coordinators):
+        return  # already planned: do not read calendars again for it
+    payload: dict[str, Any] = {"month": f"{first:%Y-%m}"}
+    upcoming = next_window(group, now)
+    if upcoming is not None:
+        grid = heatmap.heatmap(group, upcoming, availability(group, upcoming),
+                               f"{group.name}: who is free in {upcoming.key}")
+        payload["heatmap"] = grid.to_payload()
+    for m in coordinators:
+        out.send("report", key, group, m, at, **payload)
+
+
+def expires(send: Send, group: Group) -> datetime:
+    """After this instant no rule can plan `send` again, so its outbox record may be forgotten."""
+    tz = group.tz
+    if "cycle" in send.payload:
+        last = _period_end(group, send.payload["cycle"])
+        return _midnight(last + LOOKBACK + timedelta(days=2), tz)
+    if send.kind == "nudge":
+        return _midnight(date.fromisoformat(send.payload["due"]) + timedelta(days=2), ZoneInfo(send.timezone))
+    if "end" in send.payload:  # review, year-end: sent on the day after the period
+        return _midnight(date.fromisoformat(send.payload["end"]) + REVIEW_GRACE + timedelta(days=3), tz)
+    return send.due + timedelta(days=60)
+
+
+def _period_end(group: Group, key: str) -> date:
+    start = first_day(group, key)
+    if group.meetings.cadence == "monthly":
+        return add_months(start, 1) - timedelta(days=1)
+    return start + timedelta(weeks=2 if group.meetings.cadence == "biweekly" else 1, days=-1)
+
+
+def candidate_payload(c: Candidate) -> dict[str, Any]:
+    """A candidate as JSON-able values (stored with an alert, rendered later)."""
+    return {"start": c.start.astimezone(UTC).isoformat(), "end": c.end.astimezone(UTC).isoformat(),
+            "expected": c.expected, "attendance": c.attendance, "preferred": c.preferred, "viable": c.viable,
+            "verdicts": [{"email": v.email, "status": v.status, "reason": v.reason,
+                          "local_start": v.local_start.isoformat()} for v in c.verdicts]}
