@@ -14,6 +14,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import default as _default_policy
@@ -40,6 +41,33 @@ class Mailbox:
     def address(self) -> Address:
         local, _, domain = self.email.rpartition("@")
         return Address(display_name=self.name, username=local, domain=domain)
+
+    def header(self, field: str) -> Address | _LiteralName:
+        """The value for a From or To header that shows `name` exactly as written."""
+        return _LiteralName(field, self) if "=?" in self.name else self.address()
+
+
+class _LiteralName(str):
+    """An address header whose display name looks like an RFC 2047 encoded word.
+
+    Python's email package decodes "=?charset?b?...?=" wherever it appears when a header
+    is set, even inside quotes, and writes the decoded text to the wire: a member named
+    "=?utf-8?b?QmNjOiBldmlsQHguZXhhbXBsZQ==?=" would reach the wire as `To: Bcc: evil@x.example
+    <member@...>`. This header is written as friendtor folds it instead: the whole name as an
+    encoded word of its own literal text, which mail programs decode back to what the
+    coordinator wrote, and nothing else.
+    """
+
+    name: str
+
+    def __new__(cls, field: str, box: Mailbox) -> _LiteralName:
+        self = super().__new__(cls, f"{Header(box.name, 'utf-8').encode()} <{box.email}>")
+        self.name = field
+        return self
+
+    def fold(self, *, policy) -> str:
+        # Header.encode folds a long name onto continuation lines with "\n ".
+        return f"{self.name}: {self.replace(chr(10), policy.linesep)}{policy.linesep}"
 
 
 def content_id(name: str, key: str, recipient: str, sender: str) -> str:
@@ -80,8 +108,8 @@ def compose(
         raise ValueError("aware datetimes only")
     msg = EmailMessage(policy=_POLICY)
     msg["Subject"] = rendered.subject
-    msg["From"] = sender.address()
-    msg["To"] = recipient.address()
+    msg["From"] = sender.header("From")
+    msg["To"] = recipient.header("To")
     msg["Date"] = format_datetime(date)
     msg["Message-ID"] = message_id(key, recipient.email, sender.email)
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: vacation responders stay quiet

@@ -20,6 +20,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from scheduler.core.fields import (
     CalendarSpec,
     CycleKey,
+    Day,
     Email,
     HolidayRegion,
     Hours,
@@ -47,8 +48,8 @@ class Frozen(BaseModel):
 class Away(Frozen):
     """Time away, inclusive local dates: `{ from = 2026-12-21, to = 2027-01-04 }`."""
 
-    start: date = Field(alias="from")
-    end: date = Field(alias="to")
+    start: Day = Field(alias="from")
+    end: Day = Field(alias="to")
 
     @model_validator(mode="after")
     def _ordered(self) -> Away:
@@ -87,14 +88,14 @@ class Member(Frozen):
 class Goal(Frozen):
     member: Email
     text: SingleLine
-    due: date | None = None
+    due: Day | None = None
     done: bool = False
 
 
 class Milestone(Frozen):
     member: Email
     text: SingleLine
-    date: date
+    date: Day
 
 
 class AgendaItem(Frozen):
@@ -175,7 +176,7 @@ class Group(Frozen):
     timezone: TimeZoneName
     coordinators: tuple[Email, ...] = Field(min_length=1)
     video_link: Url | None = None
-    started: date
+    started: Day
     # false (default): each message shows only its recipient's address.
     share_member_emails: bool = False
     meetings: Meetings = Meetings()

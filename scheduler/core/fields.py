@@ -103,6 +103,24 @@ def _single_line(value: str) -> str:
 SingleLine = Annotated[str, AfterValidator(_single_line)]
 
 
+# --- dates -------------------------------------------------------------------------------
+
+# Every date a coordinator writes lies in these years. Far enough for any real group (a
+# group started last century, a goal decades ahead), and far enough from year 1 and year
+# 9999 that adding months, cycles or a week of grace never leaves what `date` can hold.
+FIRST_YEAR, LAST_YEAR = 1900, 2199
+
+
+def _day(value: date) -> date:
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise fail(f"{value.isoformat()} is outside the years friendtor plans for; "
+                   f"use a date from {FIRST_YEAR}-01-01 to {LAST_YEAR}-12-31")
+    return value
+
+
+Day = Annotated[date, AfterValidator(_day)]
+
+
 # --- email addresses -------------------------------------------------------------------
 
 def _email(value: Any) -> str:
@@ -112,12 +130,18 @@ def _email(value: Any) -> str:
     if problem:
         raise fail(problem)
     try:
-        result = validate_email(value.strip(), check_deliverability=False)
+        # Without SMTPUTF8 (RFC 6531) a mailbox name must be ASCII; most relays do not offer it,
+        # and a message that needs it would be refused at send time, long after validate.
+        result = validate_email(value.strip(), check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
+        if any(ord(c) > 127 for c in value.partition("@")[0]):
+            raise fail(f"{show(value)}: friendtor cannot send to a mailbox name with letters beyond ASCII "
+                       "(before the @); ask the member for an ASCII address or alias") from None
         raise fail(f"not a valid email address {show(value)}: {exc}") from None
-    # Domains are case-insensitive; local parts are in theory not, but every real
-    # mailbox treats them so, and matching coordinators to members needs one spelling.
-    return result.normalized.lower()
+    # An internationalised domain is sent in its ASCII form (xn--...), which every relay takes.
+    # Domains are case-insensitive; local parts are in theory not, but every real mailbox
+    # treats them so, and matching coordinators to members needs one spelling.
+    return result.ascii_email.lower()
 
 
 Email = Annotated[str, BeforeValidator(_email)]
@@ -285,7 +309,8 @@ _CYCLE = re.compile(r"(\d{4})-(\d{2})|(\d{4})-W(\d{2})")
 def _cycle_key(value: Any) -> str:
     text = str(value).strip() if isinstance(value, str) else None
     m = _CYCLE.fullmatch(text or "")
-    ok = m and ((m.group(2) and 1 <= int(m.group(2)) <= 12) or (m.group(4) and 1 <= int(m.group(4)) <= 53))
+    ok = m and FIRST_YEAR <= int(m.group(1) or m.group(3)) <= LAST_YEAR and (
+        (m.group(2) and 1 <= int(m.group(2)) <= 12) or (m.group(4) and 1 <= int(m.group(4)) <= 53))
     if not ok:
         raise fail(f"cycle must be a month \"2026-12\" or an ISO week \"2026-W50\" in quotes, got {show(value)}")
     return text
