@@ -11,45 +11,163 @@ Rules, in the words of a calendar user:
   icalendar ships and applies to TZIDs itself);
 - recurring events are expanded with their RRULE, RDATE, EXDATE and moved instances
   (RECURRENCE-ID), each instance in its own zone, so DST changes land where they should.
+
+A calendar is written by someone else, so reading one is bounded (`CalendarBudget`): the
+occurrences in the window and the time spent are counted *while* the recurrence rules are
+walked, before anything is expanded, so a 300-byte `RRULE:FREQ=SECONDLY` costs its member a
+"calendar unknown" and nobody else anything. One event that cannot be read is left out and
+counted; the rest of the calendar still counts.
 """
 
 from __future__ import annotations
 
+import time as clock
+from collections import defaultdict
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import icalendar
 import recurring_ical_events
 import x_wr_timezone
+from dateutil.rrule import rrulestr
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
 from scheduler.core.availability import Availability, Busy
 
+# Ask one day wider on each side: all-day events are dates, which the query reads in its
+# own zone, and an event that starts the evening before may still run.
+MARGIN = timedelta(days=1)
 
-def busy_from_ics(data: bytes | str, zone: ZoneInfo, start: datetime, end: datetime) -> Availability:
+
+@dataclass(frozen=True)
+class CalendarBudget:
+    """What one read of one calendar may cost (service.toml `[limits]`)."""
+
+    occurrences: int = 10_000   # occurrences inside the window, all events together
+    seconds: float = 10.0       # walking the rules and expanding them
+
+
+class _OverBudget(Exception):
+    """The calendar needs more than its budget; the text says which part, for the member's line."""
+
+
+def busy_from_ics(data: bytes | str, zone: ZoneInfo, start: datetime, end: datetime,
+                  budget: CalendarBudget = CalendarBudget()) -> Availability:
     """The busy intervals between `start` and `end` (aware) in an iCalendar text.
 
-    A text that is not iCalendar, or whose events cannot be expanded, gives an
-    `unknown` availability with the reason: never a crash, and never "free".
+    A text that is not iCalendar, or one over its budget, gives an `unknown` availability
+    with the reason in friendtor's words (never the calendar's own text): never a crash,
+    and never "free". Events that cannot be read are left out and counted in `skipped`.
     """
+    deadline = clock.monotonic() + budget.seconds
     try:
         cal = icalendar.Calendar.from_ical(data)
-    except Exception as exc:  # icalendar raises ValueError, KeyError, ... on garbage
-        return Availability.unreadable(f"not a valid iCalendar file ({_short(exc)})")
+    except Exception:  # icalendar raises ValueError, KeyError, ... on garbage
+        return Availability.unreadable("not an iCalendar file (no readable BEGIN:VCALENDAR)")
     if cal.name != "VCALENDAR":
-        return Availability.unreadable(f"not a VCALENDAR (found {cal.name or 'nothing'})")
-    cal = _standard_zones(cal)
+        return Availability.unreadable("not an iCalendar file (it holds no VCALENDAR)")
+    events = sum(1 for c in cal.subcomponents if c.name == "VEVENT")
+    skipped = _drop_unreadable(cal)
     try:
-        # Ask one day wider on each side: all-day events are dates, which the query
-        # reads in its own zone, and an event that starts the evening before may still run.
-        occurrences = recurring_ical_events.of(cal).between(start - timedelta(days=1), end + timedelta(days=1))
-        busy = [b for event in occurrences if (b := _busy(event, zone)) is not None]
-    except Exception as exc:  # a broken RRULE or date deep inside one event
-        return Availability.unreadable(f"an event could not be read ({_short(exc)})")
-    lo, hi = start, end
-    busy = [b for b in busy if b.end > lo and b.start < hi]
-    busy.sort(key=lambda b: (b.start, b.end))
-    return Availability(tuple(busy))
+        cal = _standard_zones(cal)
+        _check_budget(cal, start - MARGIN, end + MARGIN, budget, deadline)
+        busy, failed = _expand(cal, zone, start - MARGIN, end + MARGIN, deadline)
+    except _OverBudget as exc:
+        return Availability.unreadable(str(exc))
+    except Exception:  # a zone or date deep inside the calendar that no event alone explains
+        return Availability.unreadable("its events could not be read")
+    if events and skipped + failed == events:
+        return Availability.unreadable("its only event could not be read" if events == 1
+                                       else f"none of its {events} events could be read")
+    busy = sorted((b for b in busy if b.end > start and b.start < end), key=lambda b: (b.start, b.end))
+    return Availability(tuple(busy), skipped=skipped + failed)
+
+
+def _drop_unreadable(cal: icalendar.Calendar) -> int:
+    """Remove the VEVENTs that cannot be read (no start, a property icalendar could not
+    parse) and say how many there were: one bad RDATE in an export must not cost the rest."""
+    bad = [c for c in cal.subcomponents
+           if c.name == "VEVENT" and ("DTSTART" not in c or getattr(c, "errors", None))]
+    for component in bad:
+        cal.subcomponents.remove(component)
+    return len(bad)
+
+
+def _check_budget(cal: icalendar.Calendar, lo: datetime, hi: datetime, budget: CalendarBudget,
+                  deadline: float) -> None:
+    """Walk every recurrence rule up to the window's end, counting, before expanding anything.
+
+    The expansion below (dateutil, through recurring-ical-events) builds each rule's whole
+    list of starts from DTSTART on and cannot be interrupted; walking the rule here, with a
+    count and a clock, is what keeps that list small. Times are compared without zones: a
+    day's margin on each side covers any offset.
+    """
+    lo_naive, hi_naive = (lo.astimezone(ZoneInfo("UTC")).replace(tzinfo=None) - MARGIN,
+                          hi.astimezone(ZoneInfo("UTC")).replace(tzinfo=None) + MARGIN)
+    inside = 0
+    for event in cal.walk("VEVENT"):
+        rules = event.get("RRULE")
+        first = event["DTSTART"].dt
+        first = first.replace(tzinfo=None) if isinstance(first, datetime) else datetime.combine(first, time(0))
+        if rules is None:
+            inside += lo_naive <= first <= hi_naive
+            continue
+        for rule in rules if isinstance(rules, list) else [rules]:
+            try:
+                starts = iter(rrulestr(rule.to_ical().decode(), dtstart=first, ignoretz=True))
+            except Exception:
+                continue  # the expansion meets the same error and leaves the event out
+            for walked, when in enumerate(starts):
+                if when > hi_naive:
+                    break
+                inside += when >= lo_naive
+                if inside > budget.occurrences:
+                    raise _OverBudget(f"too many occurrences in the window (limit {budget.occurrences})")
+                if walked % 4096 == 0 and clock.monotonic() > deadline:
+                    raise _OverBudget(f"reading it took longer than its {budget.seconds:g} s")
+
+
+def _expand(cal: icalendar.Calendar, zone: ZoneInfo, lo: datetime, hi: datetime,
+            deadline: float) -> tuple[list[Busy], int]:
+    """Busy intervals of every event, and how many events could not be expanded.
+
+    The whole calendar is expanded at once; only if that fails is each event (all the
+    VEVENTs of one UID, with the calendar's zones) expanded alone, to leave out just the
+    broken ones."""
+    try:
+        return _busy_of(cal, zone, lo, hi, deadline), 0
+    except _OverBudget:
+        raise
+    except Exception:
+        pass
+    zones = [c for c in cal.subcomponents if c.name == "VTIMEZONE"]
+    by_uid: dict[str, list] = defaultdict(list)
+    for c in cal.subcomponents:
+        if c.name == "VEVENT":
+            by_uid[str(c.get("UID", id(c)))].append(c)
+    busy: list[Busy] = []
+    failed = 0
+    for events in by_uid.values():
+        one = icalendar.Calendar()
+        one.subcomponents.extend(zones + events)
+        try:
+            busy.extend(_busy_of(one, zone, lo, hi, deadline))
+        except _OverBudget:
+            raise
+        except Exception:
+            failed += 1
+    return busy, failed
+
+
+def _busy_of(cal: icalendar.Calendar, zone: ZoneInfo, lo: datetime, hi: datetime, deadline: float) -> list[Busy]:
+    busy = []
+    for n, event in enumerate(recurring_ical_events.of(cal).between(lo, hi)):
+        if n % 1024 == 0 and clock.monotonic() > deadline:
+            raise _OverBudget("reading it took longer than its budget")
+        if (b := _busy(event, zone)) is not None:
+            busy.append(b)
+    return busy
 
 
 def _standard_zones(cal: icalendar.Calendar) -> icalendar.Calendar:
@@ -99,8 +217,3 @@ def _aware(value: date | datetime, zone: ZoneInfo) -> datetime:
     if isinstance(value, datetime):
         return value if value.tzinfo is not None else value.replace(tzinfo=zone)
     return datetime.combine(value, time(0), zone)  # a date: local midnight, the member's day
-
-
-def _short(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:160]

@@ -37,6 +37,8 @@ class Availability:
     # True when reading failed for a reason that will not pass by itself (revoked sign-in,
     # no permission): the service then tells the operator and the coordinators, once.
     needs_fix: bool = False
+    # Events left out because they could not be read; the rest of the calendar still counts.
+    skipped: int = 0
 
     @cached_property
     def spans(self) -> tuple[tuple[int, int, bool], ...]:
