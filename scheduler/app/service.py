@@ -440,7 +440,9 @@ class Runner:
             if meeting.cancelled:
                 publisher.cancel(group, meeting)
             else:
-                publisher.publish(group, meeting)
+                from scheduler.compose.build import shared_event
+
+                publisher.publish(group, meeting, shared_event(self.config, group, meeting))
         except SendError as exc:
             if exc.setup or _calendar_setup(exc):
                 return self._hold(doc, base, exc, now, report, where)

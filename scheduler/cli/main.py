@@ -203,8 +203,27 @@ def _history(config: Config, group: Group, now: datetime):
     return past_burden(group, view, now), past_usual(group, view, now)
 
 
+def _availability_reader():
+    """Members' calendars, read by the gateways; the feed cache and a refreshed Google sign-in
+    are written with the app's atomic write (the WriteFile port)."""
+    from integrations.calendars import availability_reader
+
+    from scheduler.app.store import atomic_write
+
+    return availability_reader(atomic_write)
+
+
+def _publishers_factory():
+    """The shared-calendar publishers for a config (PublishersFactory), with the app's atomic
+    write for a refreshed Google sign-in."""
+    from integrations.publish import publishers_for
+
+    from scheduler.app.store import atomic_write
+
+    return lambda config: publishers_for(config, write_file=atomic_write)
+
+
 def cmd_slots(args: argparse.Namespace) -> int:
-    from integrations.calendars import group_availability
 
     from scheduler.core.cycles import next_window, range_window
     from scheduler.cli.slotreport import as_json, as_table
@@ -232,7 +251,7 @@ def cmd_slots(args: argparse.Namespace) -> int:
         raise UsageError(f"no {', '.join(_weekday_names(group))} between {start} and {end}; widen --from/--to")
     lo = datetime.combine(window.first, datetime.min.time(), group.tz)
     hi = datetime.combine(window.last + timedelta(days=1), datetime.min.time(), group.tz)
-    availability = group_availability(config, group, lo, hi)
+    availability = _availability_reader()(config, group, lo, hi)
     burden, usual = _history(config, group, now)
     candidates = find_slots(group, window, availability, not_before=now, top=args.top, distinct=True,
                             burden=burden, usual=usual)
@@ -259,14 +278,12 @@ def _heatmap_format(path: str | None) -> str | None:
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
-    from integrations.calendars import group_availability
-
     from scheduler.cli.preview import preview
 
     config = _load(args)
     group = _group(config, args.group)
     now = _instant(args.now, "--now")
-    availability = group_availability(config, group, now - timedelta(days=1), now + timedelta(days=120))
+    availability = _availability_reader()(config, group, now - timedelta(days=1), now + timedelta(days=120))
     message = preview(config, group, args.kind, args.to, now, availability, _stored_meetings(config))
     if args.eml:
         _write(args.eml, bytes(message), "--eml")
@@ -290,7 +307,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from integrations.mail import DryRunTransport, transport_for
 
     from scheduler.app import logs
-    from scheduler.app.service import ConfigWatcher, Runner, default_availability
+    from scheduler.app.service import ConfigWatcher, Runner
     from scheduler.app.store import Store
 
     logs.setup(args.log_format, debug=args.debug)
@@ -302,10 +319,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         factory = (lambda c: DryRunTransport()) if args.dry_run else transport_for
         from integrations import inbox
-        from integrations.publish import publishers_for
 
-        runner = Runner(watcher, store, factory, availability=default_availability, dry_run=args.dry_run,
-                        publishers_factory=publishers_for, inbox=inbox)
+        runner = Runner(watcher, store, factory, availability=_availability_reader(), dry_run=args.dry_run,
+                        publishers_factory=_publishers_factory(), inbox=inbox)
 
         def stop(signum, frame):  # finish the send in progress, record it, then exit 0
             runner.stop = True
@@ -366,7 +382,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     step = parse_step(args.step)
     folder = Path(args.config)
     out = Path(args.out) if args.out else folder / "var" / "simulation"
-    timeline = simulate(folder, start, end, step, out)
+    timeline = simulate(folder, start, end, step, out, availability=_availability_reader())
     print(format_timeline(timeline, out))
     return 0
 
@@ -487,8 +503,10 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_google_auth(args: argparse.Namespace) -> int:
     from integrations.google import authorize
 
+    from scheduler.app.store import atomic_write
+
     config = _load(args)
-    path = authorize(config, port=args.port, open_browser=not args.no_browser)
+    path = authorize(config, atomic_write, port=args.port, open_browser=not args.no_browser)
     print(f"signed in: the Google refresh token is stored in {path} (mode 0600; keep it private, "
           "like a password)")
     return 0

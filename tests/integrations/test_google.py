@@ -48,7 +48,9 @@ from scheduler.core.config import Config, Google, Service
 from scheduler.core.errors import SendError
 from scheduler.core.meetings import Meeting
 from scheduler.app.service import ConfigWatcher, Runner
-from scheduler.app.store import Store
+from scheduler.app.store import Store, atomic_write
+from scheduler.compose.build import shared_event
+from scheduler.core.ports import SharedEvent
 
 ROOT = Path(__file__).resolve().parents[2]
 DISCOVERY = json.loads((Path(googleapiclient.__file__).parent / "discovery_cache" / "documents"
@@ -364,6 +366,14 @@ GROUP = make_group(member("Maya Chen", "America/New_York"), member("Li Wang", "A
                    zone="America/New_York")
 
 
+CONFIG = Config(folder=Path("."), service=Service(), groups={"g": GROUP})
+
+
+def event(meeting: Meeting) -> SharedEvent:
+    """What friendtor composes for the meeting's shared-calendar event (as the service does)."""
+    return shared_event(CONFIG, GROUP, meeting)
+
+
 def listing(*items: dict[str, Any]):
     return ok("calendar.events.list", {"kind": "calendar#events", "items": list(items)})
 
@@ -384,7 +394,7 @@ def publisher(service, invitations: str = "friendtor", retries: int = 0, sleep=n
 def test_publish_inserts_one_event_with_the_meetings_uid(invitations, send_updates):
     """A new meeting is looked up by iCalUID, then inserted with iCalUID = UID, the group's zone and every member."""
     service, http = client(listing(), ok("calendar.events.insert", stored_event()))
-    publisher(service, invitations).publish(GROUP, MEETING)
+    publisher(service, invitations).publish(GROUP, MEETING, event(MEETING))
     found, insert = calls(http)
     assert found.method == "calendar.events.list" and found.query["iCalUID"] == UID
     assert found.path["calendarId"] == "primary"
@@ -407,7 +417,7 @@ def test_the_event_text_is_the_invites_text():
     from scheduler.compose.build import invite_calendar
 
     service, http = client(listing(), ok("calendar.events.insert", stored_event()))
-    publisher(service).publish(GROUP, MEETING)
+    publisher(service).publish(GROUP, MEETING, event(MEETING))
     body = calls(http)[1].body
     config = Config(folder=Path("."), service=Service(), groups={"g": GROUP})
     ical = Calendar.from_ical(invite_calendar(config, GROUP, GROUP.members[0], MEETING))
@@ -421,7 +431,7 @@ def test_publish_after_a_move_patches_the_event_and_keeps_answers():
                           datetime(2026, 11, 25, tzinfo=UTC))
     existing = stored_event(attendees=[{"email": "maya.chen@uni.example", "responseStatus": "accepted"}])
     service, http = client(listing(existing), ok("calendar.events.patch", existing))
-    publisher(service).publish(GROUP, moved)
+    publisher(service).publish(GROUP, moved, event(moved))
     found, patch = calls(http)
     assert patch.method == "calendar.events.patch" and patch.path == {"calendarId": "primary", "eventId": "evt123"}
     assert patch.query["sendUpdates"] == "none"
@@ -434,14 +444,15 @@ def test_publish_after_a_move_patches_the_event_and_keeps_answers():
 def test_patch_never_lowers_googles_sequence():
     """Google refuses a SEQUENCE below its own; the patch sends the higher of the two."""
     service, http = client(listing(stored_event(sequence=4)), ok("calendar.events.patch", stored_event()))
-    publisher(service).publish(GROUP, MEETING.moved(MEETING.start, MEETING.end, MEETING.stamp))
+    same = MEETING.moved(MEETING.start, MEETING.end, MEETING.stamp)
+    publisher(service).publish(GROUP, same, event(same))
     assert calls(http)[1].body["sequence"] == 4
 
 
 def test_a_deleted_event_comes_back_on_a_move():
     """An event someone deleted in Google is restored by the patch (status confirmed), not inserted twice."""
     service, http = client(listing(stored_event(status="cancelled")), ok("calendar.events.patch", stored_event()))
-    publisher(service).publish(GROUP, MEETING)
+    publisher(service).publish(GROUP, MEETING, event(MEETING))
     found, patch = calls(http)
     assert found.query["showDeleted"] == "true" and patch.body["status"] == "confirmed"
 
@@ -522,7 +533,7 @@ def test_faults_map_to_send_errors_the_outbox_understands(answer, transient, fix
     """429/5xx/rate limits are transient; 401/403/404 are permanent and the message says how to fix them."""
     service, http = client(listing(), answer)
     with pytest.raises(SendError) as caught:
-        publisher(service).publish(GROUP, MEETING)
+        publisher(service).publish(GROUP, MEETING, event(MEETING))
     calls(http)
     assert caught.value.transient is transient
     assert fix in str(caught.value) and "\n" not in str(caught.value)
@@ -534,7 +545,7 @@ def test_service_account_403_names_the_subject_and_delegation():
     service, http = client(fails(403, "forbidden"))
     google = Google(auth="service-account", credentials="key.json", subject="ops@uni.example")
     with pytest.raises(SendError) as caught:
-        GooglePublisher(lambda: service, google, "cfg", retries=0).publish(GROUP, MEETING)
+        GooglePublisher(lambda: service, google, "cfg", retries=0).publish(GROUP, MEETING, event(MEETING))
     assert "ops@uni.example" in str(caught.value) and SCOPE in str(caught.value)
     assert caught.value.transient is False
 
@@ -555,7 +566,7 @@ def test_a_time_out_is_transient():
     http = Unreachable()
     service = build("calendar", "v3", http=http, static_discovery=True)
     with pytest.raises(SendError) as caught:
-        publisher(service).publish(GROUP, MEETING)
+        publisher(service).publish(GROUP, MEETING, event(MEETING))
     assert caught.value.transient and "cannot reach Google" in str(caught.value) and http.count == 1
 
 
@@ -563,7 +574,7 @@ def test_a_transient_failure_is_retried_within_the_call():
     """One 503 followed by success publishes, after one short pause."""
     pauses: list[float] = []
     service, http = client(fails(503, "backendError"), listing(), ok("calendar.events.insert", stored_event()))
-    publisher(service, retries=2, sleep=pauses.append).publish(GROUP, MEETING)
+    publisher(service, retries=2, sleep=pauses.append).publish(GROUP, MEETING, event(MEETING))
     assert [c.method for c in calls(http)] == ["calendar.events.list"] * 2 + ["calendar.events.insert"]
     assert pauses == [1.0]
 
@@ -573,7 +584,7 @@ def test_retries_within_a_call_are_bounded():
     pauses: list[float] = []
     service, http = client(*[fails(429, "rateLimitExceeded")] * 3)
     with pytest.raises(SendError) as caught:
-        publisher(service, retries=2, sleep=pauses.append).publish(GROUP, MEETING)
+        publisher(service, retries=2, sleep=pauses.append).publish(GROUP, MEETING, event(MEETING))
     assert caught.value.transient and pauses == [1.0, 2.0] and len(calls(http)) == 3
 
 
@@ -595,7 +606,7 @@ def signed_in(folder: Path, *, expired: bool) -> Google:
                         client_secret=CLIENT["installed"]["client_secret"], scopes=[SCOPE],
                         expiry=datetime(2020, 1, 1) if expired else datetime.now(UTC).replace(tzinfo=None)
                         + timedelta(hours=1))
-    save_token(creds, folder / "var" / "google-token.json")
+    save_token(creds, folder / "var" / "google-token.json", atomic_write)
     return Google(credentials="client.json")
 
 
@@ -613,7 +624,7 @@ def test_save_token_writes_0600_atomically_without_the_client_secret(tmp_path):
     creds = Credentials(token=None, refresh_token=REFRESH, token_uri="https://oauth2.googleapis.com/token",
                         client_id="123.apps.googleusercontent.com", client_secret="client-SECRET-value",
                         scopes=[SCOPE])
-    save_token(creds, path)
+    save_token(creds, path, atomic_write)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     stored = json.loads(path.read_text())
     assert stored["refresh_token"] == REFRESH and "client_secret" not in stored
@@ -628,7 +639,7 @@ def test_expired_sign_in_is_refreshed_stored_0600_and_never_logged(tmp_path, cap
                     json.dumps({"access_token": ACCESS, "expires_in": 3599, "token_type": "Bearer", "scope": SCOPE}))
     end = START + timedelta(days=1)
     http = HttpMockSequence([token_answer, freebusy_answer(_window_body(["a@x.example"], START, end))])
-    connect = Connection(google, tmp_path, http=http)
+    connect = Connection(google, tmp_path, atomic_write, http=http)
     result = google_busy(connect(), ["a@x.example"], START, end)
     assert result["a@x.example"].unknown is None
     (call,) = calls(http)
@@ -649,7 +660,7 @@ def test_a_valid_sign_in_is_used_without_refreshing(tmp_path):
     google = signed_in(tmp_path, expired=False)
     end = START + timedelta(days=1)
     http = HttpMockSequence([freebusy_answer(_window_body(["a@x.example"], START, end))])
-    google_busy(Connection(google, tmp_path, http=http)(), ["a@x.example"], START, end)
+    google_busy(Connection(google, tmp_path, atomic_write, http=http)(), ["a@x.example"], START, end)
     assert calls(http)[0].headers["authorization"] == "Bearer ya29.old-ACCESS-token"
 
 
@@ -660,7 +671,7 @@ def test_a_revoked_sign_in_is_permanent_and_names_the_command(tmp_path, caplog):
     refused = ({"status": "400", "content-type": "application/json"},
                json.dumps({"error": "invalid_grant", "error_description": "Token has been expired or revoked."}))
     with pytest.raises(SendError) as caught:
-        Connection(google, tmp_path, http=HttpMockSequence([refused]))()
+        Connection(google, tmp_path, atomic_write, http=HttpMockSequence([refused]))()
     text = str(caught.value)
     assert not caught.value.transient and "invalid_grant" in text
     assert f"run `friendtor google-auth --config {tmp_path}`" in text
@@ -673,7 +684,7 @@ def test_signing_in_again_is_picked_up_without_a_restart(tmp_path):
     refused = ({"status": "400", "content-type": "application/json"}, json.dumps({"error": "invalid_grant"}))
     end = START + timedelta(days=1)
     http = HttpMockSequence([refused, freebusy_answer(_window_body(["a@x.example"], START, end))])
-    connect = Connection(google, tmp_path, http=http)
+    connect = Connection(google, tmp_path, atomic_write, http=http)
     with pytest.raises(SendError):
         connect()
     signed_in(tmp_path, expired=False)   # what `friendtor google-auth` leaves behind
@@ -702,7 +713,7 @@ def test_credential_files_that_cannot_be_used_are_one_line_with_the_fix(tmp_path
     elif setup == "other-client":
         token.write_text(json.dumps({**json.loads(token.read_text()), "client_id": "999.apps.googleusercontent.com"}))
     with pytest.raises(SendError) as caught:
-        Connection(google, tmp_path, http=HttpMockSequence([]))()
+        Connection(google, tmp_path, atomic_write, http=HttpMockSequence([]))()
     assert words in str(caught.value) and "\n" not in str(caught.value) and not caught.value.transient
 
 
@@ -711,7 +722,7 @@ def test_a_bad_service_account_key_is_one_line(tmp_path):
     (tmp_path / "key.json").write_text(json.dumps({"type": "service_account"}))
     google = Google(auth="service-account", credentials="key.json", subject="ops@uni.example")
     with pytest.raises(SendError) as caught:
-        Connection(google, tmp_path, http=HttpMockSequence([]))()
+        Connection(google, tmp_path, atomic_write, http=HttpMockSequence([]))()
     assert "key.json: not a service account key" in str(caught.value)
 
 
