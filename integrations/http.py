@@ -99,11 +99,17 @@ def read_bounded(response: Any, *, where: str, timeout: float, max_bytes: int, f
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise fail(f"{where} took longer than {2 * timeout:g} s to send its answer", True)
+        wait = min(timeout, remaining)
         if sock is not None and sock() is not None:
-            sock().settimeout(min(timeout, remaining))
-        # read1: whatever has arrived, so an answer that trickles a byte at a time still
-        # meets the deadline check (read(n) would wait for all n bytes).
-        chunk = response.read1(min(_CHUNK, max_bytes + 1 - size))
+            sock().settimeout(wait)
+        try:
+            # read1: whatever has arrived, so an answer that trickles a byte at a time still
+            # meets the deadline check (read(n) would wait for all n bytes).
+            chunk = response.read1(min(_CHUNK, max_bytes + 1 - size))
+        except (TimeoutError, socket.timeout):
+            if wait < timeout:  # the wait was cut short by the deadline: say which budget ran out
+                raise fail(f"{where} took longer than {2 * timeout:g} s to send its answer", True) from None
+            raise
         if not chunk:
             break
         chunks.append(chunk)

@@ -457,3 +457,18 @@ def test_an_https_feed_signed_by_a_ca_the_system_trusts_is_read(https_feed_serve
     test_ca.cert_pem.write_to_path(str(bundle))
     monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
     assert feeds.fetch(f"{https_feed_server.base}/good.ics", timeout=TIMEOUT) == GOOD
+
+
+def test_without_a_writer_the_cache_is_read_but_never_written(feed_server, tmp_path):
+    """FeedCache(folder, None) (a caller that must leave the service's files alone) uses a cached
+    copy when the feed is down, and writes nothing: no folder, no file, no refreshed copy."""
+    url = f"{feed_server.base}/good.ics"
+    FeedCache(tmp_path / "feeds", atomic_write, timeout=TIMEOUT).get(url)
+    before = {p.name: p.read_bytes() for p in (tmp_path / "feeds").iterdir()}
+    reader = FeedCache(tmp_path / "feeds", None, timeout=TIMEOUT)
+    assert reader.get(url).body == GOOD  # a 304 against the copy
+    feed_server.override["good"] = "error"
+    assert reader.get(url).note.startswith("the calendar feed answered HTTP 500; using the copy")
+    assert {p.name: p.read_bytes() for p in (tmp_path / "feeds").iterdir()} == before
+    assert FeedCache(tmp_path / "elsewhere", None, timeout=TIMEOUT).get(f"{feed_server.base}/floating.ics").body
+    assert not (tmp_path / "elsewhere").exists()
