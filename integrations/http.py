@@ -134,7 +134,7 @@ def get(url: str, headers: Mapping[str, str], *, where: str, timeout: float, max
             return Response(response.status, response.reason, _lower(response.headers.items()), body)
     except urllib.error.HTTPError as exc:
         exc.close()  # the error body is not needed
-        return Response(exc.code, str(exc.reason), _lower(exc.headers.items()), b"")
+        return Response(exc.code, str(exc.reason), _lower(exc.headers.items() if exc.headers else ()), b"")
     except _LOW_LEVEL as exc:
         raise fail(*failure(exc, where, timeout)) from None
 
