@@ -19,7 +19,8 @@ from scheduler.cli.main import main
 from scheduler.core.config import Google
 from scheduler.core.errors import SendError
 from scheduler.app.store import atomic_write
-from google_api import ACCESS, REFRESH, ROOT, SERVICE_TOML, START, calls, freebusy_answer, logged, signed_in, window_body
+from google_api import (ACCESS, REFRESH, ROOT, SERVICE_TOML, START, calls, freebusy_answer, logged, signed_in,
+                        window_body)
 
 
 def test_save_token_writes_0600_atomically_without_the_client_secret(tmp_path):

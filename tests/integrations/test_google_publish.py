@@ -10,7 +10,8 @@ import pytest
 
 from scheduler.core.config import Config, Service
 from scheduler.core.errors import SendError
-from google_api import GROUP, MEETING, NO_CONTENT, UID, calls, client, event, fails, listing, ok, publisher, stored_event
+from google_api import (GROUP, MEETING, NO_CONTENT, UID, calls, client, event, fails, listing, ok, publisher,
+                        stored_event)
 
 
 @pytest.mark.parametrize("invitations, send_updates", [("friendtor", "none"), ("google", "all")])

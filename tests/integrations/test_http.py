@@ -165,19 +165,22 @@ MAP = [
     (ConnectionRefusedError(111, "Connection refused"), True, f"could not connect to {WHERE}: connection refused"),
     (urllib.error.URLError(ConnectionRefusedError(111, "Connection refused")), True,
      f"could not connect to {WHERE}: connection refused"),
-    (ConnectionResetError(104, "Connection reset by peer"), True, f"could not talk to {WHERE}: Connection reset by peer"),
+    (ConnectionResetError(104, "Connection reset by peer"), True,
+     f"could not talk to {WHERE}: Connection reset by peer"),
     (urllib.error.URLError("no host given"), True, f"could not talk to {WHERE}: no host given"),
     (_cert_error(), False, f"the certificate of {WHERE} could not be verified (unable to get local issuer "
                            "certificate); if it uses a private certificate authority, install its CA certificate "
                            "in the system trust store"),
     (http.client.InvalidURL("URL can't contain control characters"), False,
      f"the URL for {WHERE} cannot be used (URL can't contain control characters)"),
-    (http.client.IncompleteRead(b"abc", 10), True, f"{WHERE} sent a broken answer (IncompleteRead(3 bytes read, 10 more expected))"),
+    (http.client.IncompleteRead(b"abc", 10), True,
+     f"{WHERE} sent a broken answer (IncompleteRead(3 bytes read, 10 more expected))"),
     (http.client.BadStatusLine("garbage\r\n"), True, f"{WHERE} sent a broken answer (garbage)"),
 ]
 
 
-@pytest.mark.parametrize(("exc", "transient", "text"), MAP, ids=[type(e).__name__ + str(i) for i, (e, _, _) in enumerate(MAP)])
+@pytest.mark.parametrize(("exc", "transient", "text"), MAP,
+                         ids=[f"{type(e).__name__}-{i}" for i, (e, _, _) in enumerate(MAP)])
 def test_the_one_error_map(exc, transient, text):
     """Each low-level failure becomes one line in words and whether trying again may help."""
     assert h.failure(exc, WHERE, TIMEOUT) == (text, transient)
