@@ -30,6 +30,13 @@ def transport_factory(dry_run: bool) -> TransportFactory:
     return transport_for
 
 
+def maildir_transport(path: Path) -> Transport:
+    """A transport that writes into the Maildir at `path` whatever the config says (`simulate`)."""
+    from integrations.mail import MaildirTransport
+
+    return MaildirTransport(path)
+
+
 def publishers_factory() -> PublishersFactory:
     """The shared calendars (Google, CalDAV) a config publishes meetings to."""
     from integrations.publish import publishers_for

@@ -45,6 +45,12 @@ def test_dry_run_transport_sends_nothing():
     assert isinstance(transport, Transport) and transport.messages == []
 
 
+def test_maildir_transport_writes_nothing_until_it_sends(tmp_path):
+    """The simulation's Maildir transport is a Transport and creates its folder only on the first delivery."""
+    transport = wiring.maildir_transport(tmp_path / "outbox")
+    assert isinstance(transport, Transport) and not (tmp_path / "outbox").exists()
+
+
 def test_reply_inbox_is_a_reply_inbox():
     """The inbox handed to the service has the ReplyInbox methods."""
     inbox: ReplyInbox = wiring.reply_inbox()
