@@ -472,3 +472,16 @@ def test_without_a_writer_the_cache_is_read_but_never_written(feed_server, tmp_p
     assert {p.name: p.read_bytes() for p in (tmp_path / "feeds").iterdir()} == before
     assert FeedCache(tmp_path / "elsewhere", None, timeout=TIMEOUT).get(f"{feed_server.base}/floating.ics").body
     assert not (tmp_path / "elsewhere").exists()
+
+
+def test_the_cli_wiring_keeps_the_feed_cache(feed_server, member_config):
+    """The reader the CLI hands the service (scheduler.cli.wiring) writes the feed cache with
+    the app's atomic write: a feed read once stands in when it is down."""
+    from scheduler.cli import wiring
+
+    config, member = member_config(f"{feed_server.base}/good.ics")
+    group = config.groups["g"]
+    assert wiring.group_availability(config, group, LO, HI)[member.email].unknown is None
+    assert len(list((config.folder / "var" / "feeds").iterdir())) == 2
+    feed_server.override["good"] = "error"
+    assert len(wiring.group_availability(config, group, LO, HI)[member.email].busy) == 1
