@@ -31,7 +31,8 @@ from pathlib import Path
 
 from scheduler.core.config import Group
 from scheduler.core.cycles import next_key, window
-from scheduler.core.slots import find_slots, inconvenient_for, recent_burden
+from scheduler.core.history import inconvenient_for, recent_burden
+from scheduler.core.slots import find_slots
 
 MEMBERS = (
     {"name": "Lucia Reyes", "email": "lucia@ucla.example", "timezone": "America/Los_Angeles",

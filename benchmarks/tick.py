@@ -65,7 +65,8 @@ from scheduler.app.logs import setup as setup_logging
 from scheduler.core.planner import StateView, plan
 from scheduler.app.service import ConfigWatcher, Runner, default_availability
 from scheduler.app.simulate import simulate
-from scheduler.app.statefile import StateFile, journal_path
+from scheduler.app.journal import journal_path
+from scheduler.app.statefile import StateFile
 from scheduler.app.store import Store
 
 BUSY_SIZES = (50, 100, 200)                   # everything due: ~15 ms per message, 12 per group

@@ -19,26 +19,23 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import http.client
 import json
 import os
-import socket
-import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from scheduler.core.errors import CalendarError, FeedUnavailable
-from scheduler.app.store import atomic_write
+from scheduler.core.ports import WriteFile
+
+from . import http
 
 TIMEOUT_SECONDS = 15
 MAX_BYTES = 10 * 1024 * 1024  # a year of a busy person's calendar is well under 1 MB
 MAX_STALE = timedelta(hours=24)
-_CHUNK = 64 * 1024
+WHERE = "the calendar feed"  # how errors name the server: never by its URL, which is a secret
 
 
 def redact(url: str) -> str:
@@ -57,61 +54,25 @@ def fetch(url: str, *, timeout: float = TIMEOUT_SECONDS, max_bytes: int = MAX_BY
     return body
 
 
+def _unavailable(text: str, transient: bool) -> FeedUnavailable:
+    """The feed gateway's one error map: no answer at all (time-out, reset, TLS, a broken or
+    oversized body) is an outage, whatever the cause, so a recent cached copy may stand in."""
+    return FeedUnavailable(text, outage=True)
+
+
 def _get(url: str, headers: dict[str, str], *, timeout: float,
          max_bytes: int) -> tuple[bytes | None, dict[str, str]]:
     """(body, response headers); body None for a 304. Raises FeedUnavailable."""
-    request = urllib.request.Request(url, headers={"User-Agent": "friendtor", "Accept": "text/calendar",
-                                                   **headers})
-    deadline = time.monotonic() + 2 * timeout  # each wait is bounded by `timeout`; the whole read by twice that
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (scheme checked in config)
-            chunks, size = [], 0
-            while size <= max_bytes:
-                if time.monotonic() > deadline:
-                    raise FeedUnavailable(f"the calendar feed took longer than {2 * timeout:g} s to download",
-                                          outage=True)
-                # read1: whatever has arrived, so a feed that trickles a byte at a time still
-                # meets the deadline check (read(n) would wait for all n bytes).
-                chunk = response.read1(min(_CHUNK, max_bytes + 1 - size))
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                size += len(chunk)
-            if size <= max_bytes and response.length:  # read1 returns b"" when the server hangs up early
-                raise FeedUnavailable(f"the calendar feed was cut off after {size} bytes", outage=True)
-            meta = {k.lower(): v for k, v in response.headers.items()}
-    except FeedUnavailable:
-        raise
-    except urllib.error.HTTPError as exc:
-        exc.close()  # the error body is not needed
-        if exc.code == 304:
-            return None, {k.lower(): v for k, v in exc.headers.items()}
-        # 408 and 429 are the server asking for patience, like a 5xx.
-        outage = exc.code >= 500 or exc.code in (408, 429)
-        raise FeedUnavailable(f"the calendar feed answered HTTP {exc.code}", outage=outage) from None
-    except (TimeoutError, socket.timeout):
-        raise FeedUnavailable(f"the calendar feed did not answer within {timeout:g} s", outage=True) from None
-    except urllib.error.URLError as exc:
-        # The reason is the socket or TLS error; its text never holds the URL.
-        reason = "timed out" if isinstance(exc.reason, TimeoutError) else exc.reason
-        raise FeedUnavailable(f"the calendar feed could not be fetched ({reason})", outage=True) from None
-    except OSError as exc:  # reset before or during the answer
-        raise FeedUnavailable(f"the calendar feed could not be fetched ({_why(exc)})", outage=True) from None
-    except (http.client.HTTPException, ValueError) as exc:  # garbled status line, IncompleteRead
-        raise FeedUnavailable(f"the calendar feed sent a broken answer ({_why(exc)})", outage=True) from None
-    body = b"".join(chunks)
-    if len(body) > max_bytes:
-        raise FeedUnavailable(f"the calendar feed is larger than {_size(max_bytes)}", outage=True)
-    return body, meta
-
-
-def _why(exc: Exception) -> str:
-    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-    return " ".join(text.split())[:120]
-
-
-def _size(n: int) -> str:
-    return f"{n // (1024 * 1024)} MB" if n >= 1024 * 1024 else f"{n // 1024} KB"
+    answer = http.get(url, {"Accept": "text/calendar", **headers}, where=WHERE, timeout=timeout,
+                      max_bytes=max_bytes, fail=_unavailable)
+    if answer.status == 304:
+        return None, answer.headers
+    if not 200 <= answer.status < 300:
+        # 408 and 429 are the server asking for patience, like a 5xx; any other 4xx (404,
+        # 410, 401, 403: the secret address was reset or revoked) is not an outage.
+        outage = answer.status >= 500 or answer.status in (408, 429)
+        raise FeedUnavailable(f"{WHERE} answered HTTP {answer.status}", outage=outage)
+    return answer.body, answer.headers
 
 
 def looks_like_icalendar(body: bytes) -> bool:
@@ -134,14 +95,18 @@ class FeedCache:
     atomically. A copy whose JSON does not match its body (two processes wrote at once) is
     ignored. Failing to write the cache never fails a fetch: the body is still returned.
 
-    `clock` gives the current time (aware, UTC). The cache is I/O-edge code, like the HTTP
-    request itself; the planner never sees it, and tests pass their own clock.
+    `write_file` is the app's atomic write (the WriteFile port), handed in by the CLI; None
+    reads the cache but never writes it, for a caller that must leave the service's files as
+    they are. `clock` gives the current time (aware, UTC). The cache is I/O-edge code, like
+    the HTTP request itself; the planner never sees it, and tests pass their own clock.
     """
 
-    def __init__(self, folder: Path, *, timeout: float | None = None, max_bytes: int | None = None,
-                 max_stale: timedelta | None = None, clock: Callable[[], datetime] | None = None):
+    def __init__(self, folder: Path, write_file: WriteFile | None, *, timeout: float | None = None,
+                 max_bytes: int | None = None, max_stale: timedelta | None = None,
+                 clock: Callable[[], datetime] | None = None):
         # Defaults are read here, not at import, so the module's limits can be tuned in one place.
         self.folder = Path(folder)
+        self.write_file = write_file
         self.timeout = TIMEOUT_SECONDS if timeout is None else timeout
         self.max_bytes = MAX_BYTES if max_bytes is None else max_bytes
         self.max_stale = MAX_STALE if max_stale is None else max_stale
@@ -209,12 +174,14 @@ class FeedCache:
         return body, meta
 
     def _save(self, url: str, body: bytes | None, meta: dict) -> None:
+        if self.write_file is None:
+            return
         body_path, meta_path = self.paths(url)
         try:
             self._folder()
             if body is not None:
-                atomic_write(body_path, body, 0o600)
-            atomic_write(meta_path, json.dumps(meta, indent=1).encode(), 0o600)
+                self.write_file(body_path, body, 0o600)
+            self.write_file(meta_path, json.dumps(meta, indent=1).encode(), 0o600)
         except OSError:
             # A cache that cannot be written (a folder created by root with `sudo friendtor
             # slots`, a full disk) costs a full download next time, nothing more.

@@ -12,17 +12,19 @@ import os
 from collections.abc import Mapping
 
 from scheduler.core.config import Config
-from scheduler.core.ports import Publisher
+from scheduler.core.ports import Publisher, WriteFile
 
 
-def publishers_for(config: Config, environ: Mapping[str, str] = os.environ) -> dict[str, Publisher]:
-    """The publishers `service.publish` asks for, by name ("google", "caldav")."""
+def publishers_for(config: Config, environ: Mapping[str, str] = os.environ, *,
+                   write_file: WriteFile | None = None) -> dict[str, Publisher]:
+    """The publishers `service.publish` asks for, by name ("google", "caldav"). `write_file`
+    (the app's atomic write, from the CLI) stores a refreshed Google sign-in."""
     out: dict[str, Publisher] = {}
     service = config.service
     if "google" in service.publish and service.google is not None:
         from .google import GooglePublisher
 
-        out["google"] = GooglePublisher.from_config(config)
+        out["google"] = GooglePublisher.from_config(config, write_file)
     if "caldav" in service.publish and service.caldav is not None:
         from .caldav import CalDavPublisher
 

@@ -20,7 +20,6 @@ from pydantic import BaseModel, ValidationError
 from scheduler.core.config import Config, Group, Service, cross_check
 from scheduler.core.errors import ConfigError, Problem
 from scheduler.core.fields import closest, did_you_mean, show, toml_key
-from scheduler.compose.samples import check_templates
 
 GROUP_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 
@@ -72,7 +71,10 @@ def load_config(folder: Path | str) -> Config:
         groups[gid] = group
 
     # Coordinators' template overrides are config too: a broken one must fail here, in
-    # `validate` and on reload, not in a member's inbox.
+    # `validate` and on reload, not in a member's inbox. Imported here: reading a config
+    # should not load the message pipeline that checking templates needs.
+    from scheduler.app.templates import check_templates
+
     problems.extend(check_templates(folder))
 
     if problems:

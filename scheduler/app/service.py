@@ -35,6 +35,7 @@ from scheduler.core.errors import FriendtorError, SendError
 from scheduler.app.loader import load_config
 from scheduler.core.log import event
 from scheduler.core.planner import Plan, Send, StateView, expires, plan
+from scheduler.app.templates import load_templates
 from scheduler.compose.render import TemplateProblem, Templates
 from scheduler.compose.samples import failure_payload
 from scheduler.app.store import Store, iso, parse_iso
@@ -136,7 +137,7 @@ class Runner:
         self.publishers = {} if dry_run else publishers_factory(watcher.config)
         # The reply inbox reader (integrations.inbox); None: RSVPs are not read (simulations).
         self.inbox = inbox
-        self.templates = Templates(watcher.config.folder / "templates")  # compiled once, not per tick
+        self.templates = load_templates(watcher.config.folder / "templates")  # compiled once, not per tick
         self.availability = availability
         self.dry_run = dry_run
         self.stop = False  # set by SIGTERM/SIGINT: finish the send in progress, record, exit
@@ -158,7 +159,7 @@ class Runner:
         over; if any of it fails, the error propagates and the last good config stays in force."""
         transport = self.transport_factory(config)
         publishers = {} if self.dry_run else self.publishers_factory(config)
-        templates = Templates(config.folder / "templates")
+        templates = load_templates(config.folder / "templates")
         self.transport, self.publishers, self.templates = transport, publishers, templates
         self.held.clear()  # a new setup may be the fix: try it at once
 
@@ -440,7 +441,9 @@ class Runner:
             if meeting.cancelled:
                 publisher.cancel(group, meeting)
             else:
-                publisher.publish(group, meeting)
+                from scheduler.compose.build import shared_event
+
+                publisher.publish(group, meeting, shared_event(self.config, group, meeting))
         except SendError as exc:
             if exc.setup or _calendar_setup(exc):
                 return self._hold(doc, base, exc, now, report, where)

@@ -21,17 +21,11 @@ from types import MappingProxyType
 from typing import Any
 
 from scheduler.core.meetings import Meeting
-from scheduler.app.statefile import (  # noqa: F401 (re-exported: the service and the CLI know them from here)
-    HOW_TO,
-    SCHEMA,
-    Lock,
-    LockedError,
-    StateDB,
-    StateError,
-    StateFile,
-    atomic_write,
-    journal_path,
-)
+from scheduler.app.files import atomic_write  # noqa: F401 (re-exported: the service and the CLI know them from here)
+from scheduler.app.journal import HOW_TO, journal_path  # noqa: F401
+from scheduler.app.lock import Lock
+from scheduler.app.statefile import SCHEMA, StateDB, StateFile
+from scheduler.core.errors import LockedError, StateError  # noqa: F401
 
 OPEN = ("pending", "sending", "retry")
 FINISHED = ("sent", "failed", "skipped")

@@ -19,7 +19,8 @@ from scheduler.core.errors import UsageError
 from scheduler.core.meetings import Meeting, meeting_uid
 from scheduler.compose.build import base_context, build, meeting_key, sender
 from scheduler.core.planner import LEAD, add_months
-from scheduler.compose.render import KINDS, Templates
+from scheduler.app.templates import load_templates
+from scheduler.compose.render import KINDS
 from scheduler.core.slots import find_slots
 
 
@@ -29,7 +30,7 @@ def preview(config: Config, group: Group, kind: str, recipient_email: str | None
     if kind not in KINDS:
         raise UsageError(f"unknown kind {kind!r}; use one of: {', '.join(KINDS)}")
     recipient = _recipient(group, kind, recipient_email)
-    templates = Templates(config.folder / "templates")
+    templates = load_templates(config.folder / "templates")
     base = base_context(config, group, recipient)
     today = now.astimezone(group.tz).date()
 

@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 
 from scheduler.core.config import Group
 from scheduler.core.cycles import Window
-from scheduler.core.slots import COMFORT, Candidate, Usual
+from scheduler.core.history import COMFORT, Usual
+from scheduler.core.slots import Candidate
 
 MARK = {"available": "✓", "tentative": "?", "unavailable": "✗"}
 
@@ -41,7 +42,7 @@ def _day(d) -> str:
 def as_table(group: Group, window: Window, candidates: list[Candidate],
              burden: Mapping[str, float] | None = None, usual: Usual | None = None) -> str:
     """The table `friendtor slots` prints. Pass the `burden` and `usual` given to find_slots
-    (a `slots.Burden`, a `slots.Usual`) so the last line can say whom a fairer choice spared,
+    (a `history.Burden`, a `history.Usual`) so the last line can say whom a fairer choice spared,
     or that it keeps to the group's usual time."""
     zone = group.tz
     size = len(group.members)

@@ -14,6 +14,7 @@ from scheduler.compose import context as ctx
 from scheduler.core.config import Config, Group, Member
 from scheduler.compose.ical import Invite, Person, calendar
 from scheduler.core.meetings import Meeting
+from scheduler.core.ports import SharedEvent
 from scheduler.compose.messages import Mailbox, compose
 from scheduler.compose.render import Templates
 
@@ -55,6 +56,14 @@ def invite_calendar(config: Config, group: Group, recipient: Member, meeting: Me
         chairs=frozenset(group.coordinators),
     )
     return calendar(invite, "CANCEL" if meeting.cancelled else "REQUEST", stamp=meeting.stamp)
+
+
+def shared_event(config: Config, group: Group, meeting: Meeting) -> SharedEvent:
+    """What a shared calendar (Google, CalDAV) shows for a meeting: the invite's calendar and
+    its description text. The invite for any one member carries exactly the summary,
+    description, location, times and ORGANIZER everyone gets; only its ATTENDEE list is per
+    recipient, and it lists every member when the group shares emails."""
+    return SharedEvent(invite_calendar(config, group, group.members[0], meeting), meeting_description(group))
 
 
 def build(

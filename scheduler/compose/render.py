@@ -5,17 +5,21 @@ Each kind of email has three templates: `<kind>.subject.txt`, `<kind>.txt` and
 default. Templates run in a sandbox (a template cannot reach Python internals), with
 strict undefined variables (a typo is an error, never a blank in a member's inbox), and
 HTML escaping on for `.html` templates only: subjects and plain text are never escaped.
+
+Pure: the templates come in as text (`TemplateSources`, read from the folders by
+`scheduler.app.templates`); nothing here opens a file.
 """
 
 from __future__ import annotations
 
 import re
 import traceback
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 from typing import Any
 
-from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, TemplateSyntaxError
+from jinja2 import FunctionLoader, StrictUndefined, TemplateSyntaxError
 from jinja2 import select_autoescape
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -27,11 +31,19 @@ TEMPLATE_SETS = (*KINDS, "failure")
 PARTS = ("subject.txt", "txt", "html")
 
 
-def default_templates() -> Path:
-    """The bundled templates: inside the package when installed, else the repo's templates/."""
-    package = Path(__file__).resolve().parent.parent
-    installed = package / "templates"
-    return installed if installed.is_dir() else package.parent / "templates"
+@dataclass(frozen=True)
+class TemplateSources:
+    """The templates' files as read: name (relative, with "/") -> the file's bytes.
+
+    `override` is the config folder's `templates/` (empty without one), `bundled` the
+    defaults shipped with friendtor; a name in `override` wins. `override_files` are the
+    names of the files directly in `templates/`, which `unknown_overrides` checks. Bytes,
+    not text: a file that is not UTF-8 is a problem of the template that uses it, said
+    when it is rendered, as for any other mistake in a template."""
+
+    override: Mapping[str, bytes] = field(default_factory=dict)
+    bundled: Mapping[str, bytes] = field(default_factory=dict)
+    override_files: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -42,12 +54,10 @@ class Rendered:
 
 
 class Templates:
-    def __init__(self, override: Path | None = None):
-        self.override = override if override is not None and override.is_dir() else None
-        loaders = [FileSystemLoader(str(self.override))] if self.override else []
-        loaders.append(FileSystemLoader(str(default_templates())))
+    def __init__(self, sources: TemplateSources):
+        self.sources = sources
         self.env = SandboxedEnvironment(
-            loader=ChoiceLoader(loaders),
+            loader=FunctionLoader(self._source),
             undefined=StrictUndefined,
             autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False, default=False),
             trim_blocks=True,
@@ -55,9 +65,20 @@ class Templates:
             keep_trailing_newline=True,
         )
 
+    def _source(self, name: str) -> tuple[str, str, Callable[[], bool]] | None:
+        data = self.sources.override.get(name)
+        if data is None:
+            data = self.sources.bundled.get(name)
+        if data is None:
+            return None
+        # As a file opened as UTF-8 text reads: a bad byte is an error, any line ending is "\n".
+        # The name is the template's file name in tracebacks, which `_locate` reads.
+        text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
+        return text, name, lambda: True  # sources never change under a Templates: a new one is built
+
     def source_of(self, name: str) -> str:
         """How a problem names a template: `templates/x.html` (override) or the bundled path."""
-        if self.override and (self.override / name).is_file():
+        if name in self.sources.override:
             return f"templates/{name}"
         return f"(bundled) templates/{name}"
 
@@ -74,7 +95,7 @@ class Templates:
         # Jinja rewrites tracebacks so that frames point at template files and lines.
         for frame in reversed(traceback.extract_tb(exc.__traceback__)):
             if frame.filename and frame.filename.endswith((".html", ".txt")):
-                return self.source_of(Path(frame.filename).name), frame.lineno
+                return self.source_of(PurePosixPath(frame.filename).name), frame.lineno
         return self.source_of(name), None
 
     def render(self, kind: str, context: dict[str, Any]) -> Rendered:
@@ -85,10 +106,8 @@ class Templates:
 
     def unknown_overrides(self) -> list[str]:
         """Files in the override folder that no email uses (a misspelt name would be silently ignored)."""
-        if not self.override:
-            return []
-        known = {f"{k}.{p}" for k in TEMPLATE_SETS for p in PARTS} | {p.name for p in default_templates().iterdir()}
-        return sorted(p.name for p in self.override.iterdir() if p.is_file() and p.name not in known)
+        known = {f"{k}.{p}" for k in TEMPLATE_SETS for p in PARTS} | {n for n in self.sources.bundled if "/" not in n}
+        return sorted(n for n in self.sources.override_files if n not in known)
 
 
 def _describe(exc: Exception) -> str:

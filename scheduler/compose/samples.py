@@ -1,18 +1,17 @@
 """Sample data that exercises every branch of every template, so `validate` finds a broken
-override before a member's inbox does."""
+override before a member's inbox does (`scheduler.app.templates.check_templates` reads the
+templates and calls `template_problems`)."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
-from pathlib import Path
 
 from scheduler.compose import context as ctx
 from scheduler.core.config import Group
 from scheduler.compose.select import World, for_report
 from scheduler.core.errors import Problem
 from scheduler.core.meetings import Meeting
-from scheduler.compose.render import TEMPLATE_SETS, Templates, TemplateProblem, default_templates
+from scheduler.compose.render import TEMPLATE_SETS, Templates, TemplateProblem
 from scheduler.core.slots import Candidate, Verdict
 
 TODAY = date(2027, 3, 1)
@@ -108,24 +107,9 @@ def failure_payload(kind: str, name: str, email: str, error: str, day: date) -> 
     return {"kind": kind, "name": name, "email": email, "error": error, "date": day.isoformat()}
 
 
-def _fingerprint(folder: Path) -> tuple:
-    files = sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
-    return tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in files)
-
-
-def check_templates(folder: Path) -> list[Problem]:
-    """Render every kind with sample data (emails shared and not); one Problem per broken template."""
-    override = folder / "templates"
-    # Rendering 18 emails costs a tenth of a second; the service reloads config often, so the
-    # answer is kept until a template file changes.
-    override = override if override.is_dir() else None
-    state = _fingerprint(override) if override else ()
-    return list(_check(override, state, _fingerprint(default_templates())))
-
-
-@lru_cache(maxsize=32)
-def _check(override: Path | None, _override_state: tuple, _bundled_state: tuple) -> tuple[Problem, ...]:
-    templates = Templates(override)
+def template_problems(templates: Templates) -> list[Problem]:
+    """Render every kind with sample data (emails shared and not); one Problem per broken
+    template, and one per file in the override folder that no email uses."""
     problems: dict[tuple[str, str], Problem] = {}
     for name in templates.unknown_overrides():
         problems[(name, "")] = Problem(f"templates/{name}", "", "not a template friendtor uses; name it after an "
@@ -143,4 +127,4 @@ def _check(override: Path | None, _override_state: tuple, _bundled_state: tuple)
             except TemplateProblem as exc:
                 p = exc.problem()
                 problems.setdefault((p.file, p.message), p)
-    return tuple(problems.values())
+    return list(problems.values())

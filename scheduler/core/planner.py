@@ -40,7 +40,8 @@ from scheduler.core.availability import Availability
 from scheduler.core.config import Config, Group, Member
 from scheduler.core.cycles import Window, cycle_of, first_day, next_key, next_window, window
 from scheduler.core.meetings import Meeting, by_group, meeting_uid
-from scheduler.core.slots import Burden, Candidate, Usual, find_slots, recent_burden, usual_time
+from scheduler.core.history import Burden, Usual, recent_burden, usual_time
+from scheduler.core.slots import Candidate, find_slots
 
 LEAD = timedelta(hours=24)          # an invite gives members at least a day's notice
 SEND_AT = time(9, 0)                # local time for date-only prompts (nudges, reviews)

@@ -176,7 +176,7 @@ def test_simulation_leaves_the_real_inbox_alone(cfg, tmp_path):
 def test_review_shows_attendance_per_member(cfg):
     """Each member's attended/recorded count appears in the review, in text and HTML."""
     from scheduler.compose.build import build
-    from scheduler.compose.render import Templates
+    from scheduler.app.templates import load_templates
 
     main(["attendance", "k-club", "2026-12-10", "--config", str(cfg), "--present", MAYA, LI, "--absent", JAMES])
     config = ConfigWatcher(cfg).config
@@ -191,7 +191,7 @@ def test_review_shows_attendance_per_member(cfg):
         {"name": "Maya Chen", "present": 1, "of": 1, "percent": 100},
         {"name": "James Carter", "present": 0, "of": 1, "percent": 0},
         {"name": "Li Wang", "present": 1, "of": 1, "percent": 100}]
-    msg = build("review", config=config, templates=Templates(None), group=group, recipient=group.members[0],
+    msg = build("review", config=config, templates=load_templates(None), group=group, recipient=group.members[0],
                 context=context, key="review:k-club:2027-01-13", now=NOW)
     assert "James Carter: 0 of 1 (0%)" in msg.get_body(("plain",)).get_content()
     assert "James Carter" in msg.get_body(("html",)).get_content()

@@ -332,7 +332,7 @@ def test_an_update_superseded_by_a_later_move_is_not_sent():
     from scheduler.compose.select import Skip, World, message_for
     from scheduler.app.loader import load_config
     from scheduler.core.meetings import Meeting
-    from scheduler.compose.render import Templates
+    from scheduler.app.templates import load_templates
 
     config = load_config(ROOT / "config" / "example")
     start = datetime(2026, 12, 10, 15, tzinfo=UTC)
@@ -343,9 +343,9 @@ def test_an_update_superseded_by_a_later_move_is_not_sent():
            "recipient": "maya.chen@northeast-childrens.example", "name": "Maya Chen", "timezone": "America/New_York",
            "payload": {"cycle": "2026-12", "sequence": 3}, "created": "2026-11-20T12:00:00Z"}
     world = World({("k-club", "2026-12"): twice}, {})
-    assert isinstance(message_for(doc, config, world, Templates(None), NOW), Skip)
+    assert isinstance(message_for(doc, config, world, load_templates(None), NOW), Skip)
     doc = {**doc, "key": "update:k-club:2026-12:6", "payload": {"cycle": "2026-12", "sequence": 6}}
-    assert not isinstance(message_for(doc, config, world, Templates(None), NOW), Skip)
+    assert not isinstance(message_for(doc, config, world, load_templates(None), NOW), Skip)
 
 
 def test_a_move_forgets_the_answers_given_for_the_old_time(cfg):

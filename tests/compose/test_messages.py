@@ -31,7 +31,8 @@ from scheduler.app.loader import load_config
 from scheduler.core.meetings import Meeting
 from scheduler.compose.build import base_context, build
 from scheduler.cli.preview import preview
-from scheduler.compose.render import KINDS, Templates
+from scheduler.app.templates import load_templates
+from scheduler.compose.render import KINDS
 from scheduler.compose.samples import failure_payload
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -376,7 +377,7 @@ def test_build_refuses_a_calendar_that_contradicts_its_kind(kind, cancelled):
         meeting = meeting.cancel(NOV)
     context = ctx.for_invite(base_context(config, group, me), group, me, meeting)
     with pytest.raises(ValueError, match=kind):
-        build(kind, config=config, templates=Templates(None), group=group, recipient=me,
+        build(kind, config=config, templates=load_templates(None), group=group, recipient=me,
               context=context, key=f"{kind}:x", now=NOV, meeting=meeting)
 
 
@@ -387,7 +388,7 @@ def test_delivery_failure_report_is_an_alert_that_hides_the_address():
     me, failed = group.member(MAYA), group.member(OLIVER)
     context = {**base_context(config, group, me),
                "failure": failure_payload("agenda", failed.name, failed.email, "550 5.1.1 no such user", NOV.date())}
-    msg = build("failure", config=config, templates=Templates(None), group=group, recipient=me,
+    msg = build("failure", config=config, templates=load_templates(None), group=group, recipient=me,
                 context=context, key="failure:k-club:x", now=NOV)
     assert msg["X-Friendtor-Kind"] == "alert"
     assert [a.addr_spec for a in msg["To"].addresses] == [MAYA]

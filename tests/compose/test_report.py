@@ -14,7 +14,7 @@ from scheduler.core.config import Config, Group, Service
 from scheduler.compose.select import World, message_for
 from scheduler.core.meetings import Meeting
 from scheduler.core.planner import Plan, StateView, plan
-from scheduler.compose.render import Templates
+from scheduler.app.templates import load_templates
 
 MAYA, RAVI, ANA, LI = "maya@uni-a.example", "ravi@uni-b.example", "ana@uni-c.example", "li@uni-d.example"
 MEMBERS = [
@@ -153,7 +153,7 @@ def report_doc(payload=None, recipient=MAYA, name="Maya Chen", zone="America/New
 
 
 def render(cfg=None, **doc):
-    msg = message_for(report_doc(**doc), cfg or config(), world(), Templates(None), NOW)
+    msg = message_for(report_doc(**doc), cfg or config(), world(), load_templates(None), NOW)
     return msg, msg.get_body(("plain",)).get_content(), msg.get_body(("html",)).get_content()
 
 
@@ -206,7 +206,7 @@ def test_report_without_a_meeting_names_the_next_window():
     """No meeting scheduled yet: the report says when the time will be found, and shows no RSVP lists."""
     w = world()
     bare = World({k: v for k, v in w.meetings.items() if k[1] != "2027-03"}, w.attendance, w.failed)
-    msg = message_for(report_doc(), config(), bare, Templates(None), NOW)
+    msg = message_for(report_doc(), config(), bare, load_templates(None), NOW)
     text = msg.get_body(("plain",)).get_content()
     assert "Not scheduled yet: friendtor will pick a time between Tue 9 Mar 2027 and Thu 18 Mar 2027." in text
     assert "Not answered" not in text
@@ -221,7 +221,7 @@ def test_report_embeds_its_heatmap_inline():
 
     p = State().tick(cfg, at(2027, 3, 1, 15), availability)
     send = next(s for s in p.sends if s.kind == "report" and s.recipient == MAYA)
-    msg = message_for(report_doc(dict(send.payload)), cfg, world(), Templates(None), NOW)
+    msg = message_for(report_doc(dict(send.payload)), cfg, world(), load_templates(None), NOW)
     (image,) = [part for part in msg.walk() if part.get_content_type() == "image/png"]
     assert f'src="cid:{image["Content-ID"].strip("<>")}"' in msg.get_body(("html",)).get_content()
     assert Image.open(io.BytesIO(image.get_payload(decode=True))).format == "PNG"
@@ -229,5 +229,5 @@ def test_report_embeds_its_heatmap_inline():
 
 def test_report_to_someone_no_longer_a_member_is_skipped():
     """A coordinator removed from the group gets no report."""
-    msg = message_for(report_doc(recipient="gone@uni.example", name="Gone"), config(), world(), Templates(None), NOW)
+    msg = message_for(report_doc(recipient="gone@uni.example", name="Gone"), config(), world(), load_templates(None), NOW)
     assert not hasattr(msg, "walk")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import email
 import shutil
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from email import policy
 from email.message import EmailMessage
@@ -23,8 +25,10 @@ from integrations.calendars import group_availability
 from scheduler.cli.main import main
 from scheduler.app.loader import load_config
 from scheduler.cli.preview import preview
-from scheduler.compose.render import KINDS, TEMPLATE_SETS, Templates, default_templates
-from scheduler.compose.samples import check_templates, sample_contexts, sample_group
+from scheduler.app.templates import check_templates, default_templates, load_templates
+from scheduler.compose.render import KINDS, TEMPLATE_SETS, Rendered, TemplateSources, Templates
+from scheduler.core.errors import TemplateProblem
+from scheduler.compose.samples import sample_contexts, sample_group
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "config" / "example"
@@ -237,7 +241,7 @@ class TagBalance(HTMLParser):
 @pytest.mark.parametrize("kind", TEMPLATE_SETS)
 def test_every_bundled_template_renders_sample_data(kind, share):
     """Each template set (every kind, and the failure report) renders: one-line subject, text, balanced HTML."""
-    rendered = Templates(None).render(kind, sample_contexts(sample_group(share=share))[kind])
+    rendered = load_templates(None).render(kind, sample_contexts(sample_group(share=share))[kind])
     assert rendered.subject and "\n" not in rendered.subject
     assert rendered.text.startswith("Hello Maya,")
     checker = TagBalance()
@@ -250,3 +254,49 @@ def test_every_bundled_template_renders_sample_data(kind, share):
 def test_bundled_templates_pass_their_own_check(tmp_path):
     """With no overrides, the template check that `validate` runs finds nothing."""
     assert check_templates(tmp_path) == []
+
+
+# --- rendering is pure; reading the folders is the app's ------------------------------
+
+def test_templates_render_from_text_alone():
+    """The renderer takes the templates as bytes: no folder is read, and a problem names
+    an override as templates/x and a default as (bundled) templates/x."""
+    bundled = {"x.subject.txt": b"Hi {{ who }}", "x.txt": b"Text {{ who }}\n", "x.html": b"<p>{{ who }}</p>\n",
+               "y.subject.txt": b"y", "y.txt": b"\n{{ nope }}\n", "y.html": b""}
+    templates = Templates(TemplateSources(override={"x.txt": b"Mine\r\n{{ who }}\r\n"}, bundled=bundled))
+    assert templates.render("x", {"who": "<Ana>"}) == Rendered("Hi <Ana>", "Mine\n<Ana>\n", "<p>&lt;Ana&gt;</p>\n")
+    with pytest.raises(TemplateProblem) as bad:
+        templates.render("y", {})
+    assert (bad.value.file, bad.value.line) == ("(bundled) templates/y.txt", 2)
+    broken = Templates(TemplateSources(override={"x.txt": b"\n\n{{ who.name }}"}, bundled=bundled))
+    with pytest.raises(TemplateProblem) as bad:
+        broken.render("x", {"who": "Ana"})
+    assert (bad.value.file, bad.value.line) == ("templates/x.txt", 3)
+
+
+def test_an_override_that_is_not_utf8_fails_validate_with_one_line(folder, capsys):
+    """A template file that is not UTF-8 is that template's problem, said in one line."""
+    (folder / "templates" / "invite.txt").write_bytes(b"Hello \xff {{ recipient.first_name }}\n")
+    code, out, err = validate(folder, capsys)
+    assert code == 2 and err.startswith("templates/invite.txt: UnicodeDecodeError: ") and len(err.splitlines()) == 1
+
+
+def test_templates_are_read_once(folder):
+    """A Templates renders what was read when it was built (the service builds a new one when the
+    config folder changes, after `validate`'s checks), not a file edited since."""
+    override(folder, "invite.subject.txt", "First {{ group.name }}")
+    templates = load_templates(folder / "templates")
+    override(folder, "invite.subject.txt", "Second {{ group.name }}")
+    context = sample_contexts(sample_group(share=False))["invite"]
+    assert templates.render("invite", context).subject == "First Sample Group"
+    assert load_templates(folder / "templates").render("invite", context).subject == "Second Sample Group"
+
+
+def test_loading_a_config_does_not_load_the_message_pipeline():
+    """Importing the config loader imports no message building (compose) and no Jinja: the
+    template check imports them when it runs."""
+    code = ("import sys\n"
+            "import scheduler.app.loader\n"
+            "bad = [m for m in sys.modules if m.startswith(('scheduler.compose', 'scheduler.app.templates', 'jinja2'))]\n"
+            "assert not bad, bad\n")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=60)

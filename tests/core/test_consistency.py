@@ -12,7 +12,8 @@ from scheduler.core.cycles import range_window
 from scheduler.core.meetings import Meeting
 from scheduler.core.planner import StateView, past_usual, plan
 from scheduler.cli.slotreport import why_best
-from scheduler.core.slots import Usual, find_slots, recent_burden, usual_time
+from scheduler.core.history import Usual, recent_burden, usual_time
+from scheduler.core.slots import find_slots
 
 HOUR = timedelta(hours=1)
 NY = member("Ny", "America/New_York", hours="08:00-18:00")

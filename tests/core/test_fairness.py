@@ -12,7 +12,8 @@ from scheduler.core.cycles import range_window
 from scheduler.core.meetings import Meeting
 from scheduler.core.planner import StateView, past_burden, plan
 from scheduler.cli.slotreport import as_table, why_best
-from scheduler.core.slots import find_slots, inconvenient_for, recent_burden
+from scheduler.core.history import inconvenient_for, recent_burden
+from scheduler.core.slots import find_slots
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 import fairness as year  # noqa: E402  (benchmarks/ is not a package)

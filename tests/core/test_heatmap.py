@@ -22,7 +22,7 @@ from scheduler.cli.main import main
 from scheduler.core.cycles import range_window
 from scheduler.compose.select import World, message_for
 from scheduler.core.planner import StateView, plan
-from scheduler.compose.render import Templates
+from scheduler.app.templates import load_templates
 from scheduler.core.slots import find_slots
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -201,7 +201,7 @@ def test_planned_alert_carries_the_grid_and_its_email_shows_it_inline():
     doc = {"key": alert.key, "kind": "alert", "group": g.id, "recipient": alert.recipient, "name": alert.name,
            "timezone": alert.timezone, "payload": json.loads(json.dumps(dict(alert.payload))),
            "created": "2027-03-01T12:00:00Z"}
-    msg = message_for(doc, cfg, World({}, {}), Templates(None), now)
+    msg = message_for(doc, cfg, World({}, {}), load_templates(None), now)
     assert msg["X-Friendtor-Kind"] == "alert"
     (related,) = [p for p in msg.walk() if p.get_content_type() == "multipart/related"]
     html, image = related.iter_parts()
@@ -213,7 +213,7 @@ def test_planned_alert_carries_the_grid_and_its_email_shows_it_inline():
 
     # The plain-text part is what it would be without the picture.
     bare = dict(doc, payload={k: v for k, v in doc["payload"].items() if k != "heatmap"})
-    plain = message_for(bare, cfg, World({}, {}), Templates(None), now)
+    plain = message_for(bare, cfg, World({}, {}), load_templates(None), now)
     assert plain.get_content_type() == "multipart/alternative"
     assert not any(p.get_content_type() == "image/png" for p in plain.walk())
     assert msg.get_body(("plain",)).get_content() == plain.get_body(("plain",)).get_content()
@@ -230,7 +230,7 @@ def test_content_id_is_stable_per_send():
            "timezone": alert.timezone, "payload": dict(alert.payload), "created": "2027-03-01T12:00:00Z"}
 
     def cid():
-        msg = message_for(doc, cfg, World({}, {}), Templates(None), now)
+        msg = message_for(doc, cfg, World({}, {}), load_templates(None), now)
         return next(p["Content-ID"] for p in msg.walk() if p.get_content_type() == "image/png")
 
     assert cid() == cid()

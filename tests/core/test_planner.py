@@ -11,7 +11,7 @@ from scheduler.core.availability import Availability, Busy
 from scheduler.core.config import Config, Group, Service
 from scheduler.compose.select import Skip, World, message_for
 from scheduler.core.planner import Plan, StateView, plan
-from scheduler.compose.render import Templates
+from scheduler.app.templates import load_templates
 
 MEMBERS = [
     {"name": "Maya Chen", "email": "maya@uni-a.example", "timezone": "America/New_York", "required": True},
@@ -203,10 +203,10 @@ def test_edited_goal_shows_in_the_next_agenda():
            "created": "2027-03-07T00:00:00Z"}
     edited = config(goals=[{"member": "ravi@uni-b.example", "text": "Submit the revised abstract",
                             "due": date(2027, 3, 20)}])
-    msg = message_for(doc, edited, World(st.meetings, {}), Templates(None), meeting.start - timedelta(days=1))
+    msg = message_for(doc, edited, World(st.meetings, {}), load_templates(None), meeting.start - timedelta(days=1))
     text = msg.get_body(("plain",)).get_content()
     assert "Submit the revised abstract" in text and "Submit abstract (" not in text
-    late = message_for(doc, edited, World(st.meetings, {}), Templates(None), meeting.start)
+    late = message_for(doc, edited, World(st.meetings, {}), load_templates(None), meeting.start)
     assert isinstance(late, Skip) and "started" in late.reason
 
 

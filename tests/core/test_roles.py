@@ -10,7 +10,7 @@ from scheduler.compose import context as ctx
 from scheduler.core.cycles import next_key
 from scheduler.core.config import Group
 from scheduler.core.meetings import Meeting
-from scheduler.compose.render import Templates
+from scheduler.app.templates import load_templates
 from test_validate import GROUP, mutate, problems, validate
 
 NAMES = ["Ana", "Ben", "Cai", "Dee"]
@@ -117,7 +117,7 @@ def _meeting(start: datetime) -> Meeting:
 def test_names_appear_in_rendered_invite_and_agenda(kind):
     """Invite and agenda say "Facilitator: X · Notes: Y" in text and HTML, and say nothing when roles are unused."""
     meeting = _meeting(datetime(2027, 2, 10, 15, tzinfo=UTC))
-    templates = Templates(None)
+    templates = load_templates(None)
     for roles, text_line, html_bits in (
         ({"facilitator": "rotate", "note_taker": "rotate"}, "Facilitator: Ben · Notes: Cai",
          ["Facilitator: <strong>Ben</strong>", "Notes: <strong>Cai</strong>"]),

@@ -33,10 +33,11 @@ import radicale
 import radicale.config
 import vobject
 
-from integrations.caldav import Auth, CalDavPublisher, caldav_busy, event_calendar, resource_name
+from integrations.caldav import Auth, CalDavPublisher, caldav_busy, resource_name, stored_calendar
 from integrations.calendars import member_availability
 from scheduler.core.errors import FriendtorError, SendError
 from scheduler.app.loader import load_config
+from scheduler.compose.build import shared_event
 from scheduler.core.meetings import Meeting, meeting_uid
 
 USER, PASSWORD = "friendtor", "correct horse battery staple"
@@ -200,19 +201,29 @@ def meeting(start: datetime = datetime(2026, 12, 9, 17, tzinfo=UTC), sequence: i
 
 
 @pytest.fixture
-def publisher(write_config_folder, collection):
+def dav_config(write_config_folder, collection):
+    """A config whose [caldav] url is `collection`."""
+    return make_config(write_config_folder, collection)
+
+
+@pytest.fixture
+def publisher(dav_config):
     """A CalDavPublisher for `collection`, built from a config the way the service builds it."""
-    config = make_config(write_config_folder, collection)
-    return CalDavPublisher.from_config(config, ENV)
+    return CalDavPublisher.from_config(dav_config, ENV)
+
+
+def publish(publisher: CalDavPublisher, config, group, m: Meeting) -> None:
+    """Publish `m` with the event friendtor composes for it, as the service does."""
+    publisher.publish(group, m, shared_event(config, group, m))
 
 
 # --- publishing ------------------------------------------------------------------------------
 
-def test_publish_creates_the_event(dav, collection, publisher):
+def test_publish_creates_the_event(dav, collection, publisher, dav_config):
     """publish() PUTs one event at <UID>.ics: UID, SEQUENCE, DTSTART in the group's zone, no METHOD, no attendees."""
-    group = publisher.config.groups["k-club"]
+    group = dav_config.groups["k-club"]
     m = meeting()
-    publisher.publish(group, m)
+    publish(publisher, dav_config, group, m)
     assert dav.objects(collection) == [urllib.parse.urlsplit(collection).path + resource_name(m.uid)]
     status, body = dav.call("GET", publisher.href(m))
     assert status == 200
@@ -236,51 +247,51 @@ def test_attendees_only_when_the_group_shares_emails(write_config_folder, collec
     """With share_member_emails every member is an ATTENDEE, marked SCHEDULE-AGENT=CLIENT (no server invitations)."""
     config = make_config(write_config_folder, collection, share=True)
     group = config.groups["k-club"]
-    cal = icalendar.Calendar.from_ical(event_calendar(config, group, meeting()))
+    cal = icalendar.Calendar.from_ical(stored_calendar(shared_event(config, group, meeting()), group))
     attendees = cal.walk("VEVENT")[0]["ATTENDEE"]
     assert sorted(str(a) for a in attendees) == ["mailto:li@uni-c.example", "mailto:maya@uni-a.example"]
     assert {a.params["SCHEDULE-AGENT"] for a in attendees} == {"CLIENT"}
-    CalDavPublisher.from_config(config, ENV).publish(group, meeting())
+    publish(CalDavPublisher.from_config(config, ENV), config, group, meeting())
 
 
-def test_publish_after_a_move_updates_the_same_resource(dav, collection, publisher):
+def test_publish_after_a_move_updates_the_same_resource(dav, collection, publisher, dav_config):
     """A moved meeting (a higher SEQUENCE) replaces the event in place: still one object, new time and SEQUENCE."""
-    group = publisher.config.groups["k-club"]
+    group = dav_config.groups["k-club"]
     first = meeting()
-    publisher.publish(group, first)
+    publish(publisher, dav_config, group, first)
     moved = first.moved(first.start + timedelta(days=1), first.end + timedelta(days=1), first.stamp)
-    publisher.publish(group, moved)
+    publish(publisher, dav_config, group, moved)
     assert len(dav.objects(collection)) == 1
     _, body = dav.call("GET", publisher.href(moved))
     parsed = vobject.readOne(body.decode())
     assert int(parsed.vevent.sequence.value) == moved.sequence > 0 and parsed.vevent.dtstart.value == moved.start
 
 
-def test_publishing_again_is_harmless(dav, collection, publisher):
+def test_publishing_again_is_harmless(dav, collection, publisher, dav_config):
     """A retry of the same version (a crash after the PUT) leaves one identical event."""
-    group = publisher.config.groups["k-club"]
-    publisher.publish(group, meeting())
+    group = dav_config.groups["k-club"]
+    publish(publisher, dav_config, group, meeting())
     _, before = dav.call("GET", publisher.href(meeting()))
-    publisher.publish(group, meeting())
+    publish(publisher, dav_config, group, meeting())
     _, after = dav.call("GET", publisher.href(meeting()))
     assert before == after and len(dav.objects(collection)) == 1
 
 
-def test_a_late_retry_of_an_older_version_does_not_overwrite(dav, collection, publisher):
+def test_a_late_retry_of_an_older_version_does_not_overwrite(dav, collection, publisher, dav_config):
     """Publishing SEQUENCE 0 after SEQUENCE 1 is there keeps SEQUENCE 1."""
-    group = publisher.config.groups["k-club"]
+    group = dav_config.groups["k-club"]
     newer = meeting(sequence=1, start=datetime(2026, 12, 10, 17, tzinfo=UTC))
-    publisher.publish(group, newer)
-    publisher.publish(group, meeting(sequence=0))
+    publish(publisher, dav_config, group, newer)
+    publish(publisher, dav_config, group, meeting(sequence=0))
     _, body = dav.call("GET", publisher.href(newer))
     assert int(vobject.readOne(body.decode()).vevent.sequence.value) == 1
 
 
-def test_cancel_deletes_and_cancelling_twice_is_fine(dav, collection, publisher):
+def test_cancel_deletes_and_cancelling_twice_is_fine(dav, collection, publisher, dav_config):
     """cancel() DELETEs the event; a second cancel (404) is not an error."""
-    group = publisher.config.groups["k-club"]
+    group = dav_config.groups["k-club"]
     m = meeting()
-    publisher.publish(group, m)
+    publish(publisher, dav_config, group, m)
     publisher.cancel(group, m.cancel(m.stamp))
     assert dav.objects(collection) == []
     assert dav.call("GET", publisher.href(m))[0] == 404
@@ -293,7 +304,7 @@ def test_missing_collection_is_a_permanent_error_naming_the_url(dav, write_confi
     config = make_config(write_config_folder, url)
     publisher = CalDavPublisher.from_config(config, ENV)
     with pytest.raises(SendError) as info:
-        publisher.publish(config.groups["k-club"], meeting())
+        publish(publisher, config, config.groups["k-club"], meeting())
     error = info.value
     assert not error.transient and error.code in (404, 409)
     assert f"there is no calendar collection at {dav.url(f'{USER}/no-such-calendar')}" in str(error)
@@ -307,7 +318,7 @@ def test_wrong_password_is_permanent_for_publishing_and_unknown_for_busy_time(da
     config = make_config(write_config_folder, collection, member_calendar=f"caldav:{collection}")
     wrong = {"TEST_CALDAV_PASSWORD": "not the password"}
     with pytest.raises(SendError) as info:
-        CalDavPublisher.from_config(config, wrong).publish(config.groups["k-club"], meeting())
+        publish(CalDavPublisher.from_config(config, wrong), config, config.groups["k-club"], meeting())
     assert not info.value.transient and info.value.code == 401
     assert str(info.value) == (f"the CalDAV server 127.0.0.1:{collection.split(':')[2].split('/')[0]} rejected the "
                                f"login for '{USER}' (HTTP 401); check username in [caldav] of service.toml and the "
@@ -579,7 +590,7 @@ def test_broken_server_errors_are_classified(broken_server, write_config_folder,
     config = make_config(write_config_folder, url)
     publisher = CalDavPublisher.from_config(config, ENV)
     with pytest.raises(SendError) as info:
-        publisher.publish(config.groups["k-club"], meeting())
+        publish(publisher, config, config.groups["k-club"], meeting())
     assert info.value.transient is transient and text in str(info.value), str(info.value)
     assert PASSWORD not in str(info.value)
 
@@ -658,16 +669,17 @@ def test_publishing_over_https_verifies_the_certificate(dav, collection, write_c
     url = collection.replace(dav.base, dav.tls_base)
     monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "no-such-bundle.pem"))
     monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path))
-    untrusting = CalDavPublisher.from_config(make_config(write_config_folder, url), ENV)
-    group = untrusting.config.groups["k-club"]
+    config = make_config(write_config_folder, url)
+    untrusting = CalDavPublisher.from_config(config, ENV)
+    group = config.groups["k-club"]
     with pytest.raises(SendError, match="could not be verified") as caught:
-        untrusting.publish(group, meeting())
+        publish(untrusting, config, group, meeting())
     assert not caught.value.transient and dav.objects(collection) == []
 
     bundle = tmp_path / "ca.pem"
     test_ca.cert_pem.write_to_path(str(bundle))
     monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
-    CalDavPublisher.from_config(make_config(write_config_folder, url), ENV).publish(group, meeting())
+    publish(CalDavPublisher.from_config(config, ENV), config, group, meeting())
     assert len(dav.objects(collection)) == 1
 
 

@@ -27,6 +27,7 @@ from integrations.calendars import feed_cache, member_availability
 from integrations.feeds import FeedCache
 from scheduler.core.errors import CalendarError
 from scheduler.app.loader import load_config
+from scheduler.app.store import atomic_write
 
 SECRET = "private-7f3a9c1e0b5d4e2fa8c6d9b1e3f5a7c9"  # the part of a feed URL that must never leak
 TIMEOUT = 0.5
@@ -218,12 +219,12 @@ def test_good_feed_is_read_and_cached_privately(feed_server, member_config):
     """A good feed gives its busy time; the cache is two 0600 files named by SHA-256, in a 0700 folder."""
     url = f"{feed_server.base}/good.ics"
     config, member = member_config(url)
-    avail = member_availability(config, member, LO, HI)
+    avail = member_availability(config, member, LO, HI, write_file=atomic_write)
     assert avail.unknown is None
     assert [(b.start, b.end) for b in avail.busy] == [(datetime(2026, 12, 8, 15, tzinfo=UTC),
                                                        datetime(2026, 12, 8, 16, tzinfo=UTC))]
     folder = config.folder / "var" / "feeds"
-    assert feed_cache(config).folder == folder
+    assert feed_cache(config, atomic_write).folder == folder
     digest = hashlib.sha256(url.encode()).hexdigest()
     assert sorted(p.name for p in folder.iterdir()) == [f"{digest}.ics", f"{digest}.json"]
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
@@ -235,7 +236,7 @@ def test_good_feed_is_read_and_cached_privately(feed_server, member_config):
 
 def test_second_fetch_is_conditional_and_304_reuses_the_copy(feed_server, tmp_path):
     """The second fetch sends If-None-Match and If-Modified-Since; the 304 answer reuses the cached body."""
-    cache = FeedCache(tmp_path / "feeds", timeout=TIMEOUT)
+    cache = FeedCache(tmp_path / "feeds", atomic_write, timeout=TIMEOUT)
     url = f"{feed_server.base}/good.ics"
     assert cache.get(url).body == GOOD
     second = cache.get(url)
@@ -248,14 +249,14 @@ def test_second_fetch_is_conditional_and_304_reuses_the_copy(feed_server, tmp_pa
 
 BAD_FEEDS = [
     ("slow", "the calendar feed did not answer within 0.5 s"),
-    ("trickle", "the calendar feed took longer than 1 s to download"),
-    ("huge", "the calendar feed is larger than 64 KB"),
+    ("trickle", "the calendar feed took longer than 1 s to send its answer"),
+    ("huge", "the calendar feed sent an answer larger than 64 KB"),
     ("error", "the calendar feed answered HTTP 500"),
     ("missing", "the calendar feed answered HTTP 404"),
     ("garbage", "the calendar feed did not return an iCalendar file (got text/html)"),
-    ("reset", "the calendar feed could not be fetched ("),
-    ("truncated", "the calendar feed could not be fetched ("),
-    ("cut", "the calendar feed was cut off after 50 bytes"),
+    ("reset", "could not talk to the calendar feed: "),
+    ("truncated", "could not talk to the calendar feed: "),
+    ("cut", "the calendar feed hung up after 50 bytes of its answer"),
 ]
 
 
@@ -265,7 +266,7 @@ def test_bad_feed_makes_the_member_unknown(feed_server, member_config, caplog, k
     caplog.set_level(logging.DEBUG)
     config, member = member_config(f"{feed_server.base}/{kind}.ics")
     started = time.monotonic()
-    avail = member_availability(config, member, LO, HI)
+    avail = member_availability(config, member, LO, HI, write_file=atomic_write)
     assert time.monotonic() - started < 2.5
     assert avail.busy == () and avail.unknown is not None
     assert avail.unknown.startswith(reason), avail.unknown
@@ -281,9 +282,9 @@ def test_outage_uses_a_recent_copy_with_a_note(feed_server, member_config, caplo
     """When a feed read before stops answering, its copy stands in; the log says so, naming only the host."""
     caplog.set_level(logging.DEBUG)
     config, member = member_config(f"{feed_server.base}/good.ics")
-    assert member_availability(config, member, LO, HI).unknown is None
+    assert member_availability(config, member, LO, HI, write_file=atomic_write).unknown is None
     feed_server.override["good"] = outage
-    avail = member_availability(config, member, LO, HI)
+    avail = member_availability(config, member, LO, HI, write_file=atomic_write)
     assert avail.unknown is None and len(avail.busy) == 1
     [warning] = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert warning.getMessage() == "calendar feed unavailable, cached copy used"
@@ -295,7 +296,7 @@ def test_outage_uses_a_recent_copy_with_a_note(feed_server, member_config, caplo
 def test_copy_older_than_a_day_is_not_used(feed_server, tmp_path):
     """A copy last confirmed more than 24 h ago does not stand in: the member is unknown, with its age."""
     clock = [datetime(2026, 11, 1, 9, tzinfo=UTC)]
-    cache = FeedCache(tmp_path / "feeds", timeout=TIMEOUT, clock=lambda: clock[0])
+    cache = FeedCache(tmp_path / "feeds", atomic_write, timeout=TIMEOUT, clock=lambda: clock[0])
     url = f"{feed_server.base}/good.ics"
     cache.get(url)
     feed_server.override["good"] = "error"
@@ -309,7 +310,7 @@ def test_copy_older_than_a_day_is_not_used(feed_server, tmp_path):
 def test_304_renews_the_copy(feed_server, tmp_path):
     """A 304 counts as confirmation: the 24 hours start again from it."""
     clock = [datetime(2026, 11, 1, 9, tzinfo=UTC)]
-    cache = FeedCache(tmp_path / "feeds", timeout=TIMEOUT, clock=lambda: clock[0])
+    cache = FeedCache(tmp_path / "feeds", atomic_write, timeout=TIMEOUT, clock=lambda: clock[0])
     url = f"{feed_server.base}/good.ics"
     cache.get(url)
     clock[0] += timedelta(hours=20)
@@ -321,7 +322,7 @@ def test_304_renews_the_copy(feed_server, tmp_path):
 
 def test_revoked_feed_does_not_use_the_copy(feed_server, tmp_path):
     """A 404 (the secret address was reset) is not an outage: the cached copy is not used."""
-    cache = FeedCache(tmp_path / "feeds", timeout=TIMEOUT)
+    cache = FeedCache(tmp_path / "feeds", atomic_write, timeout=TIMEOUT)
     url = f"{feed_server.base}/good.ics"
     cache.get(url)
     feed_server.override["good"] = "missing"
@@ -331,7 +332,7 @@ def test_revoked_feed_does_not_use_the_copy(feed_server, tmp_path):
 
 def test_garbage_does_not_replace_a_good_copy(feed_server, tmp_path):
     """A 200 answer that is not iCalendar (a login page) leaves the cached copy as it was."""
-    cache = FeedCache(tmp_path / "feeds", timeout=TIMEOUT)
+    cache = FeedCache(tmp_path / "feeds", atomic_write, timeout=TIMEOUT)
     url = f"{feed_server.base}/good.ics"
     cache.get(url)
     feed_server.override["good"] = "garbage"
@@ -343,13 +344,13 @@ def test_garbage_does_not_replace_a_good_copy(feed_server, tmp_path):
 def test_unwritable_cache_still_reads_the_feed(feed_server, tmp_path):
     """A cache folder that cannot be created (a file is in the way) costs the cache, not the calendar."""
     (tmp_path / "feeds").write_text("in the way")
-    cache = FeedCache(tmp_path / "feeds", timeout=TIMEOUT)
+    cache = FeedCache(tmp_path / "feeds", atomic_write, timeout=TIMEOUT)
     assert cache.get(f"{feed_server.base}/good.ics").body == GOOD
 
 
 def test_mismatched_copy_is_ignored(feed_server, tmp_path):
     """A cached body that does not match its metadata (two writers at once) is not trusted: a full fetch follows."""
-    cache = FeedCache(tmp_path / "feeds", timeout=TIMEOUT)
+    cache = FeedCache(tmp_path / "feeds", atomic_write, timeout=TIMEOUT)
     url = f"{feed_server.base}/good.ics"
     cache.get(url)
     body_path, _ = cache.paths(url)
@@ -368,7 +369,7 @@ EASTERN = [("windows-vtimezone", "TZID 'Eastern Standard Time' with Outlook's VT
 def test_zone_names_from_outlook_and_google(feed_server, member_config, kind):
     """10:00 Eastern, however the feed names the zone, is 15:00 UTC (not the London member's 10:00)."""
     config, member = member_config(f"{feed_server.base}/{kind}.ics")
-    avail = member_availability(config, member, LO, HI)
+    avail = member_availability(config, member, LO, HI, write_file=atomic_write)
     assert avail.unknown is None
     [busy] = avail.busy
     assert (busy.start, busy.end) == (datetime(2026, 12, 8, 15, tzinfo=UTC), datetime(2026, 12, 8, 16, tzinfo=UTC))
@@ -378,7 +379,7 @@ def test_zone_names_from_outlook_and_google(feed_server, member_config, kind):
 def test_floating_times_without_x_wr_timezone_are_the_members_own(feed_server, member_config):
     """Without X-WR-TIMEZONE a floating 10:00 is the member's own 10:00 (London: 10:00 UTC in December)."""
     config, member = member_config(f"{feed_server.base}/floating.ics")
-    [busy] = member_availability(config, member, LO, HI).busy
+    [busy] = member_availability(config, member, LO, HI, write_file=atomic_write).busy
     assert busy.start == datetime(2026, 12, 8, 10, tzinfo=UTC)
 
 
@@ -414,7 +415,7 @@ def test_cache_files_are_private_under_a_loose_umask(feed_server, tmp_path):
     """Even with umask 000 the cache folder is 0700 and its files 0600."""
     old = os.umask(0)
     try:
-        cache = FeedCache(tmp_path / "var" / "feeds", timeout=TIMEOUT)
+        cache = FeedCache(tmp_path / "var" / "feeds", atomic_write, timeout=TIMEOUT)
         cache.get(f"{feed_server.base}/good.ics")
     finally:
         os.umask(old)
@@ -444,7 +445,7 @@ def test_an_https_feed_with_an_untrusted_certificate_is_refused_not_bypassed(htt
     (the member's calendar then counts as unknown); verification is never turned off."""
     monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "no-such-bundle.pem"))  # trust nothing extra
     monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path))
-    with pytest.raises(CalendarError, match="certificate verify failed") as caught:
+    with pytest.raises(CalendarError, match="the certificate of the calendar feed could not be verified") as caught:
         feeds.fetch(f"{https_feed_server.base}/good.ics", timeout=TIMEOUT)
     assert SECRET not in str(caught.value)
 
@@ -456,3 +457,31 @@ def test_an_https_feed_signed_by_a_ca_the_system_trusts_is_read(https_feed_serve
     test_ca.cert_pem.write_to_path(str(bundle))
     monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
     assert feeds.fetch(f"{https_feed_server.base}/good.ics", timeout=TIMEOUT) == GOOD
+
+
+def test_without_a_writer_the_cache_is_read_but_never_written(feed_server, tmp_path):
+    """FeedCache(folder, None) (a caller that must leave the service's files alone) uses a cached
+    copy when the feed is down, and writes nothing: no folder, no file, no refreshed copy."""
+    url = f"{feed_server.base}/good.ics"
+    FeedCache(tmp_path / "feeds", atomic_write, timeout=TIMEOUT).get(url)
+    before = {p.name: p.read_bytes() for p in (tmp_path / "feeds").iterdir()}
+    reader = FeedCache(tmp_path / "feeds", None, timeout=TIMEOUT)
+    assert reader.get(url).body == GOOD  # a 304 against the copy
+    feed_server.override["good"] = "error"
+    assert reader.get(url).note.startswith("the calendar feed answered HTTP 500; using the copy")
+    assert {p.name: p.read_bytes() for p in (tmp_path / "feeds").iterdir()} == before
+    assert FeedCache(tmp_path / "elsewhere", None, timeout=TIMEOUT).get(f"{feed_server.base}/floating.ics").body
+    assert not (tmp_path / "elsewhere").exists()
+
+
+def test_the_cli_wiring_keeps_the_feed_cache(feed_server, member_config):
+    """The reader the CLI hands the service (scheduler.cli.wiring) writes the feed cache with
+    the app's atomic write: a feed read once stands in when it is down."""
+    from scheduler.cli import wiring
+
+    config, member = member_config(f"{feed_server.base}/good.ics")
+    group = config.groups["g"]
+    assert wiring.group_availability(config, group, LO, HI)[member.email].unknown is None
+    assert len(list((config.folder / "var" / "feeds").iterdir())) == 2
+    feed_server.override["good"] = "error"
+    assert len(wiring.group_availability(config, group, LO, HI)[member.email].busy) == 1

@@ -23,7 +23,8 @@ from integrations.calendars import group_availability  # noqa: E402
 from scheduler.app.loader import load_config  # noqa: E402
 from scheduler.compose.build import build  # noqa: E402
 from scheduler.cli.preview import preview  # noqa: E402
-from scheduler.compose.render import KINDS, Templates  # noqa: E402
+from scheduler.app.templates import load_templates  # noqa: E402
+from scheduler.compose.render import KINDS  # noqa: E402
 from scheduler.compose.samples import sample_contexts, sample_group  # noqa: E402
 
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
@@ -41,12 +42,12 @@ def html_pages() -> dict[str, str]:
             message = preview(config, group, kind, to, NOW, avail)
         except Exception:  # e.g. no alert is due on the example: render the sample data instead
             sample = sample_group(share=False)
-            message = build(kind, config=config, templates=Templates(None), group=sample,
+            message = build(kind, config=config, templates=load_templates(None), group=sample,
                             recipient=sample.members[0], context=sample_contexts(sample)[kind],
                             key=f"{kind}:sample", now=NOW)
         pages[kind] = message.get_body(("html",)).get_content()
     sample = sample_group(share=False)
-    failure = build("failure", config=config, templates=Templates(None), group=sample, recipient=sample.members[0],
+    failure = build("failure", config=config, templates=load_templates(None), group=sample, recipient=sample.members[0],
                     context=sample_contexts(sample)["failure"], key="failure:sample", now=NOW)
     pages["failure"] = failure.get_body(("html",)).get_content()
     return pages

@@ -1,0 +1,94 @@
+"""`run` (the service, or one tick) and `simulate` (ticks over simulated time)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+
+from scheduler.cli import wiring
+from scheduler.cli.arguments import instant
+from scheduler.core.config import Config
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import signal
+
+    from scheduler.app import logs
+    from scheduler.app.service import ConfigWatcher, Runner
+    from scheduler.app.store import Store
+
+    logs.setup(args.log_format, debug=args.debug)
+    watcher = ConfigWatcher(Path(args.config))
+    config = watcher.config
+    state_path = config.path(config.service.state)
+    # A dry run reads the state but never writes it, so it takes no lock and may run beside the service.
+    store = Store(state_path, lock=not args.dry_run)
+    try:
+        runner = Runner(watcher, store, wiring.transport_factory(args.dry_run), availability=wiring.group_availability,
+                        dry_run=args.dry_run, publishers_factory=wiring.publishers_factory(),
+                        inbox=wiring.reply_inbox())
+
+        def stop(signum, frame):  # finish the send in progress, record it, then exit 0
+            runner.stop = True
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        if args.once or args.now or args.dry_run:
+            report = runner.tick(instant(args.now, "--now"))
+            print(_run_summary(runner.config, report, args.dry_run))
+        else:
+            runner.serve(clock=lambda: datetime.now(UTC))
+    finally:
+        store.close()
+    return 0
+
+
+def _run_summary(config: Config, report, dry_run: bool) -> str:
+    from collections import Counter
+
+    lines = [f"{'dry run' if dry_run else 'tick'} at {report.now:%Y-%m-%d %H:%M} UTC, config {config.folder}"]
+    for m in report.meetings:
+        g = config.groups[m.group]
+        s, e = m.start.astimezone(g.tz), m.end.astimezone(g.tz)
+        lines.append(f"  {'would schedule' if dry_run else 'scheduled'} {m.group} {m.cycle}: "
+                     f"{s:%a %d %b %Y %H:%M}–{e:%H:%M} {g.timezone}")
+    if dry_run:
+        for doc, message in report.would_send:
+            lines.append(f"  would send {doc['kind']:<10} to {doc['recipient']}: {message['Subject']}")
+        if not report.would_send and not report.meetings:
+            lines.append("  nothing is due")
+        return "\n".join(lines)
+    counts = Counter(d["kind"] for d in report.sent)
+    if counts:
+        lines.append(f"  sent {sum(counts.values())}: " + ", ".join(f"{k} {n}" for k, n in sorted(counts.items())))
+    for label, docs in (("will retry", report.retrying), ("failed", report.failed), ("not sent", report.skipped)):
+        if docs:
+            lines.append(f"  {label} {len(docs)} (see `friendtor status`)")
+    if report.held:
+        lines.append(f"  held back {len(report.held)}: the mail server or the setup failed (see the log), "
+                     "they wait for the next try")
+    if not (counts or report.meetings or report.failed or report.retrying or report.held):
+        lines.append("  nothing was due")
+    mail = config.service.mail
+    if mail.transport == "maildir":
+        box = config.path(mail.maildir)
+        lines.append(f"  messages are in {box} (open with: mutt -f {box})")
+    lines.append(f"  state: {config.path(config.service.state)}; `friendtor status --config {config.folder}` "
+                 "shows what is planned")
+    return "\n".join(lines)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from scheduler.app import logs
+    from scheduler.app.simulate import day_bounds, format_timeline, parse_step, simulate
+
+    logs.setup("text", debug=args.debug, level=logging.WARNING)  # the timeline is the output
+    start, end = day_bounds(args.start, args.end)
+    step = parse_step(args.step)
+    folder = Path(args.config)
+    out = Path(args.out) if args.out else folder / "var" / "simulation"
+    timeline = simulate(folder, start, end, step, out, availability=wiring.group_availability)
+    print(format_timeline(timeline, out))
+    return 0

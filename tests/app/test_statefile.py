@@ -1,0 +1,165 @@
+"""The state file's TinyDB table: changes by document id cost what they change and reach the
+journal, through TinyDB's public interface only, and behave as TinyDB's own table does."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tinydb import Query, TinyDB
+from tinydb.storages import MemoryStorage
+from tinydb.table import Document, Table
+
+from scheduler.app import journal, statefile
+from scheduler.app.statefile import StateDB, StateFile, TrackedTable
+
+
+def open_db(path):
+    storage = StateFile(path)
+    return storage, StateDB(storage=lambda: storage)
+
+
+def journal_lines(path) -> list[dict]:
+    return [journal.decode(line) for line in journal.journal_path(path).read_bytes().splitlines()]
+
+
+def test_no_private_tinydb_method_is_overridden():
+    """TrackedTable replaces only public Table methods, so a TinyDB release may change its internals freely."""
+    private = {name for name in vars(TrackedTable)
+               if name.startswith("_") and not name.startswith("__") and hasattr(Table, name)}
+    assert private == set()
+
+
+@pytest.mark.parametrize("name", ["insert", "insert_multiple", "update", "remove", "truncate"])
+def test_replaced_methods_keep_tinydbs_parameters(name):
+    """Each replaced method takes the parameters TinyDB's own does (a release that changes them fails here)."""
+    ours = list(inspect.signature(getattr(TrackedTable, name)).parameters)
+    theirs = list(inspect.signature(getattr(Table, name)).parameters)
+    assert ours == theirs
+
+
+def test_a_change_by_id_journals_only_that_document(tmp_path, monkeypatch):
+    """Updating and removing by id write a journal line naming only the documents changed."""
+    monkeypatch.setattr(statefile, "COMPACT_MIN", 1 << 30)
+    path = tmp_path / "state.json"
+    storage, db = open_db(path)
+    table = db.table("t")
+    ids = table.insert_multiple({"n": n} for n in range(50))
+    storage.commit()  # the first commit writes the whole file
+    table.update({"n": -1}, doc_ids=[ids[3]])
+    table.remove(doc_ids=[ids[7]])
+    table.update(lambda doc: doc.update(n=-2), doc_ids=[ids[9], 999])
+    assert storage.commit()
+    assert journal_lines(path)[-1]["tables"] == {"t": {"4": {"n": -1}, "8": None, "10": {"n": -2}}}
+    storage.close()
+    storage, db = open_db(path)
+    assert db.table("t").get(doc_id=4) == {"n": -1} and db.table("t").get(doc_id=8) is None
+    assert len(db.table("t")) == 49
+    storage.close()
+
+
+def test_a_change_by_query_is_written_whole(tmp_path):
+    """A change by query goes through TinyDB's own code; the next commit rewrites the file, and nothing is lost."""
+    path = tmp_path / "state.json"
+    storage, db = open_db(path)
+    db.table("t").insert_multiple({"n": n} for n in range(10))
+    storage.commit()
+    generation = storage.generation
+    assert db.table("t").update({"big": True}, Query().n > 6) == [8, 9, 10]
+    assert db.table("t").remove(Query().n < 2) == [1, 2]
+    assert storage.dirty and storage.commit()
+    assert storage.generation == generation + 1 and storage.journal_bytes == 0
+    storage.close()
+    storage, db = open_db(path)
+    assert sorted(d["n"] for d in db.table("t")) == list(range(2, 10))
+    assert sorted(d.doc_id for d in db.table("t").search(Query().big == True)) == [8, 9, 10]  # noqa: E712
+    storage.close()
+
+
+def test_truncate_empties_the_table_and_writes_everything(tmp_path):
+    """truncate() empties the table, is written whole, and ids start again at 1."""
+    path = tmp_path / "state.json"
+    storage, db = open_db(path)
+    db.table("t").insert_multiple([{"n": 1}, {"n": 2}])
+    storage.commit()
+    db.table("t").truncate()
+    assert storage.commit() and storage.journal_bytes == 0
+    assert db.table("t").insert({"n": 3}) == 1
+    storage.close()
+
+
+def test_a_removed_newest_id_is_not_given_again(tmp_path):
+    """As in TinyDB, removing the newest document does not hand its id to the next insert."""
+    storage, db = open_db(tmp_path / "state.json")
+    table = db.table("t")
+    table.insert_multiple([{"n": 1}, {"n": 2}])
+    table.remove(doc_ids=[2])
+    assert table.insert({"n": 3}) == 3
+    storage.close()
+
+
+def test_inserting_an_existing_document_id_fails_as_in_tinydb(tmp_path):
+    """A Document with a taken id is refused with TinyDB's ValueError; a non-mapping too."""
+    storage, db = open_db(tmp_path / "state.json")
+    table = db.table("t")
+    table.insert({"n": 1})
+    with pytest.raises(ValueError, match="already exists"):
+        table.insert(Document({"n": 2}, doc_id=1))
+    with pytest.raises(ValueError, match="not a Mapping"):
+        table.insert([1, 2])  # type: ignore[arg-type]
+    assert table.insert(Document({"n": 5}, doc_id=5)) == 5 and table.insert({"n": 6}) == 6
+    storage.close()
+
+
+OPS = st.lists(st.one_of(
+    st.tuples(st.just("insert"), st.integers(0, 9)),
+    st.tuples(st.just("insert_multiple"), st.lists(st.integers(0, 9), max_size=4)),
+    st.tuples(st.just("update"), st.lists(st.integers(1, 30), max_size=4), st.integers(0, 9)),
+    st.tuples(st.just("update_fn"), st.lists(st.integers(1, 30), max_size=4)),
+    st.tuples(st.just("remove"), st.lists(st.integers(1, 30), max_size=4)),
+    st.tuples(st.just("update_query"), st.integers(0, 9)),
+    st.tuples(st.just("remove_query"), st.integers(0, 9)),
+    st.tuples(st.just("commit")),
+), max_size=30)
+
+
+def apply(table, op) -> object:
+    match op:
+        case ("insert", n):
+            return table.insert({"n": n})
+        case ("insert_multiple", ns):
+            return table.insert_multiple({"n": n} for n in ns)
+        case ("update", ids, n):
+            return table.update({"n": n}, doc_ids=ids)
+        case ("update_fn", ids):
+            return table.update(lambda doc: doc.update(n=doc["n"] + 1), doc_ids=ids)
+        case ("remove", ids):
+            return table.remove(doc_ids=ids)
+        case ("update_query", n):
+            return table.update({"q": True}, Query().n == n)
+        case ("remove_query", n):
+            return table.remove(Query().n == n)
+    return None
+
+
+@settings(max_examples=60, deadline=None)
+@given(ops=OPS)
+def test_behaves_as_tinydbs_own_table(tmp_path_factory, ops):
+    """Any sequence of changes gives the same answers and documents as TinyDB's Table, also after reopening."""
+    path = tmp_path_factory.mktemp("s") / "state.json"
+    storage, ours = open_db(path)
+    theirs = TinyDB(storage=MemoryStorage)
+    for op in ops:
+        if op == ("commit",):
+            storage.commit()
+            continue
+        assert apply(ours.table("t"), op) == apply(theirs.table("t"), op)
+    expected = {d.doc_id: dict(d) for d in theirs.table("t")}
+    assert {d.doc_id: dict(d) for d in ours.table("t")} == expected
+    storage.commit()
+    storage.close()
+    storage, reopened = open_db(path)
+    assert {d.doc_id: dict(d) for d in reopened.table("t")} == expected
+    storage.close()
