@@ -60,11 +60,13 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import scheduler.app.service as service
-from integrations.mail import transport_for
+from integrations.calendars import group_availability as default_availability
+from integrations.mail import MaildirTransport, transport_for
 from scheduler.app.logs import setup as setup_logging
-from scheduler.core.planner import StateView, plan
-from scheduler.app.service import ConfigWatcher, Runner, default_availability
 from scheduler.app.simulate import simulate
+from scheduler.app.tick import Runner
+from scheduler.app.watcher import ConfigWatcher
+from scheduler.core.planner import StateView, plan
 from scheduler.app.statefile import StateFile, journal_path
 from scheduler.app.store import Store
 
@@ -506,7 +508,8 @@ def run_years(root: Path, groups: int, months: int) -> dict:
             sizes.clear()
 
     t0 = time.perf_counter()
-    timeline = simulate(folder, SIM_START, end, timedelta(days=1), out, on_tick=on_tick)
+    timeline = simulate(folder, SIM_START, end, timedelta(days=1), out, availability=default_availability,
+                        maildir=MaildirTransport, on_tick=on_tick)
     took = time.perf_counter() - t0
     shutil.rmtree(out / "outbox")  # counted; free the disk
     return {"groups": groups, "end": end, "took": took, "ticks": (end - SIM_START).days + 1, "marks": marks,

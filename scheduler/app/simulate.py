@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
+from scheduler.app.store import Store
+from scheduler.app.tick import Runner
+from scheduler.app.watcher import ConfigWatcher
 from scheduler.core.config import Config
 from scheduler.core.errors import UsageError
-from scheduler.app.service import ConfigWatcher, Runner, default_availability
-from scheduler.app.store import Store
+from scheduler.core.ports import AvailabilityReader, Transport
 
 MARKER = ".friendtor-simulation"
 
@@ -58,9 +60,10 @@ class Timeline:
 
 
 def simulate(folder: Path, start: datetime, end: datetime, step: timedelta, out: Path,
-             *, availability=default_availability, on_tick: Callable[[datetime], None] | None = None) -> Timeline:
-    from integrations.mail import MaildirTransport
-
+             *, availability: AvailabilityReader, maildir: Callable[[Path], Transport],
+             on_tick: Callable[[datetime], None] | None = None) -> Timeline:
+    """Tick from `start` to `end`; `maildir` builds the transport that writes into a Maildir
+    (the CLI passes integrations.mail's), here `out/outbox`."""
     watcher = ConfigWatcher(folder)
     prepare_out(out, watcher.config)
     timeline = Timeline()
@@ -73,7 +76,7 @@ def simulate(folder: Path, start: datetime, end: datetime, step: timedelta, out:
         return cache[key]
 
     with Store(out / "state.json") as store:
-        runner = Runner(watcher, store, lambda c: MaildirTransport(out / "outbox"), availability=cached)
+        runner = Runner(watcher, store, lambda c: maildir(out / "outbox"), availability=cached)
         now = start
         while now <= end:
             report = runner.tick(now)

@@ -285,13 +285,16 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    import signal
-
     from integrations.mail import DryRunTransport, transport_for
 
+    from integrations.calendars import group_availability
+    from integrations.inbox import MaildirInbox
+
     from scheduler.app import logs
-    from scheduler.app.service import ConfigWatcher, Runner, default_availability
+    from scheduler.app.service import Signals, serve
     from scheduler.app.store import Store
+    from scheduler.app.tick import Runner
+    from scheduler.app.watcher import ConfigWatcher
 
     logs.setup(args.log_format, debug=args.debug)
     watcher = ConfigWatcher(Path(args.config))
@@ -301,22 +304,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     store = Store(state_path, lock=not args.dry_run)
     try:
         factory = (lambda c: DryRunTransport()) if args.dry_run else transport_for
-        from integrations import inbox
         from integrations.publish import publishers_for
 
-        runner = Runner(watcher, store, factory, availability=default_availability, dry_run=args.dry_run,
-                        publishers_factory=publishers_for, inbox=inbox)
-
-        def stop(signum, frame):  # finish the send in progress, record it, then exit 0
-            runner.stop = True
-
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
+        runner = Runner(watcher, store, factory, availability=group_availability, dry_run=args.dry_run,
+                        publishers_factory=publishers_for, inbox=MaildirInbox())
+        signals = Signals(runner)
+        signals.install()
         if args.once or args.now or args.dry_run:
             report = runner.tick(_instant(args.now, "--now"))
             print(_run_summary(runner.config, report, args.dry_run))
         else:
-            runner.serve(clock=lambda: datetime.now(UTC))
+            serve(runner, clock=lambda: datetime.now(UTC), signals=signals)
     finally:
         store.close()
     return 0
@@ -366,13 +364,16 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     step = parse_step(args.step)
     folder = Path(args.config)
     out = Path(args.out) if args.out else folder / "var" / "simulation"
-    timeline = simulate(folder, start, end, step, out)
+    from integrations.calendars import group_availability
+    from integrations.mail import MaildirTransport
+
+    timeline = simulate(folder, start, end, step, out, availability=group_availability, maildir=MaildirTransport)
     print(format_timeline(timeline, out))
     return 0
 
 
 def cmd_attendance(args: argparse.Namespace) -> int:
-    from scheduler.app.service import store_attendance
+    from scheduler.app.handover import store_attendance, store_or_hand_over
     from scheduler.app.store import Store
 
     config = _load(args)
@@ -402,35 +403,15 @@ def cmd_attendance(args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
     record = {"group": group.id, "cycle": meeting.cycle, "present": present, "absent": absent}
     n = len(present) + len(absent)
-    where = _store_or_hand_over(path, "attendance", record, lambda store: store_attendance(store, record, now), now)
+    where = store_or_hand_over(path, "attendance", record, lambda store: store_attendance(store, record, now), now)
     print(f"{group.name}, meeting of {day}: {len(present)} present, {len(absent)} absent; {n} records {where}")
     return 0
-
-
-def _store_or_hand_over(path: Path, kind: str, record: dict, store_it, now: datetime) -> str:
-    """Store a coordinator's record in the state, or, while the service owns it, leave it in
-    `<state dir>/incoming/` for its next tick; says which."""
-    import json
-    import os
-
-    from scheduler.app.service import incoming_folder
-    from scheduler.app.store import LockedError, Store, atomic_write, iso
-
-    try:
-        with Store(path) as store:
-            store_it(store)
-            store.commit()
-        return "stored"
-    except LockedError:
-        folder = incoming_folder(path)
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        atomic_write(folder / f"{kind}-{iso(now)}-{os.getpid()}.json", json.dumps(record).encode())
-        return "handed to the running service (it acts at its next tick)"
 
 
 def cmd_change_meeting(args: argparse.Namespace) -> int:
     """`reschedule` and `cancel`: checked here, applied by the store or the running service."""
     from scheduler.app import changes
+    from scheduler.app.handover import decision_time, store_or_hand_over
     from scheduler.app.store import Store
 
     config = _load(args)
@@ -449,9 +430,7 @@ def cmd_change_meeting(args: argparse.Namespace) -> int:
         after = meeting.moved(start, start + (meeting.end - meeting.start), now)
     else:
         start, after = None, meeting.cancel(now)
-    from scheduler.app.service import incoming_folder
-
-    decided = changes.decision_time(now, meeting, incoming_folder(path))
+    decided = decision_time(now, meeting, path)
     record = changes.change_record(args.command, meeting, decided, start)
 
     def store_it(store) -> None:
@@ -459,7 +438,7 @@ def cmd_change_meeting(args: argparse.Namespace) -> int:
         if isinstance(result, str):
             raise UsageError(f"{group.id} {meeting.cycle}: not changed: {result}")
 
-    where = _store_or_hand_over(path, "meeting", record, store_it, decided)
+    where = store_or_hand_over(path, "meeting", record, store_it, decided)
     print(f"{changes.describe(group, meeting, after)}; {where}. Members who were invited get "
           f"{'the cancellation' if after.cancelled else 'the new time'} at the next tick.")
     warning = changes.lead_warning(after.start, now) if not after.cancelled else None

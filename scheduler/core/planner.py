@@ -28,7 +28,8 @@ Misfire rules (what happens to something whose time has passed):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import hashlib
+from collections.abc import Callable, Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -91,23 +92,88 @@ class StateView:
 
 
 @dataclass(frozen=True)
+class CalendarProblem:
+    """Calendars of a group that cannot be read until someone acts (revoked sign-in, no permission)."""
+
+    group: str
+    reason: str
+    members: tuple[str, ...]   # their emails
+
+
+@dataclass(frozen=True)
 class Plan:
     meetings: tuple[Meeting, ...] = ()
     sends: tuple[Send, ...] = ()
     alerts: tuple[tuple[str, str, date], ...] = ()
     reviews: tuple[tuple[str, str, date, date], ...] = ()
+    problems: tuple[CalendarProblem, ...] = ()   # found in the calendars read for this plan
 
     def __bool__(self) -> bool:
         return bool(self.meetings or self.sends or self.alerts or self.reviews)
 
 
-def plan(config: Config, state: StateView, now: datetime, availability: AvailabilityFn) -> Plan:
+def plan(config: Config, state: StateView, now: datetime, availability: AvailabilityFn, *,
+         alert_calendars: bool = True) -> Plan:
+    """What is due at `now`. Calendars found unreadable until someone acts are in the plan's
+    `problems` and, with `alert_calendars` (not in a dry run), alerted to the coordinators."""
     if now.tzinfo is None:
         raise ValueError("now must be aware")
     out = _Builder(state)
     for group in config.groups.values():
-        _plan_group(config, group, state, now, availability, out)
+        reads: dict[tuple[date, ...], Mapping[str, Availability]] = {}
+
+        def read(g: Group, w: Window, reads=reads) -> Mapping[str, Availability]:
+            found = availability(g, w)
+            reads.setdefault(w.dates, found)  # each window's problems once, however often it is read
+            return found
+
+        _plan_group(config, group, state, now, read, out)
+        if alert_calendars:
+            for found in reads.values():
+                _plan_calendar_problems(group, found, now, out)
     return out.result()
+
+
+def _plan_calendar_problems(group: Group, availability: Mapping[str, Availability], now: datetime,
+                            out: _Builder) -> None:
+    """A calendar that cannot be read until someone acts: one email to the coordinators per
+    distinct problem (the key holds a hash of it), so they hear of each fix to make once."""
+    problems: dict[str, list[str]] = {}
+    for email, avail in availability.items():
+        if avail.needs_fix and avail.unknown:
+            problems.setdefault(avail.unknown, []).append(email)
+    for reason, emails in problems.items():
+        out.problems.append(CalendarProblem(group.id, reason, tuple(emails)))
+        names = ", ".join(m.name for m in group.members if m.email in emails)
+        failure = {**failure_payload("calendar", "", "", reason, now.astimezone(group.tz).date()),
+                   "summary": f"friendtor cannot read the calendars of {names}, so they "
+                              "count as unknown when it looks for meeting times."}
+        key = f"calendar-problem:{group.id}:{hashlib.sha256(reason.encode()).hexdigest()[:16]}"
+        for m in group.members:
+            if m.email in group.coordinators:
+                out.send("alert", key, group, m, now, failure=failure)
+
+
+def failure_alerts(config: Config, failed: Iterable[Mapping[str, Any]], planned: AbstractSet[str],
+                   now: datetime) -> tuple[Send, ...]:
+    """The alerts telling each group's coordinators, once, that a member did not get a message:
+    one per send in `failed` (outbox records that failed for good at `now`, with their error)."""
+    out = _Builder(StateView({}, planned, {}, {}))
+    for doc in failed:
+        group = config.groups.get(doc["group"])
+        if group is None or "failure" in doc.get("payload", {}):
+            continue  # a report that itself failed is not reported again (no loops)
+        failure = failure_payload(doc["kind"], doc["name"], doc["recipient"], doc["last_error"],
+                                  now.astimezone(group.tz).date())
+        for m in group.members:
+            if m.email in group.coordinators and m.email != doc["recipient"]:
+                out.send("alert", f"failure:{doc['key']}:{doc['recipient']}", group, m, now, failure=failure)
+    return tuple(out.sends.values())
+
+
+def failure_payload(kind: str, name: str, email: str, error: str, day: date) -> dict[str, str]:
+    """What a failure alert says: which message did not reach whom, why, and when."""
+    return {"kind": kind, "name": name, "email": email, "error": error, "date": day.isoformat()}
 
 
 class _Builder:
@@ -118,6 +184,7 @@ class _Builder:
         self.alerts: list[tuple[str, str, date]] = []
         self.reviews: list[tuple[str, str, date, date]] = []
         self.new_alerts: list[str] = []  # sids of the alerts planned for the group being planned
+        self.problems: list[CalendarProblem] = []
 
     def send(self, kind: str, key: str, group: Group, who: Member, at: datetime, /, **payload: Any) -> None:
         s = Send(key, kind, group.id, who.email, who.name, who.timezone, at, payload)
@@ -127,7 +194,8 @@ class _Builder:
                 self.new_alerts.append(s.sid)
 
     def result(self) -> Plan:
-        return Plan(tuple(self.meetings), tuple(self.sends.values()), tuple(self.alerts), tuple(self.reviews))
+        return Plan(tuple(self.meetings), tuple(self.sends.values()), tuple(self.alerts), tuple(self.reviews),
+                    tuple(self.problems))
 
 
 def _midnight(day: date, zone: ZoneInfo) -> datetime:

@@ -28,7 +28,8 @@ from smtp_servers import (
 
 from integrations.mail import SmtpTransport
 from scheduler.core.errors import SendError
-from scheduler.app.service import ConfigWatcher, Runner
+from scheduler.app.tick import Runner
+from scheduler.app.watcher import ConfigWatcher
 from scheduler.app.store import Store
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "example"
@@ -284,6 +285,6 @@ def test_backoff_is_capped_and_never_overflows():
 def test_which_calendar_refusals_hold_publishing_back(code, transient, setup):
     """No answer, the login (401), a missing or moved calendar hold the channel; 403 and 409
     (CalDAV also uses them for one event's conflict), rate limits and server errors stay per meeting."""
-    from scheduler.app.service import _calendar_setup
+    from scheduler.app.delivery import _calendar_setup
 
     assert _calendar_setup(SendError("x", transient=transient, code=code)) is setup

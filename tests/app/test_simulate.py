@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from integrations.calendars import group_availability
+from integrations.mail import MaildirTransport
 from scheduler.cli.main import main
 from scheduler.app.loader import load_config
 from scheduler.app.simulate import day_bounds, parse_step, simulate
@@ -28,7 +30,7 @@ def year(tmp_path_factory):
     shutil.copytree(EXAMPLE, folder, dirs_exist_ok=True, ignore=shutil.ignore_patterns("var"))
     out = tmp_path_factory.mktemp("sim") / "run"
     start, end = day_bounds("2027-01-01", "2027-12-31")
-    simulate(folder, start, end, parse_step("6h"), out)
+    simulate(folder, start, end, parse_step("6h"), out, availability=group_availability, maildir=MaildirTransport)
     messages = [email.message_from_bytes(m.as_bytes(), policy=email.policy.default)
                 for m in mailbox.Maildir(out / "outbox", create=False)]
     return load_config(folder), messages, out

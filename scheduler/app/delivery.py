@@ -1,0 +1,231 @@
+"""Delivery: sending what the outbox holds, in batches, with retries and channel holds.
+
+Crash safety: before a batch is sent its records are marked "sending" and written; after
+it, the results are written. A crash in between leaves "sending" records, which the next
+tick sends again, with the same Message-ID (derived from key and recipient), so mail
+systems drop the duplicate. Batches grow while sending is quick and shrink when it is slow,
+so a crash repeats at most a couple of seconds' worth of sends.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from scheduler.app.store import Store, iso, parse_iso
+from scheduler.compose.render import TemplateProblem, Templates
+from scheduler.compose.select import Skip, World, message_for, retry_delay
+from scheduler.core.config import Config
+from scheduler.core.errors import SendError
+from scheduler.core.log import event
+from scheduler.core.ports import Publisher, Transport
+
+if TYPE_CHECKING:
+    from scheduler.app.tick import TickReport
+
+BATCH_MIN, BATCH_MAX = 5, 1000
+BATCH_SECONDS = 2.0
+
+
+class Delivery:
+    """Sends due outbox records through the transport (mail) and the publishers (shared calendars)."""
+
+    def __init__(self, store: Store, config: Callable[[], Config], commit: Callable[[], None], *,
+                 transport: Transport, publishers: Mapping[str, Publisher], templates: Templates,
+                 dry_run: bool = False):
+        self.store = store
+        self._config = config      # the config in force, which a reload may replace
+        self.commit = commit
+        self.transport = transport
+        self.publishers = publishers
+        self.templates = templates
+        self.dry_run = dry_run
+        self.stop = False  # set by SIGTERM/SIGINT: finish the send in progress, record, exit
+        self.batch = BATCH_MIN
+        # Channels ("mail", or "publish:<target>") held back after a setup error (the server is
+        # unreachable, the login refused...): channel -> (setup errors in a row, held until, the
+        # sid that met the last one). In memory: after a restart one message tries again at once.
+        self.held: dict[str, tuple[int, datetime, str]] = {}
+
+    @property
+    def config(self) -> Config:
+        return self._config()
+
+    def adopt(self, transport: Transport, publishers: Mapping[str, Publisher], templates: Templates) -> None:
+        """A new config's ways out; a new setup may be the fix, so held channels are tried at once."""
+        self.transport, self.publishers, self.templates = transport, publishers, templates
+        self.held.clear()
+
+    def due(self, now: datetime) -> list[dict[str, Any]]:
+        docs = [d for d in self.store.open_sends()
+                if d["status"] != "retry" or parse_iso(d["next_attempt"]) <= now]
+        return sorted(docs, key=lambda d: (d["created"], d["key"], d["recipient"]))
+
+    def deliver(self, now: datetime, report: TickReport) -> None:
+        queue = self.due(now)
+        if not queue:
+            return
+        # The message that met a channel's last setup error goes last, so the next try is made
+        # with another one: whatever the error, one message can never keep the others waiting.
+        probes = {probe for _, _, probe in self.held.values()}
+        queue.sort(key=lambda d: d["sid"] in probes)
+        world = World(self.store.meetings(), {gid: self.store.attendance(gid) for gid in self.config.groups},
+                      self.store.failed_sends())
+        templates = self.templates
+        while queue and not self.stop:
+            if self.held:  # a held way out: its sends wait, untouched (not even marked "sending")
+                report.held.extend(d for d in queue if self._is_held(_channel(d), now))
+                queue = [d for d in queue if not self._is_held(_channel(d), now)]
+            batch, queue = queue[:self.batch], queue[self.batch:]
+            if not batch:
+                break
+            if not self.dry_run:
+                self.store.update_sends({d["sid"]: {"status": "sending", "updated": iso(now)} for d in batch})
+                self.commit()
+            started = time.monotonic()
+            results: dict[str, dict[str, Any]] = {}
+            for i, doc in enumerate(batch):
+                if self.stop:
+                    # Not attempted: back to where they were, so attempts stay honest.
+                    results.update({d["sid"]: _untouched(d) for d in batch[i:]})
+                    break
+                if self._is_held(_channel(doc), now):
+                    results[doc["sid"]] = _untouched(doc)
+                    report.held.append(doc)
+                    continue
+                results[doc["sid"]] = self._send_one(doc, world, templates, now, report)
+            # The batch is sized by sending time alone: that is what a crash would repeat.
+            elapsed = time.monotonic() - started
+            if not self.dry_run:
+                self.store.update_sends(results)
+                self.commit()
+            self.batch = (min(BATCH_MAX, self.batch * 2) if elapsed < BATCH_SECONDS / 2
+                          else max(BATCH_MIN, self.batch // 2) if elapsed > BATCH_SECONDS else self.batch)
+
+    def _send_one(self, doc: dict[str, Any], world: World, templates: Templates, now: datetime,
+                  report: TickReport) -> dict[str, Any]:
+        attempts = doc["attempts"] + 1
+        base = {"attempts": attempts, "updated": iso(now)}
+        where = {"kind": doc["kind"], "group": doc["group"], "key": doc["key"], "to": doc["recipient"]}
+        try:
+            if doc["kind"] == "publish":
+                return self._publish_one(doc, world, now, report, base, where)
+            message = message_for(doc, self.config, world, templates, now)
+        except TemplateProblem as exc:
+            return self._failed(doc, base, f"template problem: {exc.problem()}", True, now, report, where)
+        except Exception as exc:  # a bug with this one record: fail it, never the whole queue
+            logging.getLogger("friendtor").exception("internal error preparing a send")
+            return self._failed(doc, base, f"internal error: {type(exc).__name__}: {exc}", False, now, report,
+                                where)
+        if isinstance(message, Skip):
+            event("not sent", reason=message.reason, **where)
+            report.skipped.append(doc)
+            return {**base, "status": "skipped", "last_error": message.reason}
+        if self.dry_run:
+            report.would_send.append((doc, message))
+            return {}
+        try:
+            self.transport.send(message)
+        except SendError as exc:
+            if exc.setup:
+                return self._hold(doc, base, exc, now, report, where)
+            self.held.pop("mail", None)  # the server answered about this message: the way out works
+            return self._failed(doc, base, str(exc), exc.transient, now, report, where)
+        self.held.pop("mail", None)
+        event("sent", message_id=message["Message-ID"], attempt=attempts, **where)
+        report.sent.append(doc)
+        return {**base, "status": "sent", "sent_at": iso(now), "message_id": message["Message-ID"],
+                "last_error": None, "next_attempt": None}
+
+    def _publish_one(self, doc: dict[str, Any], world: World, now: datetime, report: TickReport,
+                     base: dict[str, Any], where: dict[str, Any]) -> dict[str, Any]:
+        """Put the meeting into a shared calendar (Google, CalDAV); same outbox rules as mail."""
+        group = self.config.groups.get(doc["group"])
+        meeting = world.meetings.get((doc["group"], doc["payload"].get("cycle")))
+        publisher = self.publishers.get(doc["recipient"])
+        reason = ("the group is no longer in the config" if group is None
+                  else "the meeting is not in the state" if meeting is None
+                  else "the meeting has already started" if meeting.start <= now
+                  else f"publishing to {doc['recipient']} is no longer configured"
+                  if publisher is None and not self.dry_run else None)
+        if reason:
+            event("not published", reason=reason, **where)
+            report.skipped.append(doc)
+            return {**base, "status": "skipped", "last_error": reason}
+        if self.dry_run:
+            report.would_send.append((doc, {"Subject": f"publish {meeting.uid} (sequence {meeting.sequence})"}))
+            return {}
+        try:
+            if meeting.cancelled:
+                publisher.cancel(group, meeting)
+            else:
+                publisher.publish(group, meeting)
+        except SendError as exc:
+            if exc.setup or _calendar_setup(exc):
+                return self._hold(doc, base, exc, now, report, where)
+            self.held.pop(_channel(doc), None)
+            return self._failed(doc, base, str(exc), exc.transient, now, report, where)
+        self.held.pop(_channel(doc), None)
+        event("published", uid=meeting.uid, sequence=meeting.sequence, **where)
+        report.sent.append(doc)
+        return {**base, "status": "sent", "sent_at": iso(now), "last_error": None, "next_attempt": None}
+
+    def _is_held(self, channel: str, now: datetime) -> bool:
+        return channel in self.held and now < self.held[channel][1]
+
+    def _hold(self, doc, base, exc: SendError, now: datetime, report: TickReport, where) -> dict:
+        """A setup error: the message is fine, the way out is not. Hold the channel back with
+        backoff (5 minutes, doubling, up to 6 hours), so a wrong password is tried once per
+        hold, not once per message (which also gets accounts locked), and a silent server
+        costs one timeout, not one per message. The message stays pending with the others (a
+        restart or a config reload tries them at once), and nothing is reported to the
+        coordinators, whose email would go the same broken way: the log says what the operator
+        must fix, and `status` shows it on the message. A setup error never fails a message;
+        retry_days still counts from when it was planned, so a message refused on its own after
+        a long hold is failed at once."""
+        channel = _channel(doc)
+        errors = self.held[channel][0] + 1 if channel in self.held else 1
+        until = now + retry_delay(errors)
+        self.held[channel] = (errors, until, doc["sid"])
+        event("sending held back until the server or the setup is fixed", logging.ERROR, channel=channel,
+              error=str(exc), retry_at=iso(until), **where)
+        report.held.append(doc)
+        return {**base, "status": "pending", "last_error": str(exc), "next_attempt": None}
+
+    def _failed(self, doc, base, error: str, transient: bool, now: datetime, report: TickReport, where) -> dict:
+        give_up = parse_iso(doc["created"]) + timedelta(days=self.config.service.retry_days)
+        if transient and now < give_up:
+            nxt = now + retry_delay(base["attempts"])
+            event("send failed, will retry", logging.WARNING, error=error, retry_at=iso(nxt), **where)
+            report.retrying.append(doc)
+            return {**base, "status": "retry", "last_error": error, "next_attempt": iso(nxt)}
+        event("send failed", logging.ERROR, error=error, **where)
+        # With its error: the tick has the planner plan the coordinators' alerts from report.failed.
+        report.failed.append({**doc, "last_error": error})
+        return {**base, "status": "failed", "last_error": error, "next_attempt": None}
+
+
+def _channel(doc: Mapping[str, Any]) -> str:
+    """The way out a send takes: mail, or one shared calendar."""
+    return f"publish:{doc['recipient']}" if doc["kind"] == "publish" else "mail"
+
+
+def _calendar_setup(exc: SendError) -> bool:
+    """Whether a shared calendar's refusal is the setup's, not this meeting's: no answer at all,
+    a refused sign-in or certificate (no HTTP status), the login refused (401), the calendar
+    missing (404, 410) or moved (a redirect). Each would refuse every meeting alike, so
+    publishing is held back as mail is, rather than failing each meeting for good. 403 and 409
+    stay per meeting: CalDAV uses them for one event's conflicts too (a UID already there), and
+    holding the channel for one event would hold every other. A rate limit or a server error is
+    retried per meeting."""
+    if exc.code is None:
+        return True
+    return not exc.transient and (exc.code in (401, 404, 410) or 300 <= exc.code < 400)
+
+
+def _untouched(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """A send of the batch that was not attempted: back to the status it had before the batch."""
+    return {"status": doc["status"] if doc["status"] != "sending" else "pending"}
