@@ -20,6 +20,7 @@ from scheduler.app.tick import Runner
 from scheduler.app.watcher import ConfigWatcher
 from scheduler.core.config import Config
 from scheduler.core.errors import UsageError
+from scheduler.core.outbox import OutboxRecord
 from scheduler.core.ports import AvailabilityReader, Transport
 
 MARKER = ".friendtor-simulation"
@@ -52,8 +53,8 @@ class Timeline:
     rows: list[tuple[datetime, str, str, str, int]] = field(default_factory=list)
     counts: Counter = field(default_factory=Counter)
 
-    def add(self, when: datetime, docs: list[dict]) -> None:
-        grouped = Counter((d["kind"], d["group"], d["key"]) for d in docs)
+    def add(self, when: datetime, records: list[OutboxRecord]) -> None:
+        grouped = Counter((str(r.kind), r.group, r.key) for r in records)
         for (kind, group, key), n in sorted(grouped.items(), key=lambda kv: kv[0][2]):
             self.rows.append((when, kind, group, key, n))
             self.counts[kind] += n
@@ -81,8 +82,8 @@ def simulate(folder: Path, start: datetime, end: datetime, step: timedelta, out:
         while now <= end:
             report = runner.tick(now)
             timeline.add(now, report.sent)
-            for doc in report.failed:
-                timeline.rows.append((now, "FAILED " + doc["kind"], doc["group"], doc["key"], 1))
+            for record in report.failed:
+                timeline.rows.append((now, f"FAILED {record.kind}", record.group, record.key, 1))
             if on_tick:
                 on_tick(now)
             now += step

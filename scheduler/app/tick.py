@@ -22,7 +22,9 @@ from scheduler.core.cycles import Window
 from scheduler.core.errors import FriendtorError
 from scheduler.core.log import event
 from scheduler.core.meetings import Meeting
-from scheduler.core.planner import Plan, Send, StateView, expires, failure_alerts, plan
+from scheduler.core.alerts import failure_alerts
+from scheduler.core.outbox import OutboxRecord, Send
+from scheduler.core.planner import Plan, StateView, plan
 from scheduler.core.ports import AvailabilityReader, Publisher, PublishersFactory, ReplyInbox, TransportFactory
 
 
@@ -31,12 +33,13 @@ class TickReport:
     now: datetime
     meetings: list[Meeting] = field(default_factory=list)
     planned: list[Send] = field(default_factory=list)
-    sent: list[dict[str, Any]] = field(default_factory=list)
-    failed: list[dict[str, Any]] = field(default_factory=list)   # with the error that failed them
-    retrying: list[dict[str, Any]] = field(default_factory=list)
-    skipped: list[dict[str, Any]] = field(default_factory=list)
-    held: list[dict[str, Any]] = field(default_factory=list)     # not tried: their way out is held back
-    would_send: list[tuple[dict[str, Any], Any]] = field(default_factory=list)  # dry run
+    sent: list[OutboxRecord] = field(default_factory=list)
+    failed: list[OutboxRecord] = field(default_factory=list)     # with the error that failed them
+    retrying: list[OutboxRecord] = field(default_factory=list)
+    skipped: list[OutboxRecord] = field(default_factory=list)
+    held: list[OutboxRecord] = field(default_factory=list)       # not tried: their way out is held back
+    # Dry run: each record and the message it would be (a publish: {"Subject": what it would do}).
+    would_send: list[tuple[OutboxRecord, Any]] = field(default_factory=list)
 
 
 def _no_publishers(config: Config) -> dict[str, Publisher]:
@@ -127,15 +130,8 @@ class Runner:
                   members=len(problem.members), error=problem.reason)
         self.record_sends(p.sends, now)
 
-    def record_sends(self, sends: tuple[Send, ...] | list[Send], now: datetime) -> None:
-        self.store.add_sends([self._doc(s, now) for s in sends])
-
-    def _doc(self, s: Send, now: datetime) -> dict[str, Any]:
-        group = self.config.groups[s.group]
-        return {"key": s.key, "kind": s.kind, "group": s.group, "recipient": s.recipient, "name": s.name,
-                "timezone": s.timezone, "payload": dict(s.payload), "status": "pending", "attempts": 0,
-                "last_error": None, "message_id": None, "created": iso(now), "updated": iso(now),
-                "due": iso(s.due), "next_attempt": None, "sent_at": None, "expires": iso(expires(s, group))}
+    def record_sends(self, sends: tuple[Send, ...], now: datetime) -> None:
+        self.store.add_sends(OutboxRecord.planned(s, self.config.groups[s.group], now) for s in sends)
 
     # --- the tick -------------------------------------------------------------------------
 

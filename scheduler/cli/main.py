@@ -330,12 +330,12 @@ def _run_summary(config: Config, report, dry_run: bool) -> str:
         lines.append(f"  {'would schedule' if dry_run else 'scheduled'} {m.group} {m.cycle}: "
                      f"{s:%a %d %b %Y %H:%M}–{e:%H:%M} {g.timezone}")
     if dry_run:
-        for doc, message in report.would_send:
-            lines.append(f"  would send {doc['kind']:<10} to {doc['recipient']}: {message['Subject']}")
+        for record, message in report.would_send:
+            lines.append(f"  would send {record.kind:<10} to {record.recipient}: {message['Subject']}")
         if not report.would_send and not report.meetings:
             lines.append("  nothing is due")
         return "\n".join(lines)
-    counts = Counter(d["kind"] for d in report.sent)
+    counts = Counter(str(r.kind) for r in report.sent)
     if counts:
         lines.append(f"  sent {sum(counts.values())}: " + ", ".join(f"{k} {n}" for k, n in sorted(counts.items())))
     for label, docs in (("will retry", report.retrying), ("failed", report.failed), ("not sent", report.skipped)):

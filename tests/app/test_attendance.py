@@ -162,7 +162,7 @@ def test_a_broken_inbox_does_not_stop_sending(cfg, caplog):
     caplog.set_level(logging.INFO)
     with Store(cfg / "var" / "state.json") as store:
         report = runner(cfg, store).tick(datetime(2026, 12, 8, 16, tzinfo=UTC))  # agenda time
-    assert sum(d["kind"] == "agenda" for d in report.sent) == 12  # plus the year-end prompt, due too
+    assert sum(d.kind == "agenda" for d in report.sent) == 12  # plus the year-end prompt, due too
     assert "attendance intake failed" in caplog.text
 
 
