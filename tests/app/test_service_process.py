@@ -180,6 +180,7 @@ KILL_POINTS = [("seconds", 0.3), ("sending", 0), ("messages", 1), ("seconds", 0.
                ("messages", 5), ("messages", 6), ("messages", 6)]
 
 
+@pytest.mark.slow
 def test_kill_9_during_sends_loses_nothing_and_duplicates_only_with_the_same_message_id(
         tmp_path: Path, slow_smtp: Server, start: Start) -> None:
     """SIGKILL at any point of a tick: every invite arrives, a resend keeps its Message-ID, state ends all "sent"."""
@@ -239,6 +240,7 @@ def test_kill_9_during_sends_loses_nothing_and_duplicates_only_with_the_same_mes
 
 # --- 2. SIGTERM mid-tick -------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_sigterm_mid_tick_finishes_the_send_in_progress_and_keeps_the_rest_pending(
         tmp_path: Path, slow_smtp: Server, start: Start) -> None:
     """SIGTERM during sends: exit 0 soon, sent ones recorded, the rest pending and sent by the next run exactly once."""

@@ -40,6 +40,7 @@ def _by(messages, kind):
     return [m for m in messages if m["X-Friendtor-Kind"] == kind]
 
 
+@pytest.mark.slow  # the module-wide simulated year (about 20 s)
 def test_one_invite_per_member_per_meeting(year):
     """Every cycle's meeting is invited once to each of the twelve members."""
     config, messages, _ = year
@@ -54,6 +55,7 @@ def test_one_invite_per_member_per_meeting(year):
         assert set(recipients.values()) == {1}, key
 
 
+@pytest.mark.slow  # the module-wide simulated year (about 20 s)
 def test_agenda_before_and_follow_up_after_every_meeting(year):
     """For each meeting: an agenda to everyone before it starts, a follow-up after it ends."""
     config, messages, out = year
@@ -72,6 +74,7 @@ def test_agenda_before_and_follow_up_after_every_meeting(year):
         assert all(parsedate_to_datetime(m["Date"]) > meeting.end for m in follow)
 
 
+@pytest.mark.slow  # the module-wide simulated year (about 20 s)
 def test_reviews_and_year_end(year):
     """A year holds two six-monthly mission reviews and one year-end prompt, each to every member."""
     _, messages, _ = year
@@ -82,6 +85,7 @@ def test_reviews_and_year_end(year):
     assert year_end == {"year-end:k-club:2027": 12}
 
 
+@pytest.mark.slow  # the module-wide simulated year (about 20 s)
 def test_no_duplicate_message_ids_and_dates_are_simulated(year):
     """Every message has its own Message-ID, and its Date is the simulated send time, not today."""
     _, messages, _ = year
@@ -91,6 +95,7 @@ def test_no_duplicate_message_ids_and_dates_are_simulated(year):
     assert min(dates) >= datetime(2027, 1, 1, tzinfo=UTC) and max(dates) <= datetime(2028, 1, 1, tzinfo=UTC)
 
 
+@pytest.mark.slow  # the module-wide simulated year (about 20 s)
 def test_one_recipient_per_message(year):
     """Each message goes to one member, and names no other member's address."""
     config, messages, _ = year

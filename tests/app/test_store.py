@@ -513,6 +513,7 @@ class StoreMachine(RuleBasedStateMachine):
 
 
 TestStoreMachine = StoreMachine.TestCase
+TestStoreMachine = pytest.mark.slow(TestStoreMachine)  # many hypothesis steps, each reopening the state
 TestStoreMachine.settings = settings(max_examples=60, stateful_step_count=30, deadline=None)
 
 

@@ -1,4 +1,4 @@
-"""The outbox through a real SMTP server: retries, failures reported once, and setup errors
+"""Delivery (scheduler.app.delivery) through a real SMTP server: retries, failures reported once, and setup errors
 that hold sending back instead of failing every message.
 
 Each test runs the service's Runner on the example group (twelve members; on NOW the
@@ -268,14 +268,6 @@ def test_a_silent_server_costs_one_timeout_not_one_per_message(tmp_path, service
     assert len(report.held) == 12 and not report.retrying and not report.failed
     [tried] = [d for d in sends(runner).values() if d.attempts]
     assert "did not answer within 2 s" in tried.last_error and tried.status == "pending"
-
-
-def test_backoff_is_capped_and_never_overflows():
-    """5, 10, 20 ... minutes up to 6 hours, however many attempts (a long outage makes many)."""
-    from scheduler.core.outbox import retry_delay
-
-    assert [retry_delay(n) for n in (1, 2, 3)] == [timedelta(minutes=m) for m in (5, 10, 20)]
-    assert retry_delay(8) == retry_delay(40) == retry_delay(10**6) == timedelta(hours=6)
 
 
 @pytest.mark.parametrize("code, transient, setup", [
