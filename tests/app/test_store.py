@@ -54,6 +54,73 @@ def update(store: Store, sid: str, status: str, **fields) -> None:
     store.update_sends([record.moved_on(Status(status), **fields)])
 
 
+# --- what every backend does (the `store` fixture runs each test once per backend) ------------
+
+
+def test_what_is_committed_reads_back(store):
+    """Meetings, outbox records, alerts and attendance committed and read again are what was stored."""
+    with store() as s:
+        s.save_meeting(meeting())
+        s.add_sends([send("invite:g:2027-03"), send("agenda:g:2027-03", status="sent", sent_at=iso(NOW))])
+        s.note_alert("g", "2027-04", NOW.date())
+        s.record_attendance("g", "2027-03", "a@x.example", True, "coordinator", NOW)
+        assert s.commit()
+    with store(lock=False) as s:
+        assert s.meetings() == {("g", "2027-03"): meeting()}
+        assert sorted(r.sid for r in s.sends()) == ["agenda:g:2027-03|a@x.example", "invite:g:2027-03|a@x.example"]
+        assert [r.sent_at for r in s.sends() if r.status == "sent"] == [NOW]
+        assert s.alerts() == {("g", "2027-04"): NOW.date()}
+        assert [(a["email"], a["present"]) for a in s.attendance("g")] == [("a@x.example", True)]
+
+
+def test_a_send_already_in_the_outbox_is_never_added_again(store):
+    """Same key and recipient, in any status: the record there stays as it is."""
+    with store() as s:
+        assert s.add_sends([send("invite:g:2027-03", status="sent"), send("invite:g:2027-03")]) == 1
+        assert s.add_sends([send("invite:g:2027-03", "b@x.example"), send("invite:g:2027-03")]) == 1
+        assert {(r.recipient, r.status) for r in s.sends()} == {("a@x.example", "sent"), ("b@x.example", "pending")}
+
+
+def test_progress_moves_a_record_between_open_failed_and_invited(store):
+    """update_sends stores how far a record got; the open, failed and invited views follow."""
+    with store() as s:
+        s.add_sends([send("invite:g:2027-03"), send("agenda:g:2027-03")])
+        assert {r.sid for r in s.open_sends()} == set(s.planned)
+        assert dict(s.invited) == {"invite:g:2027-03": {"a@x.example": ("A", "UTC", None)}}
+        update(s, "invite:g:2027-03|a@x.example", "sent", attempts=1, sent_at=NOW, message_id="<m@x>")
+        update(s, "agenda:g:2027-03|a@x.example", "failed", attempts=1, last_error="550 no such user")
+        assert s.open_sends() == []
+        [failed] = s.failed_sends()
+        assert (failed.key, failed.last_error, failed.attempts) == ("agenda:g:2027-03", "550 no such user", 1)
+        assert dict(s.invited) == {"invite:g:2027-03": {"a@x.example": ("A", "UTC", iso(NOW))}}
+        [sent] = [r for r in s.sends() if r.status == "sent"]
+        assert (sent.message_id, sent.sent_at) == ("<m@x>", NOW)
+
+
+def test_an_rsvp_never_overwrites_the_coordinators_record_and_a_move_forgets_rsvps(store):
+    """The coordinator's word on who came wins over an RSVP; forget_rsvps drops only RSVPs."""
+    with store() as s:
+        assert s.record_attendance("g", "2027-03", "a@x.example", True, "coordinator", NOW)
+        assert not s.record_attendance("g", "2027-03", "a@x.example", False, "rsvp", NOW)
+        assert s.record_attendance("g", "2027-03", "b@x.example", False, "rsvp", NOW)
+        assert s.forget_rsvps("g", "2027-03") == 1
+        assert [(a["email"], a["present"], a["source"]) for a in s.attendance("g")] == [
+            ("a@x.example", True, "coordinator")]
+
+
+def test_prune_forgets_only_finished_sends_past_their_expiry(store):
+    """Sent records whose key can no longer be planned are dropped after keep_days; pending ones never."""
+    with store() as s:
+        old = (NOW - timedelta(days=100)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        s.add_sends([send("a", status="sent", expires=old), send("b", expires=old),
+                     send("c", status="sent", expires="2099-01-01T00:00:00Z")])
+        assert s.prune(NOW, timedelta(days=60)) == 1
+        assert sorted(d.key for d in s.sends()) == ["b", "c"]
+
+
+# --- the TinyDB backend's own file: mode, journal, lock, damage -------------------------------
+
+
 def test_state_is_private_and_round_trips(tmp_path):
     """The state file is created 0600 and reads back what was written."""
     path = tmp_path / "var" / "state.json"
@@ -349,14 +416,6 @@ def test_read_only_store_does_not_lock(tmp_path):
             assert reader.meetings()
 
 
-def test_prune_forgets_only_finished_sends_past_their_expiry(tmp_path):
-    """Sent records whose key can no longer be planned are dropped after keep_days; pending ones never."""
-    with Store(tmp_path / "state.json") as store:
-        old = (NOW - timedelta(days=100)).strftime("%Y-%m-%dT%H:%M:%SZ")
-        store.add_sends([send("a", status="sent", expires=old), send("b", expires=old),
-                         send("c", status="sent", expires="2099-01-01T00:00:00Z")])
-        assert store.prune(NOW, timedelta(days=60)) == 1
-        assert sorted(d.key for d in store.sends()) == ["b", "c"]
 
 
 GOOD_SEND = send_doc("invite:g:2027-03", sid="invite:g:2027-03|a@x.example")
