@@ -20,7 +20,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from scheduler.app.records import from_doc, iso, parse_iso, progress, to_doc  # noqa: F401 (iso, parse_iso: known from here)
+# iso and parse_iso are known from here too.
+from scheduler.app.records import from_doc, iso, parse_iso, progress, to_doc  # noqa: F401
 from scheduler.core.meetings import Meeting
 from scheduler.core.outbox import FINISHED, OPEN, Kind, OutboxRecord, payload_from_json, sid
 from scheduler.app.statefile import (  # noqa: F401 (re-exported: the service and the CLI know them from here)
@@ -241,7 +242,7 @@ class Store:
     # --- forgetting -------------------------------------------------------------------------
 
     def prune(self, now: datetime, keep: timedelta) -> int:
-        """Forget finished sends that no rule can plan again (see planner.expires) once they are
+        """Forget finished sends that no rule can plan again (see outbox.expires) once they are
         `keep` old, and meetings and alerts more than 400 days past. Looks at the records only
         when the oldest of them is old enough, so most ticks cost nothing here."""
         removed = 0

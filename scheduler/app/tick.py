@@ -25,7 +25,8 @@ from scheduler.core.meetings import Meeting
 from scheduler.core.alerts import failure_alerts
 from scheduler.core.outbox import OutboxRecord, Send
 from scheduler.core.planner import Plan, StateView, plan
-from scheduler.core.ports import AvailabilityReader, Publisher, PublishersFactory, ReplyInbox, TransportFactory
+from scheduler.core.ports import (AvailabilityReader, Publisher, PublishersFactory, ReplyInbox, Transport,
+                                  TransportFactory)
 
 
 @dataclass
@@ -79,11 +80,11 @@ class Runner:
         self.delivery.stop = value
 
     @property
-    def transport(self) -> Any:
+    def transport(self) -> Transport:
         return self.delivery.transport
 
     @transport.setter
-    def transport(self, value: Any) -> None:
+    def transport(self, value: Transport) -> None:
         self.delivery.transport = value
 
     def _adopt(self, config: Config) -> None:

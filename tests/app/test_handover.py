@@ -39,7 +39,8 @@ def intake(folder: Path, store: Store, **extra) -> Handover:
 
 
 def test_a_record_handed_over_is_stored_at_the_next_intake_and_its_file_removed(folder):
-    """The writer leaves a JSON file in incoming/ while the service holds the lock; intake stores it, then removes it."""
+    """While the service holds the lock the writer leaves a JSON file in incoming/; intake stores it, then
+    removes it."""
     state = folder / "var" / "state.json"
     with Store(state) as store:
         record = {"group": "k-club", "cycle": "2026-12", "present": [MAYA], "absent": [LI]}
