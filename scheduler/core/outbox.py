@@ -161,6 +161,7 @@ class ReportPayload:
 
 Payload = MeetingPayload | NudgePayload | PeriodPayload | NoQuorumPayload | FailurePayload | ReportPayload
 
+
 def candidate_payload(c: Candidate) -> dict[str, Any]:
     """A candidate as JSON-able values (stored with an alert, rendered later)."""
     return {"start": c.start.astimezone(UTC).isoformat(), "end": c.end.astimezone(UTC).isoformat(),

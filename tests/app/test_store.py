@@ -16,12 +16,14 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
+from builders import group, member
+
 from scheduler.app import statefile
 from scheduler.cli.main import main
 from scheduler.core.meetings import Meeting
-from scheduler.app.records import from_doc
+from scheduler.app.records import from_doc, to_doc
 from scheduler.app.store import StateError, Store, iso
-from scheduler.core.outbox import Kind, OutboxRecord, Status
+from scheduler.core.outbox import Kind, MeetingPayload, OutboxRecord, Send, Status, sid
 
 NOW = datetime(2027, 3, 1, tzinfo=UTC)
 
@@ -116,6 +118,19 @@ def test_prune_forgets_only_finished_sends_past_their_expiry(store):
                      send("c", status="sent", expires="2099-01-01T00:00:00Z")])
         assert s.prune(NOW, timedelta(days=60)) == 1
         assert sorted(d.key for d in s.sends()) == ["b", "c"]
+
+
+def test_a_record_round_trips_through_its_document():
+    """A record moved on (retry, with an error and a next attempt) survives the store's document."""
+    send = Send("update:g:2027-03:3", Kind.UPDATE, "g", "ana.souza@uni.example", "Ana Souza", "Europe/London", NOW,
+                MeetingPayload("2027-03", sequence=3))
+    g = group(member("Ana Souza", "Europe/London"), member("Ravi Iyer", "Asia/Kolkata"))
+    record = OutboxRecord.planned(send, g, NOW).moved_on(Status.RETRY, attempts=1, last_error="451 later",
+                                                         next_attempt=NOW + timedelta(minutes=5))
+    doc = to_doc(record)
+    assert doc["sid"] == sid(send.key, send.recipient) == record.sid == send.sid
+    assert (doc["status"], doc["next_attempt"], doc["kind"]) == ("retry", "2027-03-01T00:05:00Z", "update")
+    assert from_doc(json.loads(json.dumps(doc))) == record
 
 
 # --- the TinyDB backend's own file: mode, journal, lock, damage -------------------------------

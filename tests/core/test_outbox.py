@@ -8,10 +8,9 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from builders import group, member
 
-from scheduler.app.records import from_doc, to_doc
 from scheduler.core.outbox import (FINISHED, OPEN, Addressee, FailurePayload, Kind, MeetingPayload, NoQuorumPayload,
                                    NudgePayload, OutboxRecord, PeriodPayload, ReportPayload, Send, Status, expires,
-                                   payload_from_json, retry_delay, sid)
+                                   payload_from_json, retry_delay)
 
 NOW = datetime(2027, 3, 1, 12, tzinfo=UTC)
 G = group(member("Ana Souza", "Europe/London"), member("Ravi Iyer", "Asia/Kolkata"))
@@ -62,18 +61,6 @@ def test_a_payload_that_does_not_fit_its_kind_is_refused(kind, data):
     """A payload missing or mistyping a field raises (the store names the record when it reads the state)."""
     with pytest.raises((KeyError, TypeError, ValueError)):
         payload_from_json(kind, data)
-
-
-def test_a_record_round_trips_through_its_document():
-    """A record moved on (retry, with an error and a next attempt) survives the store's document."""
-    send = Send("update:g:2027-03:3", Kind.UPDATE, "g", "ana.souza@uni.example", "Ana Souza", "Europe/London", NOW,
-                MeetingPayload("2027-03", sequence=3))
-    record = OutboxRecord.planned(send, G, NOW).moved_on(Status.RETRY, attempts=1, last_error="451 later",
-                                                         next_attempt=NOW + timedelta(minutes=5))
-    doc = to_doc(record)
-    assert doc["sid"] == sid(send.key, send.recipient) == record.sid == send.sid
-    assert (doc["status"], doc["next_attempt"], doc["kind"]) == ("retry", "2027-03-01T12:05:00Z", "update")
-    assert from_doc(json.loads(json.dumps(doc))) == record
 
 
 def test_open_and_finished_cover_every_status():
