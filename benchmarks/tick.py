@@ -59,12 +59,16 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import scheduler.app.delivery as delivery
 import scheduler.app.service as service
-from integrations.mail import transport_for
+import scheduler.app.tick as tick
+from scheduler.cli.wiring import group_availability as default_availability
+from integrations.mail import MaildirTransport, transport_for
 from scheduler.app.logs import setup as setup_logging
-from scheduler.core.planner import StateView, plan
-from scheduler.app.service import ConfigWatcher, Runner, default_availability
 from scheduler.app.simulate import simulate
+from scheduler.app.tick import Runner
+from scheduler.app.watcher import ConfigWatcher
+from scheduler.core.planner import StateView, plan
 from scheduler.app.journal import journal_path
 from scheduler.app.statefile import StateFile
 from scheduler.app.store import Store
@@ -220,11 +224,11 @@ def phases_of(runner: Runner) -> Iterator[Phases]:
     ph = Phases()
     ph.wrap(runner.watcher, "refresh", "config check")
     ph.wrap(runner, "view", "state view")
-    ph.wrap(service, "plan", "plan")
+    ph.wrap(tick, "plan", "plan")
     ph.wrap(runner, "record_plan", "record plan")
-    ph.wrap(runner, "due", "outbox scan")
-    ph.wrap(service, "message_for", "render")
-    ph.wrap(runner.transport, "send", "Maildir")
+    ph.wrap(runner.delivery, "due", "outbox scan")
+    ph.wrap(delivery, "message_for", "render")
+    ph.wrap(runner.delivery.transport, "send", "Maildir")
     ph.wrap(runner, "commit", "state commits")
     ph.wrap(runner.store.storage, "_write_all", "full writes")
     ph.wrap(runner.store, "prune", "prune")
@@ -356,7 +360,7 @@ def run_busy(root: Path, n: int, want_profile: bool, sim: dict | None = None) ->
             row["tick"] = time.perf_counter() - t0
         row["phases"], row["commits"] = dict(ph.time), ph.calls["state commits"]
         row["full_writes"] = ph.calls["full writes"]
-        row["kinds"] = Counter(d["kind"] for d in report.sent)
+        row["kinds"] = Counter(str(r.kind) for r in report.sent)
         row["sent"], row["meetings"] = len(report.sent), len(report.meetings)
         row["other"] = len(report.failed) + len(report.retrying) + len(report.skipped)
         row["maildir"] = maildir_count(folder)
@@ -507,7 +511,8 @@ def run_years(root: Path, groups: int, months: int) -> dict:
             sizes.clear()
 
     t0 = time.perf_counter()
-    timeline = simulate(folder, SIM_START, end, timedelta(days=1), out, on_tick=on_tick)
+    timeline = simulate(folder, SIM_START, end, timedelta(days=1), out, availability=default_availability,
+                        maildir=MaildirTransport, on_tick=on_tick)
     took = time.perf_counter() - t0
     shutil.rmtree(out / "outbox")  # counted; free the disk
     return {"groups": groups, "end": end, "took": took, "ticks": (end - SIM_START).days + 1, "marks": marks,

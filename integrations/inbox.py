@@ -37,3 +37,13 @@ def mark_seen(path: Path, keys: list[str]) -> None:
         msg.set_subdir("cur")
         msg.add_flag("S")
         box[key] = msg
+
+
+class MaildirInbox:
+    """The reply inbox as the service's ReplyInbox port: the two functions above."""
+
+    def unread_replies(self, path: Path) -> list[tuple[str, list[Reply]]]:
+        return unread_replies(path)
+
+    def mark_seen(self, path: Path, keys: list[str]) -> None:
+        mark_seen(path, keys)

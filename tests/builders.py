@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+from scheduler.app.records import from_doc
 from scheduler.core.availability import Availability, Busy
 from scheduler.core.config import Group
 from scheduler.core.cycles import range_window
+from scheduler.core.outbox import OutboxRecord
 from scheduler.core.slots import find_slots
 
 UTC = ZoneInfo("UTC")
@@ -57,3 +59,15 @@ def ics(*events: str, extra: str = "") -> bytes:
             lines.append("DTSTAMP:20260101T000000Z")
         body += "BEGIN:VEVENT\r\n" + "\r\n".join(lines) + "\r\nEND:VEVENT\r\n"
     return VCAL.format(body=body).encode()
+
+
+def outbox_record(**doc) -> OutboxRecord:
+    """An outbox record from the fields of its document as the state file stores it (ISO text,
+    payload as JSON), read through the store's own conversion; what a test leaves out gets a
+    default (a pending record, planned when it was created, of the meeting of 2027-01)."""
+    created = doc.get("created", doc.get("updated", "2027-01-01T00:00:00Z"))
+    kind = doc["kind"]
+    defaults = {"key": f"{kind}:{doc.get('group', 'g')}:2027-01", "group": "g", "name": doc.get("recipient", ""),
+                "timezone": "UTC", "payload": {"cycle": "2027-01"}, "status": "pending", "attempts": 0,
+                "created": created, "updated": created, "due": created, "expires": created}
+    return from_doc({**defaults, **doc})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -51,3 +51,28 @@ def write_config_folder(tmp_path: Path) -> WriteConfigFolder:
         return folder
 
     return write
+
+
+# Every backend the state store can keep its state in. Store tests that ask for `store` run
+# once per backend; issue 11 adds "postgresql". Tests of one backend's own files (the TinyDB
+# journal, its lock file) open `Store` directly instead.
+STORE_BACKENDS = ("tinydb",)
+
+OpenStore = Callable[..., "Store"]
+
+
+@pytest.fixture(params=STORE_BACKENDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OpenStore]:
+    """Factory that opens this test's state store on the backend under test: `store()` opens it
+    as the service does (owning it), `store(lock=False)` as a reader beside the owner. Each call
+    opens the same state again, so a test can commit, close and reopen. Use it in a `with`."""
+    from scheduler.app.store import Store
+
+    path = tmp_path / "store" / "state.json"
+
+    def open_store(*, lock: bool = True) -> Store:
+        if request.param == "tinydb":
+            return Store(path, lock=lock)
+        raise AssertionError(f"no store backend {request.param!r}")
+
+    yield open_store

@@ -14,11 +14,8 @@ older one arriving after a newer, never undoes anything; the coordinator's last 
 
 from __future__ import annotations
 
-import contextlib
-import json
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from scheduler.core.config import Group
@@ -82,19 +79,6 @@ def within_cycle(group: Group, meeting: Meeting, start: datetime) -> None:
     if not first <= day <= last:
         raise UsageError(f"--to: {day} is outside cycle {meeting.cycle} ({first} to {last}, {group.timezone}); "
                          "a meeting moves within its cycle; to skip this one, use `friendtor cancel`")
-
-
-def decision_time(now: datetime, meeting: Meeting, incoming: Path) -> datetime:
-    """When a change counts as decided: now, to the second (as the state keeps times), but
-    after the meeting's current version and after any change to it still waiting in
-    `incoming`, so two commands within one second are both applied, in the order given."""
-    latest = meeting.stamp
-    for path in incoming.glob("meeting-*.json"):
-        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-            record = json.loads(path.read_text())
-            if (record["group"], record["cycle"]) == (meeting.group, meeting.cycle):
-                latest = max(latest, parse_iso(record["decided"]))
-    return max(now.replace(microsecond=0), latest + timedelta(seconds=1))
 
 
 def change_record(action: str, meeting: Meeting, decided: datetime, start: datetime | None = None) -> dict:

@@ -15,10 +15,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
+from scheduler.app.store import Store
+from scheduler.app.tick import Runner
+from scheduler.app.watcher import ConfigWatcher
 from scheduler.core.config import Config
 from scheduler.core.errors import UsageError
-from scheduler.app.service import ConfigWatcher, Runner, default_availability
-from scheduler.app.store import Store
+from scheduler.core.outbox import OutboxRecord
+from scheduler.core.ports import AvailabilityReader, Transport
 
 MARKER = ".friendtor-simulation"
 
@@ -50,17 +53,18 @@ class Timeline:
     rows: list[tuple[datetime, str, str, str, int]] = field(default_factory=list)
     counts: Counter = field(default_factory=Counter)
 
-    def add(self, when: datetime, docs: list[dict]) -> None:
-        grouped = Counter((d["kind"], d["group"], d["key"]) for d in docs)
+    def add(self, when: datetime, records: list[OutboxRecord]) -> None:
+        grouped = Counter((str(r.kind), r.group, r.key) for r in records)
         for (kind, group, key), n in sorted(grouped.items(), key=lambda kv: kv[0][2]):
             self.rows.append((when, kind, group, key, n))
             self.counts[kind] += n
 
 
 def simulate(folder: Path, start: datetime, end: datetime, step: timedelta, out: Path,
-             *, availability=default_availability, on_tick: Callable[[datetime], None] | None = None) -> Timeline:
-    from integrations.mail import MaildirTransport
-
+             *, availability: AvailabilityReader, maildir: Callable[[Path], Transport],
+             on_tick: Callable[[datetime], None] | None = None) -> Timeline:
+    """Tick from `start` to `end`; `maildir` builds the transport that writes into a Maildir
+    (the CLI passes integrations.mail's), here `out/outbox`."""
     watcher = ConfigWatcher(folder)
     prepare_out(out, watcher.config)
     timeline = Timeline()
@@ -73,13 +77,13 @@ def simulate(folder: Path, start: datetime, end: datetime, step: timedelta, out:
         return cache[key]
 
     with Store(out / "state.json") as store:
-        runner = Runner(watcher, store, lambda c: MaildirTransport(out / "outbox"), availability=cached)
+        runner = Runner(watcher, store, lambda c: maildir(out / "outbox"), availability=cached)
         now = start
         while now <= end:
             report = runner.tick(now)
             timeline.add(now, report.sent)
-            for doc in report.failed:
-                timeline.rows.append((now, "FAILED " + doc["kind"], doc["group"], doc["key"], 1))
+            for record in report.failed:
+                timeline.rows.append((now, f"FAILED {record.kind}", record.group, record.key, 1))
             if on_tick:
                 on_tick(now)
             now += step

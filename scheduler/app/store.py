@@ -15,20 +15,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from collections.abc import Set as AbstractSet
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+# iso and parse_iso are known from here too.
+from scheduler.app.records import from_doc, iso, parse_iso, progress, to_doc  # noqa: F401
 from scheduler.core.meetings import Meeting
 from scheduler.app.files import atomic_write  # noqa: F401 (re-exported: the service and the CLI know them from here)
 from scheduler.app.journal import HOW_TO, journal_path  # noqa: F401
 from scheduler.app.lock import Lock
 from scheduler.app.statefile import SCHEMA, StateDB, StateFile
 from scheduler.core.errors import LockedError, StateError  # noqa: F401
-
-OPEN = ("pending", "sending", "retry")
-FINISHED = ("sent", "failed", "skipped")
+from scheduler.core.outbox import FINISHED, OPEN, Kind, OutboxRecord, payload_from_json, sid
 
 # What the code reads from each table's documents, and its JSON type; `when` fields hold instants
 # or dates as ISO text and must parse.
@@ -49,18 +49,6 @@ KEYS = {"meetings": ("group", "cycle"), "outbox": ("sid",), "alerts": ("group", 
 INSTANTS = {"meetings": ("start", "end", "stamp"), "outbox": ("created", "updated", "due", "expires")}
 DAYS = {"alerts": ("day",), "reviews": ("start", "end")}
 MEETINGS_KEPT = timedelta(days=400)   # meetings and alerts are forgotten this long after
-
-
-def iso(dt: datetime) -> str:
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_iso(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def sid(key: str, recipient: str) -> str:
-    return f"{key}|{recipient}"
 
 
 class Store:
@@ -161,7 +149,8 @@ class Store:
         self._meetings[key] = _meeting(doc)
 
     # --- outbox -----------------------------------------------------------------------------
-    # Each document is one message to one recipient, identified by "sid" = key|recipient.
+    # Each document is one message to one recipient, identified by "sid" = key|recipient. Out of
+    # the store they are OutboxRecords (see scheduler.core.outbox), converted by app.records.
 
     @property
     def planned(self) -> AbstractSet[str]:
@@ -173,34 +162,34 @@ class Store:
         """invite key -> recipient -> (name, zone, when it was sent or None), for every invite in the outbox."""
         return MappingProxyType(self._invited)
 
-    def sends(self) -> list[dict[str, Any]]:
-        return [dict(doc) for doc in self.storage.table("outbox").values()]
+    def sends(self) -> list[OutboxRecord]:
+        return [from_doc(doc) for doc in self.storage.table("outbox").values()]
 
-    def open_sends(self) -> list[dict[str, Any]]:
-        """Copies of the sends not finished: pending, sending (interrupted) or waiting to retry."""
+    def open_sends(self) -> list[OutboxRecord]:
+        """The sends not finished: pending, sending (interrupted) or waiting to retry."""
         docs = self.storage.table("outbox")
-        return [dict(docs[str(i)]) for i in self._open]
+        return [from_doc(docs[str(i)]) for i in self._open]
 
-    def failed_sends(self) -> list[dict[str, Any]]:
+    def failed_sends(self) -> list[OutboxRecord]:
         docs = self.storage.table("outbox")
-        return [dict(docs[str(i)]) for i in self._failed]
+        return [from_doc(docs[str(i)]) for i in self._failed]
 
-    def add_sends(self, docs: Iterable[dict[str, Any]]) -> int:
+    def add_sends(self, records: Iterable[OutboxRecord]) -> int:
         """Add sends to the outbox; one already there (same key and recipient) is left as it is."""
         new: dict[str, dict[str, Any]] = {}
-        for d in docs:
-            s = sid(d["key"], d["recipient"])
-            if s not in self._sids:
-                new.setdefault(s, {**d, "sid": s})
+        for r in records:
+            if r.sid not in self._sids:
+                new.setdefault(r.sid, to_doc(r))
         if new:
             stored = self.storage.table("outbox")
             for i in self.db.table("outbox").insert_multiple(new.values()):
                 self._index_send(i, stored[str(i)])
         return len(new)
 
-    def update_sends(self, changes: Mapping[str, Mapping[str, Any]]) -> None:
-        """Apply field changes to outbox documents, by sid."""
-        ids = [self._sids[s] for s in changes if changes[s]]
+    def update_sends(self, records: Iterable[OutboxRecord]) -> None:
+        """Store how far each record got (its status, attempts, error...), by sid."""
+        changes = {r.sid: progress(r) for r in records}
+        ids = [self._sids[s] for s in changes]
         if not ids:
             return
         stored = self.storage.table("outbox")
@@ -209,12 +198,12 @@ class Store:
         self.db.table("outbox").update(lambda doc: doc.update(changes[doc["sid"]]), doc_ids=ids)
         for i in ids:
             self._index_status(i, stored[str(i)])
-            if stored[str(i)]["key"].startswith("invite:"):
+            if stored[str(i)]["key"].startswith(f"{Kind.INVITE}:"):
                 self._index_invite(stored[str(i)])
 
     def _index_send(self, i: int, d: Mapping[str, Any]) -> None:
         self._sids[d["sid"]] = i
-        if d["key"].startswith("invite:"):
+        if d["key"].startswith(f"{Kind.INVITE}:"):  # not re-invites: the planner asks who got the invite
             self._index_invite(d)
         self._index_status(i, d)
 
@@ -247,7 +236,7 @@ class Store:
     # --- forgetting -------------------------------------------------------------------------
 
     def prune(self, now: datetime, keep: timedelta) -> int:
-        """Forget finished sends that no rule can plan again (see planner.expires) once they are
+        """Forget finished sends that no rule can plan again (see outbox.expires) once they are
         `keep` old, and meetings and alerts more than 400 days past. Looks at the records only
         when the oldest of them is old enough, so most ticks cost nothing here."""
         removed = 0
@@ -349,6 +338,12 @@ def _problem(table: str, doc: Mapping[str, Any], fields: Mapping[str, tuple[type
     if table == "outbox":
         if doc["status"] not in OPEN + FINISHED:
             return f"has status {doc['status']!r}, not one of {', '.join(OPEN + FINISHED)}"
+        if doc["kind"] not in set(Kind):
+            return f"has kind {doc['kind']!r}, not one of {', '.join(Kind)}"
+        try:
+            payload_from_json(Kind(doc["kind"]), doc["payload"])
+        except (KeyError, TypeError, ValueError) as exc:
+            return f"has a payload that does not fit its kind {doc['kind']!r} ({type(exc).__name__}: {exc})"
         if doc["status"] == "retry":
             parse["next_attempt"] = parse_iso
         if doc["sid"] != sid(doc["key"], doc["recipient"]):

@@ -14,7 +14,7 @@ from scheduler.core.errors import UsageError
 
 
 def cmd_attendance(args: argparse.Namespace) -> int:
-    from scheduler.app.service import store_attendance
+    from scheduler.app.handover import store_attendance, store_or_hand_over
     from scheduler.app.store import Store
 
     config = load(args)
@@ -44,35 +44,15 @@ def cmd_attendance(args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
     record = {"group": group.id, "cycle": meeting.cycle, "present": present, "absent": absent}
     n = len(present) + len(absent)
-    where = _store_or_hand_over(path, "attendance", record, lambda store: store_attendance(store, record, now), now)
+    where = store_or_hand_over(path, "attendance", record, lambda store: store_attendance(store, record, now), now)
     print(f"{group.name}, meeting of {day}: {len(present)} present, {len(absent)} absent; {n} records {where}")
     return 0
-
-
-def _store_or_hand_over(path: Path, kind: str, record: dict, store_it, now: datetime) -> str:
-    """Store a coordinator's record in the state, or, while the service owns it, leave it in
-    `<state dir>/incoming/` for its next tick; says which."""
-    import json
-    import os
-
-    from scheduler.app.service import incoming_folder
-    from scheduler.app.store import LockedError, Store, atomic_write, iso
-
-    try:
-        with Store(path) as store:
-            store_it(store)
-            store.commit()
-        return "stored"
-    except LockedError:
-        folder = incoming_folder(path)
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        atomic_write(folder / f"{kind}-{iso(now)}-{os.getpid()}.json", json.dumps(record).encode())
-        return "handed to the running service (it acts at its next tick)"
 
 
 def cmd_change_meeting(args: argparse.Namespace) -> int:
     """`reschedule` and `cancel`: checked here, applied by the store or the running service."""
     from scheduler.app import changes
+    from scheduler.app.handover import decision_time, store_or_hand_over
     from scheduler.app.store import Store
 
     config = load(args)
@@ -91,9 +71,7 @@ def cmd_change_meeting(args: argparse.Namespace) -> int:
         after = meeting.moved(start, start + (meeting.end - meeting.start), now)
     else:
         start, after = None, meeting.cancel(now)
-    from scheduler.app.service import incoming_folder
-
-    decided = changes.decision_time(now, meeting, incoming_folder(path))
+    decided = decision_time(now, meeting, path)
     record = changes.change_record(args.command, meeting, decided, start)
 
     def store_it(store) -> None:
@@ -101,7 +79,7 @@ def cmd_change_meeting(args: argparse.Namespace) -> int:
         if isinstance(result, str):
             raise UsageError(f"{group.id} {meeting.cycle}: not changed: {result}")
 
-    where = _store_or_hand_over(path, "meeting", record, store_it, decided)
+    where = store_or_hand_over(path, "meeting", record, store_it, decided)
     print(f"{changes.describe(group, meeting, after)}; {where}. Members who were invited get "
           f"{'the cancellation' if after.cancelled else 'the new time'} at the next tick.")
     warning = changes.lead_warning(after.start, now) if not after.cancelled else None

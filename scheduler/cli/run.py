@@ -13,11 +13,11 @@ from scheduler.core.config import Config
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    import signal
-
     from scheduler.app import logs
-    from scheduler.app.service import ConfigWatcher, Runner
+    from scheduler.app.service import Signals, serve
     from scheduler.app.store import Store
+    from scheduler.app.tick import Runner
+    from scheduler.app.watcher import ConfigWatcher
 
     logs.setup(args.log_format, debug=args.debug)
     watcher = ConfigWatcher(Path(args.config))
@@ -29,17 +29,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         runner = Runner(watcher, store, wiring.transport_factory(args.dry_run), availability=wiring.group_availability,
                         dry_run=args.dry_run, publishers_factory=wiring.publishers_factory(),
                         inbox=wiring.reply_inbox())
-
-        def stop(signum, frame):  # finish the send in progress, record it, then exit 0
-            runner.stop = True
-
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
+        signals = Signals(runner)
+        signals.install()
         if args.once or args.now or args.dry_run:
             report = runner.tick(instant(args.now, "--now"))
             print(_run_summary(runner.config, report, args.dry_run))
         else:
-            runner.serve(clock=lambda: datetime.now(UTC))
+            serve(runner, clock=lambda: datetime.now(UTC), signals=signals)
     finally:
         store.close()
     return 0
@@ -55,12 +51,12 @@ def _run_summary(config: Config, report, dry_run: bool) -> str:
         lines.append(f"  {'would schedule' if dry_run else 'scheduled'} {m.group} {m.cycle}: "
                      f"{s:%a %d %b %Y %H:%M}–{e:%H:%M} {g.timezone}")
     if dry_run:
-        for doc, message in report.would_send:
-            lines.append(f"  would send {doc['kind']:<10} to {doc['recipient']}: {message['Subject']}")
+        for record, message in report.would_send:
+            lines.append(f"  would send {record.kind:<10} to {record.recipient}: {message['Subject']}")
         if not report.would_send and not report.meetings:
             lines.append("  nothing is due")
         return "\n".join(lines)
-    counts = Counter(d["kind"] for d in report.sent)
+    counts = Counter(str(r.kind) for r in report.sent)
     if counts:
         lines.append(f"  sent {sum(counts.values())}: " + ", ".join(f"{k} {n}" for k, n in sorted(counts.items())))
     for label, docs in (("will retry", report.retrying), ("failed", report.failed), ("not sent", report.skipped)):
@@ -89,6 +85,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     step = parse_step(args.step)
     folder = Path(args.config)
     out = Path(args.out) if args.out else folder / "var" / "simulation"
-    timeline = simulate(folder, start, end, step, out, availability=wiring.group_availability)
+    timeline = simulate(folder, start, end, step, out, availability=wiring.group_availability,
+                        maildir=wiring.maildir_transport)
     print(format_timeline(timeline, out))
     return 0

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 from scheduler.core.config import Config
 from scheduler.core.meetings import Meeting
-from scheduler.app.store import parse_iso
+from scheduler.core.outbox import FINISHED, OPEN, OutboxRecord, Status
 
 
-def status_text(config: Config, meetings: dict[tuple[str, str], Meeting], sends: list[dict[str, Any]],
+def status_text(config: Config, meetings: Mapping[tuple[str, str], Meeting], sends: Sequence[OutboxRecord],
                 now: datetime, only: str | None = None) -> str:
     lines: list[str] = []
     for gid, group in sorted(config.groups.items()):
@@ -30,23 +30,22 @@ def status_text(config: Config, meetings: dict[tuple[str, str], Meeting], sends:
                 lines.append(f"  meeting {m.cycle}: {s:%a %d %b %Y %H:%M}–{e:%H:%M} ({state})")
         else:
             lines.append("  no meeting scheduled yet")
-        mine = [d for d in sends if d["group"] == gid]
-        sent = [d for d in mine if d["status"] == "sent"]
-        by_key = Counter((d["key"], d["kind"]) for d in sent)
-        last_sent = {}
-        for d in sent:
-            last_sent[d["key"]] = max(last_sent.get(d["key"], ""), d["sent_at"] or "")
+        mine = [r for r in sends if r.group == gid]
+        sent = [r for r in mine if r.status == Status.SENT and r.sent_at is not None]
+        by_key = Counter((r.key, str(r.kind)) for r in sent)
+        last_sent: dict[str, datetime] = {}
+        for r in sent:
+            last_sent[r.key] = max(last_sent.get(r.key, r.sent_at), r.sent_at)
         for (key, kind), n in sorted(by_key.items(), key=lambda kv: last_sent[kv[0][0]]):
-            when = parse_iso(last_sent[key]).astimezone(tz)
+            when = last_sent[key].astimezone(tz)
             lines.append(f"  sent    {when:%Y-%m-%d %H:%M}  {kind:<10} {key}  to {n}")
-        for d in sorted((d for d in mine if d["status"] in ("pending", "sending", "retry")),
-                        key=lambda d: d["created"]):
-            extra = f", next try {parse_iso(d['next_attempt']).astimezone(tz):%Y-%m-%d %H:%M}" \
-                if d["status"] == "retry" else ""
-            why = f": {d['last_error']}" if d.get("last_error") else ""
-            lines.append(f"  {d['status']:<7} {d['kind']:<10} {d['key']} to {d['recipient']} "
-                         f"(attempt {d['attempts']}{extra}){why}")
-        for d in sorted((d for d in mine if d["status"] in ("failed", "skipped")), key=lambda d: d["updated"]):
-            lines.append(f"  {d['status']:<7} {d['kind']:<10} {d['key']} to {d['recipient']}: {d['last_error']}")
+        for r in sorted((r for r in mine if r.status in OPEN), key=lambda r: r.created):
+            extra = (f", next try {r.next_attempt.astimezone(tz):%Y-%m-%d %H:%M}"
+                     if r.status == Status.RETRY and r.next_attempt else "")
+            why = f": {r.last_error}" if r.last_error else ""
+            lines.append(f"  {r.status:<7} {r.kind:<10} {r.key} to {r.recipient} (attempt {r.attempts}{extra}){why}")
+        for r in sorted((r for r in mine if r.status in FINISHED and r.status != Status.SENT),
+                        key=lambda r: r.updated):
+            lines.append(f"  {r.status:<7} {r.kind:<10} {r.key} to {r.recipient}: {r.last_error}")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"

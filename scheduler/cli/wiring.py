@@ -49,9 +49,9 @@ def publishers_factory() -> PublishersFactory:
 
 def reply_inbox() -> ReplyInbox:
     """The Maildir reader for members' replies (RSVPs)."""
-    from integrations import inbox
+    from integrations.inbox import MaildirInbox
 
-    return inbox
+    return MaildirInbox()
 
 
 def group_availability(config: Config, group: Group, lo: datetime, hi: datetime) -> dict[str, Availability]:

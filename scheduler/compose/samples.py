@@ -11,6 +11,7 @@ from scheduler.core.config import Group
 from scheduler.compose.select import World, for_report
 from scheduler.core.errors import Problem
 from scheduler.core.meetings import Meeting
+from scheduler.core.outbox import FailurePayload, Kind, MeetingPayload, OutboxRecord, Status
 from scheduler.compose.render import TEMPLATE_SETS, Templates, TemplateProblem
 from scheduler.core.slots import Candidate, Verdict
 
@@ -97,14 +98,16 @@ def sample_world(group: Group) -> World:
         {"cycle": "2027-03", "email": a, "present": True, "source": "rsvp"},
         {"cycle": "2027-03", "email": b, "present": False, "source": "rsvp"},
     ]
-    failed = [{"group": group.id, "kind": "agenda", "recipient": c, "name": group.members[2].name,
-               "last_error": f"550 5.1.1 <{c}>: no such user", "updated": "2027-02-20T10:00:00Z"}]
+    when = datetime(2027, 2, 20, 10, tzinfo=UTC)
+    failed = [OutboxRecord(f"agenda:{group.id}:2027-02", Kind.AGENDA, group.id, c, group.members[2].name,
+                           group.members[2].timezone, MeetingPayload("2027-02"), when, when, when, when,
+                           Status.FAILED, 1, f"550 5.1.1 <{c}>: no such user")]
     return World({(group.id, m.cycle): m for m in (*past, coming)}, {group.id: attendance}, failed)
 
 
 def failure_payload(kind: str, name: str, email: str, error: str, day: date) -> dict[str, str]:
     """What the coordinators' delivery-failure report says (stored with the report's send)."""
-    return {"kind": kind, "name": name, "email": email, "error": error, "date": day.isoformat()}
+    return FailurePayload(kind, name, email, error, day).context()
 
 
 def template_problems(templates: Templates) -> list[Problem]:

@@ -26,8 +26,9 @@ from scheduler.core.meetings import Meeting, by_group
 from scheduler.compose.messages import content_id
 from scheduler.compose.build import base_context, build
 from scheduler.compose.render import Templates
+from scheduler.core.outbox import (FailurePayload, Kind, MeetingPayload, NoQuorumPayload, NudgePayload,
+                                   OutboxRecord, PeriodPayload, ReportPayload)
 from scheduler.core.slots import Candidate, Verdict
-from scheduler.app.store import parse_iso
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class World:
 
     meetings: Mapping[tuple[str, str], Meeting]
     attendance: Mapping[str, Sequence[dict[str, Any]]]  # group -> attendance records
-    failed: Sequence[Mapping[str, Any]] = ()            # outbox records that failed for good (reports)
+    failed: Sequence[OutboxRecord] = ()                 # outbox records that failed for good (reports)
 
     def meetings_of(self, group: str) -> list[Meeting]:
         """One group's meetings (reports and reviews look at a group's, among every group's)."""
@@ -52,91 +53,99 @@ class World:
         return by_group(self.meetings)
 
 
-def message_for(doc: Mapping[str, Any], config: Config, world: World, templates: Templates,
+def message_for(record: OutboxRecord, config: Config, world: World, templates: Templates,
                 now: datetime) -> EmailMessage | Skip:
-    group = config.groups.get(doc["group"])
+    group = config.groups.get(record.group)
     if group is None:
         return Skip("the group is no longer in the config")
-    kind, payload = doc["kind"], doc.get("payload", {})
-    member = group.member(doc["recipient"])
-    if member is None and kind not in ("cancel",):
+    kind, payload = record.kind, record.payload
+    member = group.member(record.recipient)
+    if member is None and kind != Kind.CANCEL:
         return Skip("no longer a member of the group")
-    if kind == "cancel":  # an uninvite: the recipient has left the group
-        member = member or Member.model_construct(name=doc["name"], email=doc["recipient"],
-                                                  timezone=doc["timezone"], institution=None)
+    if member is None:  # an uninvite: the recipient has left the group; as the outbox recorded them
+        member = Member(name=record.name, email=record.recipient, timezone=record.timezone)
     base = base_context(config, group, member)
 
     def make(context: dict[str, Any], meeting: Meeting | None = None,
              images: Sequence[tuple[str, bytes]] = ()) -> EmailMessage:
-        template = "failure" if "failure" in payload else kind
+        template = "failure" if isinstance(payload, FailurePayload) else str(kind)
         return build(template, config=config, templates=templates, group=group, recipient=member,
-                     context=context, key=doc["key"], now=now, meeting=meeting, images=images)
+                     context=context, key=record.key, now=now, meeting=meeting, images=images)
 
-    def picture() -> tuple[dict[str, Any] | None, tuple[tuple[str, bytes], ...]]:
+    def picture(grid_payload: Mapping[str, Any] | None) -> tuple[dict[str, Any] | None,
+                                                                 tuple[tuple[str, bytes], ...]]:
         """The stored heatmap grid, drawn now: its template variable and the inline PNG."""
-        if "heatmap" not in payload:
+        if grid_payload is None:
             return None, ()
-        grid = heatmap.Heatmap.from_payload(payload["heatmap"])
-        cid = content_id("heatmap", doc["key"], member.email, config.service.mail.sender)
+        grid = heatmap.Heatmap.from_payload(grid_payload)
+        cid = content_id("heatmap", record.key, member.email, config.service.mail.sender)
         png = heatmap.to_png(grid, target=heatmap.EMAIL)
         width, height = heatmap.size(grid, scale=1, target=heatmap.EMAIL)
         return {"src": f"cid:{cid}", "alt": grid.title, "width": width, "height": height}, ((cid, png),)
 
-    meeting = world.meetings.get((group.id, payload["cycle"])) if "cycle" in payload else None
-    if kind in ("invite", "update", "cancel", "agenda", "follow-up"):
+    if isinstance(payload, MeetingPayload):
+        meeting = world.meetings.get((group.id, payload.cycle))
         if meeting is None:
             return Skip("the meeting is not in the state")
-        if kind in ("invite", "update", "agenda") and (meeting.cancelled or meeting.start <= now):
+        if kind in (Kind.INVITE, Kind.UPDATE, Kind.AGENDA) and (meeting.cancelled or meeting.start <= now):
             return Skip("the meeting was cancelled" if meeting.cancelled else "the meeting has already started")
-    if kind == "update" and payload.get("sequence", meeting.sequence) != meeting.sequence:
+        return _about_meeting(record, payload, meeting, group, member, base, world, now, make)
+    if isinstance(payload, NudgePayload):
+        goals = [g for g in group.goals if g.member == member.email and g.due == payload.due and not g.done]
+        if not goals:
+            return Skip("the goal is done or no longer in the config")
+        return make(ctx.for_nudge(base, group, member, goals, now.astimezone(member.tz).date()))
+    if isinstance(payload, PeriodPayload):
+        records = attendance_by_meeting(world, group.id, payload.start, payload.end, group.tz)
+        return make(ctx.for_review(base, group, payload.start, payload.end, records,
+                                   year_end=kind == Kind.YEAR_END))
+    if isinstance(payload, FailurePayload):
+        failure = payload.context()
+        if not group.share_member_emails:
+            # Coordinators see the name; the address stays in the config (servers often echo it).
+            if failure.get("email"):
+                failure["error"] = hide_address(failure["error"], failure["email"], f"<{failure['name']}>")
+            failure["email"] = None
+        return make({**base, "failure": failure})
+    if isinstance(payload, NoQuorumPayload):
+        options = [candidate_from_payload(o) for o in payload.options]
+        image, images = picture(payload.heatmap)
+        context = ctx.for_alert(base, group, member, list(payload.dates), options)
+        return make({**context, "heatmap": image}, images=images)
+    if isinstance(payload, ReportPayload):
+        image, images = picture(payload.heatmap)
+        return make(for_report(base, group, member, world, now, image), images=images)
+    return Skip(f"unknown kind {kind!r}")
+
+
+def _about_meeting(record: OutboxRecord, payload: MeetingPayload, meeting: Meeting, group: Group, member: Member,
+                   base: dict[str, Any], world: World, now: datetime, make: Any) -> EmailMessage | Skip:
+    """invite, update, cancel, agenda, follow-up: the meeting is in the state."""
+    kind = record.kind
+    if kind == Kind.UPDATE and (payload.sequence if payload.sequence is not None
+                                else meeting.sequence) != meeting.sequence:
         return Skip("a later change superseded this update")
-    if kind in ("invite", "update"):
-        if payload.get("bump"):  # a re-invite after this member's copy was cancelled
-            meeting = replace(meeting, sequence=meeting.sequence + payload["bump"], stamp=parse_iso(doc["created"]))
-        previous = meeting.previous() if kind == "update" else None
+    if kind in (Kind.INVITE, Kind.UPDATE):
+        if payload.bump:  # a re-invite after this member's copy was cancelled
+            meeting = replace(meeting, sequence=meeting.sequence + payload.bump, stamp=record.created)
+        previous = meeting.previous() if kind == Kind.UPDATE else None
         return make(ctx.for_invite(base, group, member, meeting, previous), meeting)
-    if kind == "cancel":
+    if kind == Kind.CANCEL:
         if meeting.start <= now:
             return Skip("the meeting has already started")
         if meeting.cancelled:  # a coordinator cancelled it for everyone
             return make(ctx.for_invite(base, group, member, meeting), meeting)
         # Only this member's copy is cancelled (they left the group); the meeting goes on for the others.
-        gone = replace(meeting, sequence=meeting.sequence + 1, cancelled=True, stamp=parse_iso(doc["created"]))
+        gone = replace(meeting, sequence=meeting.sequence + 1, cancelled=True, stamp=record.created)
         return make(ctx.for_invite(base, group, member, gone, everyone=False), gone)
-    if kind == "agenda":
+    if kind == Kind.AGENDA:
         return make(ctx.for_agenda(base, group, member, meeting, now.astimezone(group.tz).date()))
-    if kind == "follow-up":
+    if kind == Kind.FOLLOW_UP:
         following = next_key(group, meeting.cycle)
         nxt = world.meetings.get((group.id, following))
         next_day = (nxt.start.astimezone(group.tz).date() if nxt and not nxt.cancelled
                     else (window(group, following).dates or (None,))[0])
         return make(ctx.for_follow_up(base, group, member, meeting, next_day, now.astimezone(group.tz).date()))
-    if kind == "nudge":
-        due = date.fromisoformat(payload["due"])
-        goals = [g for g in group.goals if g.member == member.email and g.due == due and not g.done]
-        if not goals:
-            return Skip("the goal is done or no longer in the config")
-        return make(ctx.for_nudge(base, group, member, goals, now.astimezone(member.tz).date()))
-    if kind in ("review", "year-end"):
-        start, end = date.fromisoformat(payload["start"]), date.fromisoformat(payload["end"])
-        records = attendance_by_meeting(world, group.id, start, end, group.tz)
-        return make(ctx.for_review(base, group, start, end, records, year_end=kind == "year-end"))
-    if kind == "alert":
-        if "failure" in payload:
-            failure = dict(payload["failure"])
-            if not group.share_member_emails:
-                # Coordinators see the name; the address stays in the config (servers often echo it).
-                if failure.get("email"):
-                    failure["error"] = hide_address(failure["error"], failure["email"], f"<{failure['name']}>")
-                failure["email"] = None
-            return make({**base, "failure": failure})
-        options = [candidate_from_payload(o) for o in payload.get("options", [])]
-        image, images = picture()
-        context = ctx.for_alert(base, group, member, [date.fromisoformat(d) for d in payload["dates"]], options)
-        return make({**context, "heatmap": image}, images=images)
-    if kind == "report":
-        image, images = picture()
-        return make(for_report(base, group, member, world, now, image), images=images)
     return Skip(f"unknown kind {kind!r}")
 
 
@@ -180,13 +189,13 @@ def for_report(base: dict[str, Any], group: Group, recipient: Member, world: Wor
     since_day = (today.replace(day=1) - timedelta(days=1)).replace(day=1)
     since = datetime.combine(since_day, datetime.min.time(), tz)
     failed = []
-    for d in sorted((d for d in world.failed if d["group"] == group.id and parse_iso(d["updated"]) >= since),
-                    key=lambda d: d["updated"]):
-        error = d.get("last_error") or "unknown error"
+    for r in sorted((r for r in world.failed if r.group == group.id and r.updated >= since),
+                    key=lambda r: r.updated):
+        error = r.last_error or "unknown error"
         if not group.share_member_emails:  # as in failure alerts: the name, not the address
-            error = hide_address(error, d["recipient"], d["name"])
-        failed.append({"date": ctx.day_text(parse_iso(d["updated"]).astimezone(tz).date()), "kind": d["kind"],
-                       "name": d["name"], "email": d["recipient"] if group.share_member_emails else None,
+            error = hide_address(error, r.recipient, r.name)
+        failed.append({"date": ctx.day_text(r.updated.astimezone(tz).date()), "kind": str(r.kind),
+                       "name": r.name, "email": r.recipient if group.share_member_emails else None,
                        "error": error})
     return {
         **numbers,
@@ -227,10 +236,3 @@ def candidate_from_payload(p: Mapping[str, Any]) -> Candidate:
                      for v in p["verdicts"])
     return Candidate(datetime.fromisoformat(p["start"]), datetime.fromisoformat(p["end"]), p["expected"],
                      p["attendance"], p["preferred"], p["viable"], verdicts)
-
-
-def retry_delay(attempts: int) -> timedelta:
-    """Backoff after the n-th failed attempt: 5, 10, 20 minutes ... up to 6 hours."""
-    # The exponent is capped before it is used: 5 minutes * 2**7 is past the 6-hour cap already,
-    # and an uncapped one overflows timedelta after about 40 attempts (a long outage).
-    return min(timedelta(minutes=5) * 2 ** min(max(0, attempts - 1), 7), timedelta(hours=6))

@@ -30,45 +30,27 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, time, timedelta
+from dataclasses import dataclass, replace
+from datetime import date, datetime, time, timedelta
 from functools import cached_property
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from scheduler.core.availability import Availability
 from scheduler.core.config import Config, Group, Member
 from scheduler.core.cycles import Window, cycle_of, first_day, next_key, next_window, window
 from scheduler.core.meetings import Meeting, by_group, meeting_uid
+from scheduler.core.alerts import CalendarProblem, calendar_alerts
+# The misfire windows, add_months and candidate_payload are known from here too.
+from scheduler.core.outbox import (FOLLOW_UP_GRACE, LOOKBACK, REPORT_GRACE, REVIEW_GRACE,  # noqa: F401
+                                   Addressee, Kind, MeetingPayload, NoQuorumPayload, NudgePayload, Payload,
+                                   PeriodPayload, ReportPayload, Send, add_months, candidate_payload, midnight)
 from scheduler.core.history import Burden, Usual, recent_burden, usual_time
 from scheduler.core.slots import Candidate, find_slots
 
 LEAD = timedelta(hours=24)          # an invite gives members at least a day's notice
 SEND_AT = time(9, 0)                # local time for date-only prompts (nudges, reviews)
-FOLLOW_UP_GRACE = timedelta(days=7)
-REVIEW_GRACE = timedelta(days=14)
-REPORT_GRACE = timedelta(days=7)
-LOOKBACK = timedelta(days=45)       # cycles this far back may still owe a follow-up
 
 AvailabilityFn = Callable[[Group, Window], Mapping[str, Availability]]
-
-
-@dataclass(frozen=True)
-class Send:
-    """One message to one recipient, to be rendered and sent by the service."""
-
-    key: str
-    kind: str
-    group: str
-    recipient: str
-    name: str
-    timezone: str
-    due: datetime
-    payload: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def sid(self) -> str:
-        return f"{self.key}|{self.recipient}"
 
 
 @dataclass(frozen=True)
@@ -97,17 +79,34 @@ class Plan:
     sends: tuple[Send, ...] = ()
     alerts: tuple[tuple[str, str, date], ...] = ()
     reviews: tuple[tuple[str, str, date, date], ...] = ()
+    problems: tuple[CalendarProblem, ...] = ()   # found in the calendars read for this plan
 
     def __bool__(self) -> bool:
         return bool(self.meetings or self.sends or self.alerts or self.reviews)
 
 
-def plan(config: Config, state: StateView, now: datetime, availability: AvailabilityFn) -> Plan:
+def plan(config: Config, state: StateView, now: datetime, availability: AvailabilityFn, *,
+         alert_calendars: bool = True) -> Plan:
+    """What is due at `now`. Calendars found unreadable until someone acts are in the plan's
+    `problems` and, with `alert_calendars` (not in a dry run), alerted to the coordinators."""
     if now.tzinfo is None:
         raise ValueError("now must be aware")
     out = _Builder(state)
     for group in config.groups.values():
-        _plan_group(config, group, state, now, availability, out)
+        reads: dict[tuple[date, ...], Mapping[str, Availability]] = {}
+
+        def read(g: Group, w: Window, reads=reads) -> Mapping[str, Availability]:
+            found = availability(g, w)
+            reads.setdefault(w.dates, found)  # each window's problems once, however often it is read
+            return found
+
+        _plan_group(config, group, state, now, read, out)
+        if alert_calendars:
+            for found in reads.values():
+                problems, sends = calendar_alerts(group, found, now)
+                out.problems.extend(problems)
+                for s in sends:
+                    out.add(s)
     return out.result()
 
 
@@ -119,20 +118,21 @@ class _Builder:
         self.alerts: list[tuple[str, str, date]] = []
         self.reviews: list[tuple[str, str, date, date]] = []
         self.new_alerts: list[str] = []  # sids of the alerts planned for the group being planned
+        self.problems: list[CalendarProblem] = []
 
-    def send(self, kind: str, key: str, group: Group, who: Member, at: datetime, /, **payload: Any) -> None:
-        s = Send(key, kind, group.id, who.email, who.name, who.timezone, at, payload)
+    def send(self, kind: Kind, key: str, group: Group, who: Member | Addressee, at: datetime,
+             payload: Payload) -> None:
+        self.add(Send(key, kind, group.id, who.email, who.name, who.timezone, at, payload))
+
+    def add(self, s: Send) -> None:
         if s.sid not in self.state.planned and s.sid not in self.sends:
             self.sends[s.sid] = s
-            if kind == "alert":
+            if isinstance(s.payload, NoQuorumPayload):
                 self.new_alerts.append(s.sid)
 
     def result(self) -> Plan:
-        return Plan(tuple(self.meetings), tuple(self.sends.values()), tuple(self.alerts), tuple(self.reviews))
-
-
-def _midnight(day: date, zone: ZoneInfo) -> datetime:
-    return datetime.combine(day, time(0), zone)
+        return Plan(tuple(self.meetings), tuple(self.sends.values()), tuple(self.alerts), tuple(self.reviews),
+                    tuple(self.problems))
 
 
 def _plan_group(config: Config, group: Group, state: StateView, now: datetime,
@@ -161,15 +161,15 @@ def _plan_cycle(config: Config, group: Group, w: Window, state: StateView, now: 
     tz = group.tz
     meeting = state.meetings.get((group.id, w.key))
     if meeting is None:
-        opens = _midnight(w.first, tz) - timedelta(days=group.meetings.invite_days_before)
-        closes = _midnight(w.last + timedelta(days=1), tz)
+        opens = midnight(w.first, tz) - timedelta(days=group.meetings.invite_days_before)
+        closes = midnight(w.last + timedelta(days=1), tz)
         if not (opens <= now and now + LEAD < closes):
             return
         today = now.astimezone(tz).date()
         if state.alerts.get((group.id, w.key)) == today:
             return  # already searched and alerted today; try again tomorrow
         earliest = now + LEAD
-        remaining = Window(w.key, tuple(d for d in w.dates if _midnight(d + timedelta(days=1), tz) > earliest))
+        remaining = Window(w.key, tuple(d for d in w.dates if midnight(d + timedelta(days=1), tz) > earliest))
         options = find_slots(group, remaining, availability(group, remaining), not_before=earliest, top=3,
                              distinct=True, burden=past_burden(group, state, earliest),
                              usual=past_usual(group, state, earliest))
@@ -183,9 +183,8 @@ def _plan_cycle(config: Config, group: Group, w: Window, state: StateView, now: 
             out.alerts.append((group.id, w.key, today))
             for m in group.members:
                 if m.email in group.coordinators:
-                    out.send("alert", f"alert:{group.id}:{w.key}:{today.isoformat()}", group, m, now,
-                             cycle=w.key, dates=[d.isoformat() for d in remaining.dates],
-                             options=[candidate_payload(c) for c in options])
+                    out.send(Kind.ALERT, f"alert:{group.id}:{w.key}:{today.isoformat()}", group, m, now,
+                             NoQuorumPayload(w.key, remaining.dates, tuple(candidate_payload(c) for c in options)))
             return
     if meeting.cancelled:
         _plan_cancelled(group, meeting, state, now, out, config.service.publish)
@@ -215,11 +214,12 @@ def _plan_meeting(group: Group, meeting: Meeting, state: StateView, now: datetim
         invite_key = f"invite:{g}:{c}"
         if "email" in publish:
             for m in group.members:  # a member added after the invites went out gets one too
-                out.send("invite", invite_key, group, m, meeting.stamp, cycle=c)
+                out.send(Kind.INVITE, invite_key, group, m, meeting.stamp, MeetingPayload(c))
         for target in publish:
             if target != "email":  # one "send" per calendar, keyed by SEQUENCE: a move publishes again
-                calendar = Member.model_construct(name=target, email=target, timezone=group.timezone)
-                out.send("publish", f"publish:{g}:{c}:{meeting.sequence}", group, calendar, meeting.stamp, cycle=c)
+                calendar = Addressee(target, target, group.timezone)
+                out.send(Kind.PUBLISH, f"publish:{g}:{c}:{meeting.sequence}", group, calendar, meeting.stamp,
+                         MeetingPayload(c))
         invited = state.invited.get(invite_key, {})
         if meeting.moved_from is not None and "email" in publish:
             # Moved by a coordinator: whoever had the invite before the move gets the new time (one
@@ -228,27 +228,27 @@ def _plan_meeting(group: Group, meeting: Meeting, state: StateView, now: datetim
             for m in group.members:
                 if (_had_it_before(invited.get(m.email), meeting.stamp)
                         and f"uninvite:{g}:{c}|{m.email}" not in state.planned):
-                    out.send("update", f"update:{g}:{c}:{meeting.sequence}", group, m, meeting.stamp, cycle=c,
-                             sequence=meeting.sequence)
+                    out.send(Kind.UPDATE, f"update:{g}:{c}:{meeting.sequence}", group, m, meeting.stamp,
+                             MeetingPayload(c, sequence=meeting.sequence))
         current = {m.email for m in group.members}
         for email, (name, zone, _) in sorted(invited.items()):
             if email not in current:  # removed from the group: take the meeting out of their calendar
-                gone = Member.model_construct(name=name, email=email, timezone=zone)
-                out.send("cancel", f"uninvite:{g}:{c}", group, gone, now, cycle=c)
+                out.send(Kind.CANCEL, f"uninvite:{g}:{c}", group, Addressee(name, email, zone), now,
+                         MeetingPayload(c))
         if "email" in publish:
             for m in group.members:
                 # Removed and then added back: their copy was cancelled, so invite them again with a
                 # SEQUENCE above the cancellation's (once per meeting; see docs/operations.md).
                 if f"uninvite:{g}:{c}|{m.email}" in state.planned:
-                    out.send("invite", f"reinvite:{g}:{c}", group, m, now, cycle=c, bump=2)
+                    out.send(Kind.INVITE, f"reinvite:{g}:{c}", group, m, now, MeetingPayload(c, bump=2))
     agenda_at = meeting.start - timedelta(days=group.meetings.agenda_days_before)
     if agenda_at <= now < meeting.start:
         for m in group.members:
-            out.send("agenda", f"agenda:{g}:{c}", group, m, agenda_at, cycle=c)
+            out.send(Kind.AGENDA, f"agenda:{g}:{c}", group, m, agenda_at, MeetingPayload(c))
     follow_at = meeting.end + timedelta(days=group.meetings.follow_up_days_after)
     if follow_at <= now < follow_at + FOLLOW_UP_GRACE:
         for m in group.members:
-            out.send("follow-up", f"follow-up:{g}:{c}", group, m, follow_at, cycle=c)
+            out.send(Kind.FOLLOW_UP, f"follow-up:{g}:{c}", group, m, follow_at, MeetingPayload(c))
 
 
 def _had_it_before(entry: tuple[str, str, str | None] | None, stamp: datetime) -> bool:
@@ -270,13 +270,14 @@ def _plan_cancelled(group: Group, meeting: Meeting, state: StateView, now: datet
     for email, (name, zone, sent) in sorted(invited.items()):
         member = group.member(email)
         if sent is not None and (member is not None or f"uninvite:{g}:{c}|{email}" not in state.planned):
-            who = member or Member.model_construct(name=name, email=email, timezone=zone)
-            out.send("cancel", f"cancel:{g}:{c}", group, who, meeting.stamp, cycle=c)
+            who = member or Addressee(name, email, zone)
+            out.send(Kind.CANCEL, f"cancel:{g}:{c}", group, who, meeting.stamp, MeetingPayload(c))
     for target in publish:
         published = any(f"publish:{g}:{c}:{s}|{target}" in state.planned for s in range(meeting.sequence))
         if target != "email" and published:
-            calendar = Member.model_construct(name=target, email=target, timezone=group.timezone)
-            out.send("publish", f"publish:{g}:{c}:{meeting.sequence}", group, calendar, meeting.stamp, cycle=c)
+            calendar = Addressee(target, target, group.timezone)
+            out.send(Kind.PUBLISH, f"publish:{g}:{c}:{meeting.sequence}", group, calendar, meeting.stamp,
+                     MeetingPayload(c))
 
 
 def _plan_nudges(group: Group, now: datetime, out: _Builder) -> None:
@@ -288,18 +289,11 @@ def _plan_nudges(group: Group, now: datetime, out: _Builder) -> None:
         if member is None:
             continue
         at = datetime.combine(goal.due - days, SEND_AT, member.tz)
-        until = _midnight(goal.due + timedelta(days=1), member.tz)
+        until = midnight(goal.due + timedelta(days=1), member.tz)
         if at <= now < until:
             # One nudge per member per due date, however many goals fall due that day.
-            out.send("nudge", f"nudge:{group.id}:{goal.due.isoformat()}", group, member, at,
-                     due=goal.due.isoformat())
-
-
-def add_months(day: date, months: int) -> date:
-    month = day.month - 1 + months
-    year, month = day.year + month // 12, month % 12 + 1
-    last = (date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)).day
-    return date(year, month, min(day.day, last))
+            out.send(Kind.NUDGE, f"nudge:{group.id}:{goal.due.isoformat()}", group, member, at,
+                     NudgePayload(goal.due))
 
 
 def _plan_reviews(group: Group, now: datetime, out: _Builder) -> None:
@@ -314,8 +308,8 @@ def _plan_reviews(group: Group, now: datetime, out: _Builder) -> None:
             start = add_months(group.started, (k - 1) * step)
             out.reviews.append((group.id, "review", start, end))
             for m in group.members:
-                out.send("review", f"review:{group.id}:{end.isoformat()}", group, m, at,
-                         start=start.isoformat(), end=end.isoformat())
+                out.send(Kind.REVIEW, f"review:{group.id}:{end.isoformat()}", group, m, at,
+                         PeriodPayload(start, end))
     if not group.reviews.year_end:
         return
     for year in (today.year - 1, today.year):
@@ -326,8 +320,7 @@ def _plan_reviews(group: Group, now: datetime, out: _Builder) -> None:
             end = day - timedelta(days=1)
             out.reviews.append((group.id, "year-end", start, end))
             for m in group.members:
-                out.send("year-end", f"year-end:{group.id}:{year}", group, m, at,
-                         start=start.isoformat(), end=end.isoformat())
+                out.send(Kind.YEAR_END, f"year-end:{group.id}:{year}", group, m, at, PeriodPayload(start, end))
 
 
 def _plan_reports(group: Group, state: StateView, now: datetime, availability: AvailabilityFn,
@@ -343,13 +336,14 @@ def _plan_reports(group: Group, state: StateView, now: datetime, availability: A
     grids: dict[Window, dict[str, Any]] = {}  # the coordinators' alerts about one window share its grid
     for sid in out.new_alerts:
         s = out.sends[sid]
-        if s.group == group.id and "dates" in s.payload and "heatmap" not in s.payload:
-            w = Window(s.payload["cycle"], tuple(date.fromisoformat(d) for d in s.payload["dates"]))
+        p = s.payload
+        if s.group == group.id and isinstance(p, NoQuorumPayload) and p.heatmap is None:
+            w = Window(p.cycle, p.dates)
             if w.dates:
                 if w not in grids:
                     grids[w] = heatmap.heatmap(group, w, availability(group, w),
                                                f"{group.name}: who is free in {w.key}").to_payload()
-                out.sends[sid] = replace(s, payload={**s.payload, "heatmap": grids[w]})
+                out.sends[sid] = replace(s, payload=replace(p, heatmap=grids[w]))
     out.new_alerts.clear()
 
     first = now.astimezone(group.tz).date().replace(day=1)
@@ -360,39 +354,11 @@ def _plan_reports(group: Group, state: StateView, now: datetime, availability: A
     coordinators = [m for m in group.members if m.email in group.coordinators]
     if all(f"{key}|{m.email}" in state.planned for m in coordinators):
         return  # already planned: do not read calendars again for it
-    payload: dict[str, Any] = {"month": f"{first:%Y-%m}"}
+    payload = ReportPayload(f"{first:%Y-%m}")
     upcoming = next_window(group, now)
     if upcoming is not None:
         grid = heatmap.heatmap(group, upcoming, availability(group, upcoming),
                                f"{group.name}: who is free in {upcoming.key}")
-        payload["heatmap"] = grid.to_payload()
+        payload = replace(payload, heatmap=grid.to_payload())
     for m in coordinators:
-        out.send("report", key, group, m, at, **payload)
-
-
-def expires(send: Send, group: Group) -> datetime:
-    """After this instant no rule can plan `send` again, so its outbox record may be forgotten."""
-    tz = group.tz
-    if "cycle" in send.payload:
-        last = _period_end(group, send.payload["cycle"])
-        return _midnight(last + LOOKBACK + timedelta(days=2), tz)
-    if send.kind == "nudge":
-        return _midnight(date.fromisoformat(send.payload["due"]) + timedelta(days=2), ZoneInfo(send.timezone))
-    if "end" in send.payload:  # review, year-end: sent on the day after the period
-        return _midnight(date.fromisoformat(send.payload["end"]) + REVIEW_GRACE + timedelta(days=3), tz)
-    return send.due + timedelta(days=60)
-
-
-def _period_end(group: Group, key: str) -> date:
-    start = first_day(group, key)
-    if group.meetings.cadence == "monthly":
-        return add_months(start, 1) - timedelta(days=1)
-    return start + timedelta(weeks=2 if group.meetings.cadence == "biweekly" else 1, days=-1)
-
-
-def candidate_payload(c: Candidate) -> dict[str, Any]:
-    """A candidate as JSON-able values (stored with an alert, rendered later)."""
-    return {"start": c.start.astimezone(UTC).isoformat(), "end": c.end.astimezone(UTC).isoformat(),
-            "expected": c.expected, "attendance": c.attendance, "preferred": c.preferred, "viable": c.viable,
-            "verdicts": [{"email": v.email, "status": v.status, "reason": v.reason,
-                          "local_start": v.local_start.isoformat()} for v in c.verdicts]}
+        out.send(Kind.REPORT, key, group, m, at, payload)

@@ -12,13 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from integrations import inbox
+from integrations.inbox import MaildirInbox
 from integrations.mail import DryRunTransport
 from scheduler.core.attendance import replies_in
 from scheduler.cli.main import main
 from scheduler.compose.context import for_review
 from scheduler.compose.select import World, attendance_by_meeting
-from scheduler.app.service import ConfigWatcher, Runner
+from scheduler.app.tick import Runner
+from scheduler.app.watcher import ConfigWatcher
 from scheduler.app.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,7 +42,7 @@ def cfg(tmp_path, capsys):
 
 def runner(folder: Path, store: Store) -> Runner:
     return Runner(ConfigWatcher(folder), store, lambda c: DryRunTransport(), availability=lambda *a: {},
-                  inbox=inbox)
+                  inbox=MaildirInbox())
 
 
 def records(folder: Path) -> dict[str, tuple[bool, str]]:
@@ -161,7 +162,7 @@ def test_a_broken_inbox_does_not_stop_sending(cfg, caplog):
     caplog.set_level(logging.INFO)
     with Store(cfg / "var" / "state.json") as store:
         report = runner(cfg, store).tick(datetime(2026, 12, 8, 16, tzinfo=UTC))  # agenda time
-    assert sum(d["kind"] == "agenda" for d in report.sent) == 12  # plus the year-end prompt, due too
+    assert sum(d.kind == "agenda" for d in report.sent) == 12  # plus the year-end prompt, due too
     assert "attendance intake failed" in caplog.text
 
 

@@ -17,6 +17,7 @@ import pytest
 import time_machine
 import vobject
 
+from builders import outbox_record
 from scheduler.cli.main import main
 from scheduler.app.store import Store
 
@@ -343,9 +344,9 @@ def test_an_update_superseded_by_a_later_move_is_not_sent():
            "recipient": "maya.chen@northeast-childrens.example", "name": "Maya Chen", "timezone": "America/New_York",
            "payload": {"cycle": "2026-12", "sequence": 3}, "created": "2026-11-20T12:00:00Z"}
     world = World({("k-club", "2026-12"): twice}, {})
-    assert isinstance(message_for(doc, config, world, load_templates(None), NOW), Skip)
+    assert isinstance(message_for(outbox_record(**doc), config, world, load_templates(None), NOW), Skip)
     doc = {**doc, "key": "update:k-club:2026-12:6", "payload": {"cycle": "2026-12", "sequence": 6}}
-    assert not isinstance(message_for(doc, config, world, load_templates(None), NOW), Skip)
+    assert not isinstance(message_for(outbox_record(**doc), config, world, load_templates(None), NOW), Skip)
 
 
 def test_a_move_forgets_the_answers_given_for_the_old_time(cfg):

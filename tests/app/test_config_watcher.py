@@ -6,7 +6,7 @@ import os
 import shutil
 from pathlib import Path
 
-from scheduler.app.service import ConfigWatcher
+from scheduler.app.watcher import ConfigWatcher
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "example"
 

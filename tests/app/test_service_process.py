@@ -156,7 +156,7 @@ def outbox(folder: Path) -> list[dict]:
 
 def sending_marked(folder: Path) -> bool:
     try:
-        return any(d["status"] == "sending" for d in outbox(folder))
+        return any(d.status == "sending" for d in outbox(folder))
     except (FileNotFoundError, json.JSONDecodeError):
         return False
 
@@ -180,6 +180,7 @@ KILL_POINTS = [("seconds", 0.3), ("sending", 0), ("messages", 1), ("seconds", 0.
                ("messages", 5), ("messages", 6), ("messages", 6)]
 
 
+@pytest.mark.slow
 def test_kill_9_during_sends_loses_nothing_and_duplicates_only_with_the_same_message_id(
         tmp_path: Path, slow_smtp: Server, start: Start) -> None:
     """SIGKILL at any point of a tick: every invite arrives, a resend keeps its Message-ID, state ends all "sent"."""
@@ -212,10 +213,10 @@ def test_kill_9_during_sends_loses_nothing_and_duplicates_only_with_the_same_mes
     no_traceback(final.stderr)
 
     docs = outbox(folder)
-    invites = [d for d in docs if d["key"] == INVITE_KEY]
-    assert {d["recipient"] for d in invites} == everyone and len(invites) == 12
-    assert all(d["status"] == "sent" for d in invites), [(d["recipient"], d["status"]) for d in invites]
-    assert not [d for d in docs if d["status"] in ("pending", "sending", "retry")]
+    invites = [d for d in docs if d.key == INVITE_KEY]
+    assert {d.recipient for d in invites} == everyone and len(invites) == 12
+    assert all(d.status == "sent" for d in invites), [(d.recipient, d.status) for d in invites]
+    assert not [d for d in docs if d.status in ("pending", "sending", "retry")]
     assert stat.S_IMODE((folder / "var" / "state.json").stat().st_mode) == 0o600
 
     copies: dict[str, list[EmailMessage]] = defaultdict(list)
@@ -224,7 +225,7 @@ def test_kill_9_during_sends_loses_nothing_and_duplicates_only_with_the_same_mes
         assert r.rcpt_tos == (recipient(m),)
         copies[recipient(m)].append(m)
     assert set(copies) == everyone, "every member got the invite at least once"
-    stored = {d["recipient"]: d["message_id"] for d in invites}
+    stored = {d.recipient: d.message_id for d in invites}
     for who, got in copies.items():
         assert {m["X-Friendtor-Key"] for m in got} == {INVITE_KEY}
         assert {m["Message-ID"] for m in got} == {stored[who]}, f"a resend to {who} changed its Message-ID"
@@ -239,6 +240,7 @@ def test_kill_9_during_sends_loses_nothing_and_duplicates_only_with_the_same_mes
 
 # --- 2. SIGTERM mid-tick -------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_sigterm_mid_tick_finishes_the_send_in_progress_and_keeps_the_rest_pending(
         tmp_path: Path, slow_smtp: Server, start: Start) -> None:
     """SIGTERM during sends: exit 0 soon, sent ones recorded, the rest pending and sent by the next run exactly once."""
@@ -254,7 +256,7 @@ def test_sigterm_mid_tick_finishes_the_send_in_progress_and_keeps_the_rest_pendi
     no_traceback(run.stderr)
 
     first = {recipient(parsed(r.content)) for r in slow_smtp.received}
-    docs = {d["recipient"]: d["status"] for d in outbox(folder) if d["key"] == INVITE_KEY}
+    docs = {d.recipient: d.status for d in outbox(folder) if d.key == INVITE_KEY}
     assert set(docs) == everyone
     sent = {who for who, status in docs.items() if status == "sent"}
     pending = {who for who, status in docs.items() if status == "pending"}
@@ -266,7 +268,7 @@ def test_sigterm_mid_tick_finishes_the_send_in_progress_and_keeps_the_rest_pendi
     assert rest.wait() == 0, rest.stderr
     second = [recipient(parsed(r.content)) for r in slow_smtp.received[n:]]
     assert sorted(second) == sorted(pending), "the next run sends exactly the rest"
-    assert all(d["status"] == "sent" for d in outbox(folder) if d["key"] == INVITE_KEY)
+    assert all(d.status == "sent" for d in outbox(folder) if d.key == INVITE_KEY)
 
 
 # --- 3. a second instance ------------------------------------------------------------------
@@ -332,7 +334,8 @@ def test_a_damaged_state_file_stops_run_and_is_left_alone(tmp_path: Path, start:
 
 def test_config_edits_while_running_are_reloaded_or_reported(tmp_path: Path, start: Start) -> None:
     """A broken edit is logged as validate reports it and the service goes on; a good edit is reloaded and acted on."""
-    # Two services side by side, so both edits wait for the same next tick (a minute away).
+    # Two services side by side; after the edits SIGUSR1 asks each for its next tick at once
+    # (without it the next tick is tick_minutes, a minute, away).
     broken, good = copy_example(tmp_path / "broken"), copy_example(tmp_path / "good")
     for folder in (broken, good):
         (folder / "service.toml").write_text(MAILDIR_SERVICE)
@@ -358,7 +361,8 @@ def test_config_edits_while_running_are_reloaded_or_reported(tmp_path: Path, sta
                     'institution = "Cedar Children\'s Hospital"\ntimezone = "America/New_York"\n'
                     'hours = "09:00-17:00"\n')
 
-        # The next tick comes tick_minutes (1) after the first one.
+        for service in services.values():
+            service.proc.send_signal(signal.SIGUSR1)
         service = services[broken]
         errors = wait_for(lambda: [e for e in service.events() if e["event"].startswith("config not reloaded")],
                           90, "the broken edit to be reported")

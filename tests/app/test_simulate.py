@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from integrations.calendars import group_availability
+from integrations.mail import MaildirTransport
 from scheduler.cli.main import main
 from scheduler.app.loader import load_config
 from scheduler.app.simulate import day_bounds, parse_step, simulate
@@ -28,7 +30,7 @@ def year(tmp_path_factory):
     shutil.copytree(EXAMPLE, folder, dirs_exist_ok=True, ignore=shutil.ignore_patterns("var"))
     out = tmp_path_factory.mktemp("sim") / "run"
     start, end = day_bounds("2027-01-01", "2027-12-31")
-    simulate(folder, start, end, parse_step("6h"), out)
+    simulate(folder, start, end, parse_step("6h"), out, availability=group_availability, maildir=MaildirTransport)
     messages = [email.message_from_bytes(m.as_bytes(), policy=email.policy.default)
                 for m in mailbox.Maildir(out / "outbox", create=False)]
     return load_config(folder), messages, out
@@ -38,6 +40,7 @@ def _by(messages, kind):
     return [m for m in messages if m["X-Friendtor-Kind"] == kind]
 
 
+@pytest.mark.slow  # the module-wide simulated year (about 20 s)
 def test_one_invite_per_member_per_meeting(year):
     """Every cycle's meeting is invited once to each of the twelve members."""
     config, messages, _ = year
@@ -52,6 +55,7 @@ def test_one_invite_per_member_per_meeting(year):
         assert set(recipients.values()) == {1}, key
 
 
+@pytest.mark.slow  # the module-wide simulated year (about 20 s)
 def test_agenda_before_and_follow_up_after_every_meeting(year):
     """For each meeting: an agenda to everyone before it starts, a follow-up after it ends."""
     config, messages, out = year
@@ -70,6 +74,7 @@ def test_agenda_before_and_follow_up_after_every_meeting(year):
         assert all(parsedate_to_datetime(m["Date"]) > meeting.end for m in follow)
 
 
+@pytest.mark.slow  # the module-wide simulated year (about 20 s)
 def test_reviews_and_year_end(year):
     """A year holds two six-monthly mission reviews and one year-end prompt, each to every member."""
     _, messages, _ = year
@@ -80,6 +85,7 @@ def test_reviews_and_year_end(year):
     assert year_end == {"year-end:k-club:2027": 12}
 
 
+@pytest.mark.slow  # the module-wide simulated year (about 20 s)
 def test_no_duplicate_message_ids_and_dates_are_simulated(year):
     """Every message has its own Message-ID, and its Date is the simulated send time, not today."""
     _, messages, _ = year
@@ -89,6 +95,7 @@ def test_no_duplicate_message_ids_and_dates_are_simulated(year):
     assert min(dates) >= datetime(2027, 1, 1, tzinfo=UTC) and max(dates) <= datetime(2028, 1, 1, tzinfo=UTC)
 
 
+@pytest.mark.slow  # the module-wide simulated year (about 20 s)
 def test_one_recipient_per_message(year):
     """Each message goes to one member, and names no other member's address."""
     config, messages, _ = year

@@ -16,10 +16,14 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
+from builders import group, member
+
 from scheduler.app import statefile
 from scheduler.cli.main import main
 from scheduler.core.meetings import Meeting
+from scheduler.app.records import from_doc, to_doc
 from scheduler.app.store import StateError, Store, iso
+from scheduler.core.outbox import Kind, MeetingPayload, OutboxRecord, Send, Status, sid
 
 NOW = datetime(2027, 3, 1, tzinfo=UTC)
 
@@ -28,13 +32,108 @@ def meeting(cycle="2027-03") -> Meeting:
     return Meeting("g", cycle, f"g-{cycle}@x.example", 0, NOW, NOW + timedelta(hours=1), NOW)
 
 
-def send(key: str, recipient: str = "a@x.example", status: str = "pending", **fields) -> dict:
-    """An outbox record as the service writes it (see Runner._doc)."""
+PAYLOADS = {"nudge": {"due": "2027-03-10"}, "report": {"month": "2027-03"}}
+
+
+def send_doc(key: str, recipient: str = "a@x.example", status: str = "pending", **fields) -> dict:
+    """An outbox record's document as the state file holds it (see scheduler.app.records)."""
     stamp = "2027-03-01T00:00:00Z"
-    return {"key": key, "kind": key.split(":")[0], "group": "g", "recipient": recipient, "name": "A",
-            "timezone": "UTC", "payload": {}, "status": status, "attempts": 0, "last_error": None,
-            "message_id": None, "created": stamp, "updated": stamp, "due": stamp, "next_attempt": None,
-            "sent_at": None, "expires": "2027-06-01T00:00:00Z", **fields}
+    kind = key.split(":")[0] if key.split(":")[0] in set(Kind) else "agenda"
+    return {"key": key, "kind": kind, "group": "g", "recipient": recipient, "name": "A",
+            "timezone": "UTC", "payload": PAYLOADS.get(kind, {"cycle": "2027-03"}), "status": status, "attempts": 0,
+            "last_error": None, "message_id": None, "created": stamp, "updated": stamp, "due": stamp,
+            "next_attempt": None, "sent_at": None, "expires": "2027-06-01T00:00:00Z", **fields}
+
+
+def send(key: str, recipient: str = "a@x.example", status: str = "pending", **fields) -> OutboxRecord:
+    """An outbox record as the service plans and moves it on."""
+    return from_doc(send_doc(key, recipient, status, **fields))
+
+
+def update(store: Store, sid: str, status: str, **fields) -> None:
+    """Record that the send `sid` moved on to `status` (delivery's way)."""
+    [record] = [r for r in store.sends() if r.sid == sid]
+    store.update_sends([record.moved_on(Status(status), **fields)])
+
+
+# --- what every backend does (the `store` fixture runs each test once per backend) ------------
+
+
+def test_what_is_committed_reads_back(store):
+    """Meetings, outbox records, alerts and attendance committed and read again are what was stored."""
+    with store() as s:
+        s.save_meeting(meeting())
+        s.add_sends([send("invite:g:2027-03"), send("agenda:g:2027-03", status="sent", sent_at=iso(NOW))])
+        s.note_alert("g", "2027-04", NOW.date())
+        s.record_attendance("g", "2027-03", "a@x.example", True, "coordinator", NOW)
+        assert s.commit()
+    with store(lock=False) as s:
+        assert s.meetings() == {("g", "2027-03"): meeting()}
+        assert sorted(r.sid for r in s.sends()) == ["agenda:g:2027-03|a@x.example", "invite:g:2027-03|a@x.example"]
+        assert [r.sent_at for r in s.sends() if r.status == "sent"] == [NOW]
+        assert s.alerts() == {("g", "2027-04"): NOW.date()}
+        assert [(a["email"], a["present"]) for a in s.attendance("g")] == [("a@x.example", True)]
+
+
+def test_a_send_already_in_the_outbox_is_never_added_again(store):
+    """Same key and recipient, in any status: the record there stays as it is."""
+    with store() as s:
+        assert s.add_sends([send("invite:g:2027-03", status="sent"), send("invite:g:2027-03")]) == 1
+        assert s.add_sends([send("invite:g:2027-03", "b@x.example"), send("invite:g:2027-03")]) == 1
+        assert {(r.recipient, r.status) for r in s.sends()} == {("a@x.example", "sent"), ("b@x.example", "pending")}
+
+
+def test_progress_moves_a_record_between_open_failed_and_invited(store):
+    """update_sends stores how far a record got; the open, failed and invited views follow."""
+    with store() as s:
+        s.add_sends([send("invite:g:2027-03"), send("agenda:g:2027-03")])
+        assert {r.sid for r in s.open_sends()} == set(s.planned)
+        assert dict(s.invited) == {"invite:g:2027-03": {"a@x.example": ("A", "UTC", None)}}
+        update(s, "invite:g:2027-03|a@x.example", "sent", attempts=1, sent_at=NOW, message_id="<m@x>")
+        update(s, "agenda:g:2027-03|a@x.example", "failed", attempts=1, last_error="550 no such user")
+        assert s.open_sends() == []
+        [failed] = s.failed_sends()
+        assert (failed.key, failed.last_error, failed.attempts) == ("agenda:g:2027-03", "550 no such user", 1)
+        assert dict(s.invited) == {"invite:g:2027-03": {"a@x.example": ("A", "UTC", iso(NOW))}}
+        [sent] = [r for r in s.sends() if r.status == "sent"]
+        assert (sent.message_id, sent.sent_at) == ("<m@x>", NOW)
+
+
+def test_an_rsvp_never_overwrites_the_coordinators_record_and_a_move_forgets_rsvps(store):
+    """The coordinator's word on who came wins over an RSVP; forget_rsvps drops only RSVPs."""
+    with store() as s:
+        assert s.record_attendance("g", "2027-03", "a@x.example", True, "coordinator", NOW)
+        assert not s.record_attendance("g", "2027-03", "a@x.example", False, "rsvp", NOW)
+        assert s.record_attendance("g", "2027-03", "b@x.example", False, "rsvp", NOW)
+        assert s.forget_rsvps("g", "2027-03") == 1
+        assert [(a["email"], a["present"], a["source"]) for a in s.attendance("g")] == [
+            ("a@x.example", True, "coordinator")]
+
+
+def test_prune_forgets_only_finished_sends_past_their_expiry(store):
+    """Sent records whose key can no longer be planned are dropped after keep_days; pending ones never."""
+    with store() as s:
+        old = (NOW - timedelta(days=100)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        s.add_sends([send("a", status="sent", expires=old), send("b", expires=old),
+                     send("c", status="sent", expires="2099-01-01T00:00:00Z")])
+        assert s.prune(NOW, timedelta(days=60)) == 1
+        assert sorted(d.key for d in s.sends()) == ["b", "c"]
+
+
+def test_a_record_round_trips_through_its_document():
+    """A record moved on (retry, with an error and a next attempt) survives the store's document."""
+    send = Send("update:g:2027-03:3", Kind.UPDATE, "g", "ana.souza@uni.example", "Ana Souza", "Europe/London", NOW,
+                MeetingPayload("2027-03", sequence=3))
+    g = group(member("Ana Souza", "Europe/London"), member("Ravi Iyer", "Asia/Kolkata"))
+    record = OutboxRecord.planned(send, g, NOW).moved_on(Status.RETRY, attempts=1, last_error="451 later",
+                                                         next_attempt=NOW + timedelta(minutes=5))
+    doc = to_doc(record)
+    assert doc["sid"] == sid(send.key, send.recipient) == record.sid == send.sid
+    assert (doc["status"], doc["next_attempt"], doc["kind"]) == ("retry", "2027-03-01T00:05:00Z", "update")
+    assert from_doc(json.loads(json.dumps(doc))) == record
+
+
+# --- the TinyDB backend's own file: mode, journal, lock, damage -------------------------------
 
 
 def test_state_is_private_and_round_trips(tmp_path):
@@ -47,7 +146,7 @@ def test_state_is_private_and_round_trips(tmp_path):
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     with Store(path) as store:
         assert store.meetings()[("g", "2027-03")] == meeting()
-        assert [d["sid"] for d in store.sends()] == ["invite:g:2027-03|a@x.example"]
+        assert [d.sid for d in store.sends()] == ["invite:g:2027-03|a@x.example"]
 
 
 def test_nothing_changed_means_nothing_written(tmp_path):
@@ -160,7 +259,7 @@ def test_a_small_change_goes_to_the_journal_not_the_whole_file(tmp_path):
     with Store(path) as store:
         store.add_sends([send("invite:g:2027-03")])
         assert store.commit()
-        store.update_sends({"invite:g:2027-03|a@x.example": {"status": "sent", "attempts": 1}})
+        update(store, "invite:g:2027-03|a@x.example", "sent", attempts=1)
         assert store.commit()
         assert not store.commit()  # nothing new
     after = path.stat()
@@ -169,8 +268,8 @@ def test_a_small_change_goes_to_the_journal_not_the_whole_file(tmp_path):
     assert len(journal.read_bytes().splitlines()) == 2
     assert stat.S_IMODE(journal.stat().st_mode) == 0o600
     with Store(path, lock=False) as reader:
-        [doc] = [d for d in reader.sends() if d["key"] == "invite:g:2027-03"]
-        assert (doc["status"], doc["attempts"]) == ("sent", 1)
+        [doc] = [d for d in reader.sends() if d.key == "invite:g:2027-03"]
+        assert (doc.status, doc.attempts) == ("sent", 1)
 
 
 def test_the_journal_is_folded_into_the_file_when_it_grows(tmp_path, monkeypatch):
@@ -225,14 +324,14 @@ def test_journal_lines_older_than_the_file_are_not_replayed(tmp_path, monkeypatc
         store.add_sends([send("invite:g:1")])
         store.commit()
         stale = (tmp_path / "state.json.journal").read_bytes()
-        store.update_sends({"invite:g:1|a@x.example": {"status": "sent"}})
+        update(store, "invite:g:1|a@x.example", "sent")
         monkeypatch.setattr(statefile, "COMPACT_MIN", 0)
         monkeypatch.setattr(statefile, "COMPACT_SHARE", 10**9)
         store.commit()  # a full write
     (tmp_path / "state.json.journal").write_bytes(stale)
     with Store(path) as store:
-        [doc] = [d for d in store.sends() if d["key"] == "invite:g:1"]
-        assert doc["status"] == "sent"
+        [doc] = [d for d in store.sends() if d.key == "invite:g:1"]
+        assert doc.status == "sent"
 
 
 def test_a_restored_backup_never_replays_journal_lines_of_another_timeline(tmp_path, monkeypatch):
@@ -332,17 +431,9 @@ def test_read_only_store_does_not_lock(tmp_path):
             assert reader.meetings()
 
 
-def test_prune_forgets_only_finished_sends_past_their_expiry(tmp_path):
-    """Sent records whose key can no longer be planned are dropped after keep_days; pending ones never."""
-    with Store(tmp_path / "state.json") as store:
-        old = (NOW - timedelta(days=100)).strftime("%Y-%m-%dT%H:%M:%SZ")
-        store.add_sends([send("a", status="sent", expires=old), send("b", expires=old),
-                         send("c", status="sent", expires="2099-01-01T00:00:00Z")])
-        assert store.prune(NOW, timedelta(days=60)) == 1
-        assert sorted(d["key"] for d in store.sends()) == ["b", "c"]
 
 
-GOOD_SEND = send("invite:g:2027-03", sid="invite:g:2027-03|a@x.example")
+GOOD_SEND = send_doc("invite:g:2027-03", sid="invite:g:2027-03|a@x.example")
 
 
 def test_two_records_for_one_send_stop_with_one_line(tmp_path, capsys):
@@ -367,6 +458,9 @@ def test_two_records_for_one_send_stop_with_one_line(tmp_path, capsys):
     ("outbox", {**GOOD_SEND, "created": "yesterday"}, "outbox record 1 has 'created' = 'yesterday', not a date"),
     ("outbox", {**GOOD_SEND, "sid": "other|b@x.example"}, "outbox record 1 has sid 'other|b@x.example', not key|"),
     ("outbox", {**GOOD_SEND, "payload": []}, "outbox record 1 has 'payload' = [], not an object"),
+    ("outbox", {**GOOD_SEND, "kind": "fax"}, "outbox record 1 has kind 'fax', not one of invite, update"),
+    ("outbox", {**GOOD_SEND, "payload": {"sequence": 2}}, "outbox record 1 has a payload that does not fit its "
+                                                          "kind 'invite' (KeyError: 'cycle')"),
     ("meetings", {"group": "g", "cycle": "2027-03", "uid": "u", "sequence": 0, "start": "2027-03-01T10:00:00Z",
                   "end": "2027-03-01T11:00:00Z"}, "meetings record 1 has no 'stamp'"),
     ("meetings", {"group": "g", "cycle": "2027-03", "uid": "u", "sequence": 3, "start": "2027-03-01T10:00:00Z",
@@ -376,7 +470,7 @@ def test_two_records_for_one_send_stop_with_one_line(tmp_path, capsys):
     ("attendance", {"group": "g", "cycle": "2027-03", "email": "a@x.example", "present": "yes", "source": "rsvp"},
      "attendance record 1 has 'present' = 'yes', not true or false"),
 ], ids=["missing", "text-number", "bool-number", "unknown-status", "retry-without-time", "bad-instant",
-        "wrong-sid", "payload-list", "meeting-missing", "moved-from", "impossible-day", "text-bool"])
+        "wrong-sid", "payload-list", "unknown-kind", "payload-of-another-kind", "meeting-missing", "moved-from", "impossible-day", "text-bool"])
 def test_a_record_missing_or_mistyped_fields_stops_with_one_line(tmp_path, capsys, table, doc, says):
     """A state file of the right shape whose records are not what friendtor writes (edited by
     hand, or another program's) stops `run` at once with one line naming the record, exit 2."""
@@ -430,7 +524,8 @@ class StoreMachine(RuleBasedStateMachine):
         if sids:
             chosen = data.draw(st.lists(st.sampled_from(sids), max_size=3, unique=True))
             status = data.draw(STATUS)
-            self.store.update_sends({s: {"status": status, "next_attempt": iso(NOW)} for s in chosen})
+            records = {r.sid: r for r in self.store.sends()}
+            self.store.update_sends(records[s].moved_on(Status(status), next_attempt=NOW) for s in chosen)
 
     @rule(cycle=st.sampled_from(["2027-01", "2027-03", "2027-05"]), sequence=st.integers(0, 3),
           cancelled=st.booleans())
@@ -470,17 +565,17 @@ class StoreMachine(RuleBasedStateMachine):
     @invariant()
     def indexes_match_the_documents(self):
         docs = self.store.sends()
-        assert set(self.store.planned) == {d["sid"] for d in docs}
+        assert set(self.store.planned) == {d.sid for d in docs}
         assert len(self.store.planned) == len(docs)
-        assert sorted(d["sid"] for d in self.store.open_sends()) == sorted(
-            d["sid"] for d in docs if d["status"] in ("pending", "sending", "retry"))
-        assert sorted(d["sid"] for d in self.store.failed_sends()) == sorted(
-            d["sid"] for d in docs if d["status"] == "failed")
+        assert sorted(d.sid for d in self.store.open_sends()) == sorted(
+            d.sid for d in docs if d.status in ("pending", "sending", "retry"))
+        assert sorted(d.sid for d in self.store.failed_sends()) == sorted(
+            d.sid for d in docs if d.status == "failed")
         invited: dict = {}
         for d in docs:
-            if d["key"].startswith("invite:"):
-                invited.setdefault(d["key"], {})[d["recipient"]] = (
-                    d["name"], d["timezone"], d.get("sent_at") if d["status"] == "sent" else None)
+            if d.key.startswith("invite:"):
+                invited.setdefault(d.key, {})[d.recipient] = (
+                    d.name, d.timezone, iso(d.sent_at) if d.status == "sent" and d.sent_at else None)
         assert dict(self.store.invited) == invited
         rebuilt = Store(self.path, lock=False)  # built from documents alone (the committed ones)
         rebuilt.storage._data = copy.deepcopy(self.store.storage.read())
@@ -492,6 +587,7 @@ class StoreMachine(RuleBasedStateMachine):
 
 
 TestStoreMachine = StoreMachine.TestCase
+TestStoreMachine = pytest.mark.slow(TestStoreMachine)  # many hypothesis steps, each reopening the state
 TestStoreMachine.settings = settings(max_examples=60, stateful_step_count=30, deadline=None)
 
 

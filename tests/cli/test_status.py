@@ -10,6 +10,7 @@ import time_machine
 
 from scheduler.cli.main import main
 from scheduler.app.store import Store
+from scheduler.core.outbox import Status
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -20,8 +21,8 @@ def test_status_shows_meetings_sends_and_failures(tmp_path, capsys):
     shutil.copytree(ROOT / "config" / "example", folder, ignore=shutil.ignore_patterns("var"))
     assert main(["run", "--config", str(folder), "--now", "2026-11-20T12:00:00Z"]) == 0
     with Store(folder / "var" / "state.json") as store:
-        [doc] = [d for d in store.sends() if d["recipient"] == "li.wang@pacific-u.example"]
-        store.update_sends({doc["sid"]: {"status": "failed", "last_error": "550 5.1.1 no such user"}})
+        [doc] = [d for d in store.sends() if d.recipient == "li.wang@pacific-u.example"]
+        store.update_sends([doc.moved_on(Status.FAILED, last_error="550 5.1.1 no such user")])
         store.commit()
     capsys.readouterr()
     with time_machine.travel(datetime(2026, 11, 21, tzinfo=UTC), tick=False):

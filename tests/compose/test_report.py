@@ -9,9 +9,11 @@ from pathlib import Path
 
 from PIL import Image
 
+from builders import outbox_record
 from scheduler.core.availability import Availability, Busy
 from scheduler.core.config import Config, Group, Service
 from scheduler.compose.select import World, message_for
+from scheduler.core.outbox import OutboxRecord
 from scheduler.core.meetings import Meeting
 from scheduler.core.planner import Plan, StateView, plan
 from scheduler.app.templates import load_templates
@@ -75,7 +77,7 @@ def test_report_on_the_first_at_nine_group_time_once_to_coordinators_only():
     p = st.tick(cfg, at(2027, 3, 1, 14))                                  # 09:00 EST
     assert reports(p) == [("report:g:2027-03", LI), ("report:g:2027-03", MAYA)]
     (send,) = [s for s in p.sends if s.kind == "report" and s.recipient == MAYA]
-    assert send.due == at(2027, 3, 1, 14) and send.payload["month"] == "2027-03"
+    assert send.due == at(2027, 3, 1, 14) and send.payload.month == "2027-03"
     for day in range(1, 32):
         assert reports(st.tick(cfg, at(2027, 3, day, 18))) == []
     assert reports(st.tick(cfg, at(2027, 4, 1, 13))) == [("report:g:2027-04", LI), ("report:g:2027-04", MAYA)]
@@ -106,7 +108,7 @@ def test_report_carries_the_next_windows_heatmap():
 
     p = State().tick(cfg, at(2027, 3, 1, 15), availability)
     (send, _) = [s for s in p.sends if s.kind == "report"]
-    assert [d for d, _ in send.payload["heatmap"]["days"]][0] == "2027-03-09"
+    assert [d for d, _ in send.payload.heatmap["days"]][0] == "2027-03-09"
     assert "2027-03" in asked
 
 
@@ -136,20 +138,20 @@ def world() -> World:
                                "source": "coordinator"})
     attendance += [{"group": "g", "cycle": "2027-03", "email": MAYA, "present": True, "source": "rsvp"},
                    {"group": "g", "cycle": "2027-03", "email": ANA, "present": False, "source": "rsvp"}]
-    failed = [
+    failed = [outbox_record(**doc) for doc in (
         {"group": "g", "kind": "agenda", "recipient": RAVI, "name": "Ravi Iyer", "status": "failed",
          "last_error": f"550 5.1.1 <{RAVI}>: mailbox unavailable", "updated": "2027-02-06T15:00:00Z"},
         {"group": "g", "kind": "invite", "recipient": ANA, "name": "Ana Souza", "status": "failed",
          "last_error": "554 too old to matter", "updated": "2026-12-20T15:00:00Z"},       # before last month
         {"group": "other", "kind": "invite", "recipient": "x@y.example", "name": "Someone Else",
          "status": "failed", "last_error": "550 other group", "updated": "2027-02-10T15:00:00Z"},
-    ]
+    )]
     return World(meetings, {"g": attendance}, failed)
 
 
-def report_doc(payload=None, recipient=MAYA, name="Maya Chen", zone="America/New_York") -> dict:
-    return {"key": "report:g:2027-03", "kind": "report", "group": "g", "recipient": recipient, "name": name,
-            "timezone": zone, "payload": payload or {"month": "2027-03"}, "created": "2027-03-01T14:00:00Z"}
+def report_doc(payload=None, recipient=MAYA, name="Maya Chen", zone="America/New_York") -> OutboxRecord:
+    return outbox_record(key="report:g:2027-03", kind="report", group="g", recipient=recipient, name=name,
+                         timezone=zone, payload=payload or {"month": "2027-03"}, created="2027-03-01T14:00:00Z")
 
 
 def render(cfg=None, **doc):
@@ -221,7 +223,7 @@ def test_report_embeds_its_heatmap_inline():
 
     p = State().tick(cfg, at(2027, 3, 1, 15), availability)
     send = next(s for s in p.sends if s.kind == "report" and s.recipient == MAYA)
-    msg = message_for(report_doc(dict(send.payload)), cfg, world(), load_templates(None), NOW)
+    msg = message_for(report_doc(send.payload.to_json()), cfg, world(), load_templates(None), NOW)
     (image,) = [part for part in msg.walk() if part.get_content_type() == "image/png"]
     assert f'src="cid:{image["Content-ID"].strip("<>")}"' in msg.get_body(("html",)).get_content()
     assert Image.open(io.BytesIO(image.get_payload(decode=True))).format == "PNG"

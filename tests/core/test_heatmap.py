@@ -14,7 +14,7 @@ import pytest
 import time_machine
 from PIL import Image
 
-from builders import group, member, utc
+from builders import group, member, outbox_record, utc
 from scheduler.core import heatmap as hm
 from scheduler.core.availability import Availability, Busy
 from scheduler.core.config import Config, Service
@@ -194,13 +194,13 @@ def test_planned_alert_carries_the_grid_and_its_email_shows_it_inline():
     now = utc(2027, 3, 1, 12)
     p = plan(cfg, StateView.empty(), now, lambda group, window: sample_availability(group))
     (alert,) = [s for s in p.sends if s.kind == "alert"]
-    assert "heatmap" in alert.payload
-    grid = hm.Heatmap.from_payload(json.loads(json.dumps(alert.payload["heatmap"])))
-    assert [d for d, _ in grid.days] == [date.fromisoformat(d) for d in alert.payload["dates"]]
+    assert alert.payload.heatmap is not None
+    grid = hm.Heatmap.from_payload(json.loads(json.dumps(alert.payload.heatmap)))
+    assert [d for d, _ in grid.days] == list(alert.payload.dates)
 
-    doc = {"key": alert.key, "kind": "alert", "group": g.id, "recipient": alert.recipient, "name": alert.name,
-           "timezone": alert.timezone, "payload": json.loads(json.dumps(dict(alert.payload))),
-           "created": "2027-03-01T12:00:00Z"}
+    fields = {"key": alert.key, "kind": "alert", "group": g.id, "recipient": alert.recipient, "name": alert.name,
+              "timezone": alert.timezone, "created": "2027-03-01T12:00:00Z"}
+    doc = outbox_record(**fields, payload=json.loads(json.dumps(alert.payload.to_json())))
     msg = message_for(doc, cfg, World({}, {}), load_templates(None), now)
     assert msg["X-Friendtor-Kind"] == "alert"
     (related,) = [p for p in msg.walk() if p.get_content_type() == "multipart/related"]
@@ -212,7 +212,7 @@ def test_planned_alert_carries_the_grid_and_its_email_shows_it_inline():
     assert f'width="{hm.size(grid, scale=1, target=hm.EMAIL)[0]}"' in html.get_content()
 
     # The plain-text part is what it would be without the picture.
-    bare = dict(doc, payload={k: v for k, v in doc["payload"].items() if k != "heatmap"})
+    bare = outbox_record(**fields, payload={k: v for k, v in alert.payload.to_json().items() if k != "heatmap"})
     plain = message_for(bare, cfg, World({}, {}), load_templates(None), now)
     assert plain.get_content_type() == "multipart/alternative"
     assert not any(p.get_content_type() == "image/png" for p in plain.walk())
@@ -226,8 +226,8 @@ def test_content_id_is_stable_per_send():
     now = utc(2027, 3, 1, 12)
     (alert,) = [s for s in plan(cfg, StateView.empty(), now, lambda group, window: sample_availability(group)).sends
                 if s.kind == "alert"]
-    doc = {"key": alert.key, "kind": "alert", "group": g.id, "recipient": alert.recipient, "name": alert.name,
-           "timezone": alert.timezone, "payload": dict(alert.payload), "created": "2027-03-01T12:00:00Z"}
+    doc = outbox_record(key=alert.key, kind="alert", group=g.id, recipient=alert.recipient, name=alert.name,
+                        timezone=alert.timezone, payload=alert.payload.to_json(), created="2027-03-01T12:00:00Z")
 
     def cid():
         msg = message_for(doc, cfg, World({}, {}), load_templates(None), now)

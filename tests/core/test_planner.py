@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from builders import outbox_record
 from scheduler.core.availability import Availability, Busy
 from scheduler.core.config import Config, Group, Service
 from scheduler.compose.select import Skip, World, message_for
@@ -198,9 +199,9 @@ def test_edited_goal_shows_in_the_next_agenda():
     cfg, st = config(), State()
     st.tick(cfg, at(2027, 2, 17))
     meeting = st.meetings[("g", "2027-03")]
-    doc = {"key": "agenda:g:2027-03", "kind": "agenda", "group": "g", "recipient": "ana@uni-c.example",
-           "name": "Ana Souza", "timezone": "Europe/London", "payload": {"cycle": "2027-03"},
-           "created": "2027-03-07T00:00:00Z"}
+    doc = outbox_record(key="agenda:g:2027-03", kind="agenda", group="g", recipient="ana@uni-c.example",
+                        name="Ana Souza", timezone="Europe/London", payload={"cycle": "2027-03"},
+                        created="2027-03-07T00:00:00Z")
     edited = config(goals=[{"member": "ravi@uni-b.example", "text": "Submit the revised abstract",
                             "due": date(2027, 3, 20)}])
     msg = message_for(doc, edited, World(st.meetings, {}), load_templates(None), meeting.start - timedelta(days=1))
@@ -218,7 +219,7 @@ def test_member_removed_then_added_back_is_invited_again():
     p = st.tick(cfg, at(2027, 2, 19))
     [again] = [s for s in p.sends if "2027-03" in s.key]
     assert (again.kind, again.key, again.recipient) == ("invite", "reinvite:g:2027-03", "ana@uni-c.example")
-    assert again.payload["bump"] == 2
+    assert again.payload.bump == 2
     assert not [s for s in st.tick(cfg, at(2027, 2, 20)).sends if "2027-03" in s.key]
 
 

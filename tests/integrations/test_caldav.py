@@ -700,13 +700,13 @@ def test_a_refused_login_holds_publishing_back_and_a_fixed_one_publishes(dav, co
 
     with Store(folder / "var" / "state.json") as store:
         report = service(store, {"TEST_CALDAV_PASSWORD": "wrong"}).tick(now)
-        publishes = [d for d in store.sends() if d["kind"] == "publish"]
-        assert publishes and all(d["status"] == "pending" for d in publishes)
-        assert "rejected the login for 'friendtor' (HTTP 401)" in publishes[0]["last_error"]
-        assert {d["kind"] for d in report.held} == {"publish"} and not report.failed
-        assert not [d for d in store.sends() if d["kind"] == "alert"]
+        publishes = [d for d in store.sends() if d.kind == "publish"]
+        assert publishes and all(d.status == "pending" for d in publishes)
+        assert "rejected the login for 'friendtor' (HTTP 401)" in publishes[0].last_error
+        assert {d.kind for d in report.held} == {"publish"} and not report.failed
+        assert not [d for d in store.sends() if d.kind == "alert"]
     assert dav.objects(collection) == []
     with Store(folder / "var" / "state.json") as store:
         service(store, ENV).tick(now + timedelta(minutes=5))
-        assert all(d["status"] == "sent" for d in store.sends() if d["kind"] == "publish")
+        assert all(d.status == "sent" for d in store.sends() if d.kind == "publish")
     assert len(dav.objects(collection)) == len(publishes)

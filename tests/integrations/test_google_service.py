@@ -44,7 +44,7 @@ def test_one_tick_publishes_to_google_once_and_emails_the_invites(tmp_path):
     assert found.query["iCalUID"] == uid and insert.body["iCalUID"] == uid
     assert answers.method == "calendar.events.list" and answers.query["iCalUID"] == uid
     assert len(insert.body["attendees"]) == len(group.members)
-    assert [d["kind"] for d in first.sent].count("publish") == 1
+    assert [d.kind for d in first.sent].count("publish") == 1
     invites = [m for m in transport.messages if m["X-Friendtor-Kind"] == "invite"]
     assert len(invites) == len(group.members)
     for m in invites:  # the emailed invite and the Google event carry one UID: one event for the member
@@ -76,9 +76,9 @@ def test_refused_free_busy_is_reported_to_coordinators_once(tmp_path, caplog):
         runner = Runner(ConfigWatcher(folder), store, lambda c: DryRunTransport(), availability=availability)
         runner.tick(datetime(2026, 11, 20, 12, tzinfo=UTC))
         runner.tick(datetime(2026, 11, 21, 12, tzinfo=UTC))
-        reports = [d for d in store.sends() if d["key"].startswith("calendar-problem:")]
+        reports = [d for d in store.sends() if d.key.startswith("calendar-problem:")]
     coordinators = {"maya.chen@northeast-childrens.example", "li.wang@pacific-u.example"}
-    assert {d["recipient"] for d in reports} == coordinators and len(reports) == 2
+    assert {d.recipient for d in reports} == coordinators and len(reports) == 2
     assert "calendars not readable until fixed" in caplog.text
     sent = [m for m in runner.transport.messages if m["Subject"].startswith("Calendars cannot be read")]
     assert len(sent) == 2

@@ -1,4 +1,4 @@
-"""The outbox through a real SMTP server: retries, failures reported once, and setup errors
+"""Delivery (scheduler.app.delivery) through a real SMTP server: retries, failures reported once, and setup errors
 that hold sending back instead of failing every message.
 
 Each test runs the service's Runner on the example group (twelve members; on NOW the
@@ -28,7 +28,8 @@ from smtp_servers import (
 
 from integrations.mail import SmtpTransport
 from scheduler.core.errors import SendError
-from scheduler.app.service import ConfigWatcher, Runner
+from scheduler.app.tick import Runner
+from scheduler.app.watcher import ConfigWatcher
 from scheduler.app.store import Store
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "example"
@@ -95,7 +96,7 @@ def service(tmp_path) -> Iterator:
 
 
 def sends(runner: Runner, kind: str = "invite") -> dict[str, dict]:
-    return {d["recipient"]: d for d in runner.store.sends() if d["kind"] == kind}
+    return {d.recipient: d for d in runner.store.sends() if d.kind == kind}
 
 
 def message_ids(server: Server) -> dict[str, list[str]]:
@@ -113,19 +114,19 @@ def test_a_deferred_message_is_retried_with_backoff_and_keeps_its_message_id(tmp
     with running(DeferOnceAtData(DANIEL)) as server:
         runner = service(config_folder(tmp_path, (server.host, server.port)))
         report = runner.tick(NOW)
-        assert len(report.sent) == 11 and [d["recipient"] for d in report.retrying] == [DANIEL]
+        assert len(report.sent) == 11 and [d.recipient for d in report.retrying] == [DANIEL]
         doc = sends(runner)[DANIEL]
-        assert (doc["status"], doc["attempts"], doc["next_attempt"]) == ("retry", 1, "2026-11-20T12:05:00Z")
-        assert "451 4.3.0 try again later" in doc["last_error"]
+        assert (doc.status, doc.attempts, doc.next_attempt) == ("retry", 1, datetime(2026, 11, 20, 12, 5, tzinfo=UTC))
+        assert "451 4.3.0 try again later" in doc.last_error
 
         assert not runner.tick(NOW + timedelta(minutes=3)).retrying  # not due yet: not tried
         report = runner.tick(NOW + timedelta(minutes=6))
-        assert [d["recipient"] for d in report.sent] == [DANIEL]
+        assert [d.recipient for d in report.sent] == [DANIEL]
         doc = sends(runner)[DANIEL]
-        assert (doc["status"], doc["attempts"]) == ("sent", 2)
+        assert (doc.status, doc.attempts) == ("sent", 2)
         [first] = server.handler.offered
         deferred = email.message_from_bytes(first, policy=email.policy.default)["Message-ID"]
-        assert message_ids(server)[DANIEL] == [deferred] == [doc["message_id"]]
+        assert message_ids(server)[DANIEL] == [deferred] == [doc.message_id]
         assert all(len(ids) == 1 for ids in message_ids(server).values()) and len(message_ids(server)) == 12
 
 
@@ -135,12 +136,12 @@ def test_a_refused_member_fails_once_and_each_coordinator_hears_once(tmp_path, s
     with running(RefuseOne(DANIEL, "550 5.1.1 no such user")) as server:
         runner = service(config_folder(tmp_path, (server.host, server.port)))
         report = runner.tick(NOW)
-        assert [d["recipient"] for d in report.failed] == [DANIEL] and not report.retrying
-        assert sends(runner)[DANIEL]["status"] == "failed"
+        assert [d.recipient for d in report.failed] == [DANIEL] and not report.retrying
+        assert sends(runner)[DANIEL].status == "failed"
 
         report = runner.tick(NOW + timedelta(minutes=5))
         alerts = sends(runner, "alert")
-        assert set(alerts) == COORDINATORS and {d["recipient"] for d in report.sent} == COORDINATORS
+        assert set(alerts) == COORDINATORS and {d.recipient for d in report.sent} == COORDINATORS
         for r in server.received:
             message = email.message_from_bytes(r.content, policy=email.policy.default)
             if r.rcpt_tos[0] in COORDINATORS and message["X-Friendtor-Kind"] == "alert":
@@ -162,13 +163,13 @@ def test_a_message_deferred_past_retry_days_fails_and_is_reported_once(tmp_path,
         while now < NOW + timedelta(days=4):
             runner.tick(now)
             doc = sends(runner)[DANIEL]
-            if doc["status"] != "retry":
+            if doc.status != "retry":
                 break
-            if doc["attempts"] > attempts:  # tried at this tick: how long until the next try
-                attempts = doc["attempts"]
-                gaps.append(datetime.fromisoformat(doc["next_attempt"].replace("Z", "+00:00")) - now)
+            if doc.attempts > attempts:  # tried at this tick: how long until the next try
+                attempts = doc.attempts
+                gaps.append(doc.next_attempt - now)
             now += timedelta(minutes=5)
-        assert doc["status"] == "failed" and NOW + timedelta(days=3) <= now < NOW + timedelta(days=3, hours=7)
+        assert doc.status == "failed" and NOW + timedelta(days=3) <= now < NOW + timedelta(days=3, hours=7)
         assert gaps[:4] == [timedelta(minutes=m) for m in (5, 10, 20, 40)] and max(gaps) == timedelta(hours=6)
         runner.tick(now + timedelta(minutes=5))
         runner.tick(now + timedelta(hours=1))
@@ -210,8 +211,8 @@ def test_a_rejected_login_holds_sending_back_and_loses_nothing(tmp_path, service
         assert logins == ["nobody"] and not report.sent and not report.failed
         assert not report.retrying and len(report.held) == 12
         docs = sends(runner)
-        assert sorted((d["status"], d["attempts"]) for d in docs.values()) == [("pending", 0)] * 11 + [("pending", 1)]
-        assert "rejected the login for 'nobody'" in next(d for d in docs.values() if d["attempts"])["last_error"]
+        assert sorted((d.status, d.attempts) for d in docs.values()) == [("pending", 0)] * 11 + [("pending", 1)]
+        assert "rejected the login for 'nobody'" in next(d for d in docs.values() if d.attempts).last_error
 
         assert len(runner.tick(NOW + timedelta(minutes=3)).held) == 12 and logins == ["nobody"]
         runner.tick(NOW + timedelta(minutes=6))   # the hold is over: one more try, then a longer hold
@@ -223,7 +224,7 @@ def test_a_rejected_login_holds_sending_back_and_loses_nothing(tmp_path, service
         service_toml.write_text(service_toml.read_text().replace('username = "nobody"', f'username = "{USERNAME}"'))
         report = runner.tick(NOW + timedelta(minutes=13))   # reloads the config: a new setup is tried at once
         assert len(report.sent) == 12 and not report.held
-        assert all(d["status"] == "sent" for d in sends(runner).values())
+        assert all(d.status == "sent" for d in sends(runner).values())
         assert sorted(message_ids(server)) == sorted(sends(runner)) and all(
             len(ids) == 1 for ids in message_ids(server).values())
 
@@ -249,11 +250,11 @@ def test_one_message_meeting_setup_errors_never_keeps_the_others_waiting(tmp_pat
         runner = service(config_folder(tmp_path, (server.host, server.port)))
         runner.transport = RefusingOneAtSetup(runner.transport)
         first = runner.tick(NOW)
-        assert DANIEL in {d["recipient"] for d in first.held}
+        assert DANIEL in {d.recipient for d in first.held}
         runner.tick(NOW + timedelta(minutes=6))
         docs = sends(runner)
-        assert {r for r, d in docs.items() if d["status"] != "sent"} == {DANIEL}
-        assert docs[DANIEL]["status"] == "pending" and len(server.received) == 11
+        assert {r for r, d in docs.items() if d.status != "sent"} == {DANIEL}
+        assert docs[DANIEL].status == "pending" and len(server.received) == 11
 
 
 def test_a_silent_server_costs_one_timeout_not_one_per_message(tmp_path, service):
@@ -265,16 +266,8 @@ def test_a_silent_server_costs_one_timeout_not_one_per_message(tmp_path, service
         runner = service(config_folder(tmp_path, listener.getsockname()[:2]))
         report = runner.tick(NOW)
     assert len(report.held) == 12 and not report.retrying and not report.failed
-    [tried] = [d for d in sends(runner).values() if d["attempts"]]
-    assert "did not answer within 2 s" in tried["last_error"] and tried["status"] == "pending"
-
-
-def test_backoff_is_capped_and_never_overflows():
-    """5, 10, 20 ... minutes up to 6 hours, however many attempts (a long outage makes many)."""
-    from scheduler.compose.select import retry_delay
-
-    assert [retry_delay(n) for n in (1, 2, 3)] == [timedelta(minutes=m) for m in (5, 10, 20)]
-    assert retry_delay(8) == retry_delay(40) == retry_delay(10**6) == timedelta(hours=6)
+    [tried] = [d for d in sends(runner).values() if d.attempts]
+    assert "did not answer within 2 s" in tried.last_error and tried.status == "pending"
 
 
 @pytest.mark.parametrize("code, transient, setup", [
@@ -284,6 +277,6 @@ def test_backoff_is_capped_and_never_overflows():
 def test_which_calendar_refusals_hold_publishing_back(code, transient, setup):
     """No answer, the login (401), a missing or moved calendar hold the channel; 403 and 409
     (CalDAV also uses them for one event's conflict), rate limits and server errors stay per meeting."""
-    from scheduler.app.service import _calendar_setup
+    from scheduler.app.delivery import _calendar_setup
 
     assert _calendar_setup(SendError("x", transient=transient, code=code)) is setup

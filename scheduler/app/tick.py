@@ -1,0 +1,169 @@
+"""One tick: reload the config if it changed, take in what was handed over, plan, record,
+deliver, forget what is old. The tick owns no sending and no intake itself: delivery.py
+sends, handover.py takes in, the planner decides. `service.serve` runs ticks forever.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from scheduler.app.delivery import Delivery
+from scheduler.app.handover import Handover
+from scheduler.app.store import Store, iso
+from scheduler.app.templates import load_templates
+from scheduler.app.watcher import ConfigWatcher
+from scheduler.compose.render import Templates
+from scheduler.core.availability import Availability
+from scheduler.core.config import Config, Group
+from scheduler.core.cycles import Window
+from scheduler.core.errors import FriendtorError
+from scheduler.core.log import event
+from scheduler.core.meetings import Meeting
+from scheduler.core.alerts import failure_alerts
+from scheduler.core.outbox import OutboxRecord, Send
+from scheduler.core.planner import Plan, StateView, plan
+from scheduler.core.ports import (AvailabilityReader, Publisher, PublishersFactory, ReplyInbox, Transport,
+                                  TransportFactory)
+
+
+@dataclass
+class TickReport:
+    now: datetime
+    meetings: list[Meeting] = field(default_factory=list)
+    planned: list[Send] = field(default_factory=list)
+    sent: list[OutboxRecord] = field(default_factory=list)
+    failed: list[OutboxRecord] = field(default_factory=list)     # with the error that failed them
+    retrying: list[OutboxRecord] = field(default_factory=list)
+    skipped: list[OutboxRecord] = field(default_factory=list)
+    held: list[OutboxRecord] = field(default_factory=list)       # not tried: their way out is held back
+    # Dry run: each record and the message it would be (a publish: {"Subject": what it would do}).
+    would_send: list[tuple[OutboxRecord, Any]] = field(default_factory=list)
+
+
+def _no_publishers(config: Config) -> dict[str, Publisher]:
+    return {}
+
+
+class Runner:
+    """The service's state between ticks: the config in force, the store, delivery and intake."""
+
+    def __init__(self, watcher: ConfigWatcher, store: Store, transport_factory: TransportFactory, *,
+                 availability: AvailabilityReader, dry_run: bool = False,
+                 publishers_factory: PublishersFactory = _no_publishers, inbox: ReplyInbox | None = None):
+        self.watcher = watcher
+        self.store = store
+        self.transport_factory = transport_factory
+        self.publishers_factory = publishers_factory
+        self.availability = availability
+        self.dry_run = dry_run
+        config = lambda: self.watcher.config  # noqa: E731 (read at each use: a reload replaces it)
+        self.delivery = Delivery(store, config, self.commit, transport=transport_factory(watcher.config),
+                                 publishers={} if dry_run else publishers_factory(watcher.config),
+                                 # compiled once, not per tick
+                                 templates=load_templates(watcher.config.folder / "templates"), dry_run=dry_run)
+        self.handover = Handover(store, config, self.commit, inbox)
+
+    @property
+    def config(self) -> Config:
+        return self.watcher.config
+
+    # The ways out live in delivery; these let the CLI's signal handler and tests reach them.
+    @property
+    def stop(self) -> bool:
+        return self.delivery.stop
+
+    @stop.setter
+    def stop(self, value: bool) -> None:
+        self.delivery.stop = value
+
+    @property
+    def transport(self) -> Transport:
+        return self.delivery.transport
+
+    @transport.setter
+    def transport(self, value: Transport) -> None:
+        self.delivery.transport = value
+
+    def _adopt(self, config: Config) -> None:
+        """Build everything a new config needs (transport, publishers, templates) before it takes
+        over; if any of it fails, the error propagates and the last good config stays in force."""
+        transport = self.transport_factory(config)
+        publishers = {} if self.dry_run else self.publishers_factory(config)
+        self.delivery.adopt(transport, publishers, load_templates(config.folder / "templates"))
+
+    # --- plan -----------------------------------------------------------------------------
+
+    def view(self) -> StateView:
+        # Live views of the Store's indexes, not copies: the planner reads them before anything
+        # is recorded, and copying a long-running outbox every tick is what made ticks slow.
+        return StateView(self.store.meetings(), self.store.planned, self.store.invited, self.store.alerts())
+
+    def _availability_fn(self) -> Callable[[Group, Window], Mapping[str, Availability]]:
+        """Availability for the planner, each window read once per tick."""
+        cache: dict[tuple[str, tuple[date, ...]], dict[str, Availability]] = {}
+
+        def read(group: Group, window: Window) -> dict[str, Availability]:
+            key = (group.id, window.dates)
+            if key not in cache:
+                if not window.dates:
+                    cache[key] = {}
+                else:
+                    lo = datetime.combine(window.first, datetime.min.time(), group.tz)
+                    hi = datetime.combine(window.last + timedelta(days=1), datetime.min.time(), group.tz)
+                    cache[key] = self.availability(self.config, group, lo, hi)
+            return cache[key]
+        return read
+
+    def record_plan(self, p: Plan, now: datetime) -> None:
+        for m in p.meetings:
+            self.store.save_meeting(m)
+            event("meeting scheduled", group=m.group, cycle=m.cycle, start=iso(m.start), uid=m.uid)
+        for group, cycle, day in p.alerts:
+            self.store.note_alert(group, cycle, day)
+            event("no time reaches quorum; coordinators alerted", logging.WARNING, group=group, cycle=cycle)
+        for group, kind, start, end in p.reviews:
+            self.store.note_review(group, kind, start, end)
+        for problem in p.problems:
+            event("calendars not readable until fixed", logging.ERROR, group=problem.group,
+                  members=len(problem.members), error=problem.reason)
+        self.record_sends(p.sends, now)
+
+    def record_sends(self, sends: tuple[Send, ...], now: datetime) -> None:
+        self.store.add_sends(OutboxRecord.planned(s, self.config.groups[s.group], now) for s in sends)
+
+    # --- the tick -------------------------------------------------------------------------
+
+    def tick(self, now: datetime) -> TickReport:
+        if now.tzinfo is None:
+            raise ValueError("now must be aware")
+        self.watcher.refresh(self._adopt)
+        report = TickReport(now)
+        if not self.dry_run:
+            self.handover.ingest(now)
+            self.handover.guest_answers(now, self.delivery.publishers)
+        p = plan(self.config, self.view(), now, self._availability_fn(), alert_calendars=not self.dry_run)
+        report.meetings, report.planned = list(p.meetings), list(p.sends)
+        self.record_plan(p, now)
+        if not self.dry_run:
+            self.commit()
+        self.delivery.deliver(now, report)
+        # Sends that failed for good: their group's coordinators hear of it (sent next tick).
+        self.record_sends(failure_alerts(self.config, report.failed, self.store.planned, now), now)
+        if not self.dry_run:
+            forgotten = self.store.prune(now, timedelta(days=self.config.service.keep_days))
+            if forgotten:
+                event("old sends forgotten", count=forgotten)
+            self.commit()
+        return report
+
+    def commit(self) -> None:
+        try:
+            self.store.commit()
+        except FriendtorError as exc:
+            # Nothing is lost while the process lives: the state stays in memory and the next
+            # commit tries again. The operator has to act (disk full, permissions).
+            event("state not saved", logging.ERROR, error=str(exc))
