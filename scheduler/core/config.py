@@ -306,6 +306,24 @@ class Mail(Frozen):
         return self
 
 
+class Limits(Frozen):
+    """Budgets for reading what others wrote (`[limits]` in service.toml). Over a budget, only
+    that calendar, template or exchange fails; docs/operations.md, "Limits and budgets"."""
+
+    # One read of one member's calendar: occurrences inside the window, seconds (walking the
+    # rules, expanding, and a worker's whole run), bytes of a local file or feed, memory.
+    calendar_occurrences: int = Field(10_000, ge=100, le=1_000_000)
+    calendar_seconds: float = Field(10, gt=0, le=300)
+    calendar_bytes: int = Field(10 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
+    calendar_memory_mb: int = Field(512, ge=64, le=16 * 1024)
+    # Folders besides the config folder where `calendar = "<path>"` files may live (absolute,
+    # or relative to the config folder). A calendar path outside all of them is refused.
+    calendar_folders: tuple[str, ...] = ()
+    # Rendering one email from a coordinator's templates: seconds, and characters of output.
+    template_seconds: float = Field(2, gt=0, le=60)
+    template_chars: int = Field(1_000_000, ge=10_000, le=100_000_000)
+
+
 class Service(Frozen):
     # The state file (TinyDB JSON), relative to the config folder.
     state: str = "var/state.json"
@@ -322,6 +340,7 @@ class Service(Frozen):
     publish: tuple[Literal["email", "google", "caldav"], ...] = ("email",)
     google: Google | None = None
     caldav: CalDav | None = None
+    limits: Limits = Limits()
 
     @model_validator(mode="after")
     def _publishers_configured(self) -> Service:
