@@ -7,18 +7,28 @@ port) the files the gateways keep: the feed cache and the Google token.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import secrets
+import stat
 from pathlib import Path
+
+# Never follow a symbolic link planted where friendtor keeps a file (the state, its journal,
+# its lock): following it would let whoever can write the folder make friendtor truncate and
+# overwrite any file it can write. O_EXCL makes a temp file always a new one of ours.
+NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
 def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
     """Replace `path` with `data` so that a crash leaves the old file or the new one.
 
     A temp file in the same folder is written, fsynced, renamed over the old file, and the
-    folder fsynced (the way Radicale writes)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    folder fsynced (the way Radicale writes). The temp file is created new (O_EXCL, not
+    through a link: an old or planted one is never written into), and the rename replaces
+    a link at `path` itself, never the file it points to."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW, mode)
         with os.fdopen(fd, "wb") as f:
             os.fchmod(f.fileno(), mode)  # whatever the umask says
             f.write(data)
@@ -39,3 +49,26 @@ def fsync_folder(folder: Path) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def read_regular(path: Path) -> bytes | None:
+    """The bytes of the regular file at `path`, None if there is none; never through a link.
+
+    Raises OSError (ELOOP for a symbolic link, EINVAL for anything but a regular file: a
+    FIFO planted there must not hang the reader, hence O_NONBLOCK)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            return f.read()
+    finally:
+        os.close(fd)
+
+
+def refused_link(exc: OSError) -> bool:
+    """Whether opening failed because a symbolic link (or a non-file) stands at the path."""
+    return exc.errno in (errno.ELOOP, errno.EINVAL)

@@ -6,6 +6,9 @@ A line is `CRC32 JSON` and its entry `{"gen": N, "tables": {table: {doc_id: doc 
 - A line torn by a crash can only be the last one, and is ignored: it was never
   acknowledged, so nothing was sent on its strength. A damaged line followed by good ones
   means the file was damaged otherwise: stop and say so.
+- A last line that is whole (it ends in a newline and holds no NUL byte, which a crash's
+  unwritten blocks read as) but fails its CRC was not torn by a crash: it was changed
+  afterwards (a flipped bit, an edit), and is refused like a damaged line.
 - Each line carries the generation of the full file it continues. Lines of another
   generation are ignored: an older one's (a crash between a full write and emptying the
   journal) are in the file already, a newer one's belong to a file that is not this one (a
@@ -21,12 +24,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scheduler.app.files import atomic_write, fsync_folder
+from scheduler.app.files import NOFOLLOW, atomic_write, fsync_folder, read_regular, refused_link
 from scheduler.core.errors import StateError
 
 # Said after every problem with the state that friendtor will not repair by itself.
 HOW_TO = ("friendtor will not start from an empty state, which would resend every message. "
           "Restore the file from a backup (docs/operations.md), or move it away to start afresh")
+
+
+def not_a_file(path: Path, what: str) -> StateError:
+    """The one line for a link (or a FIFO, a folder) where friendtor keeps `what`."""
+    return StateError(f"{path}: the {what} is a symbolic link or not a regular file; friendtor never follows "
+                      "one (a link planted there could make it overwrite another file): remove it, and put the "
+                      "real file back from a backup if it was moved (docs/operations.md)")
 
 
 def journal_path(path: Path) -> Path:
@@ -66,18 +76,22 @@ class Replayed:
 def replay(journal: Path, data: dict[str, Any], generation: int) -> Replayed:
     """Apply the journal's lines of `generation` to `data` (tables of documents by str id), in order."""
     try:
-        raw = journal.read_bytes()
-    except FileNotFoundError:
-        return Replayed(0, generation, False)
+        raw = read_regular(journal)
     except OSError as exc:
+        if refused_link(exc):
+            raise not_a_file(journal, "state journal") from None
         raise StateError(f"{journal}: cannot read the state journal ({exc.strerror}); {HOW_TO}") from None
+    if raw is None:
+        return Replayed(0, generation, False)
     offset, torn, newest, foreign = 0, None, generation, False
-    for number, line in enumerate(raw.splitlines(keepends=True), 1):
+    lines = raw.splitlines(keepends=True)
+    for number, line in enumerate(lines, 1):
         entry = decode(line[:-1]) if line.endswith(b"\n") else None
-        if entry is None:
-            torn = torn or number
-        elif torn:
-            raise StateError(f"{journal}: line {torn} of the state journal is damaged; restore the state "
+        whole = line.endswith(b"\n") and b"\0" not in line  # what a crash cannot leave at the end
+        if entry is None and not torn and number == len(lines) and not whole:
+            torn = number
+        elif entry is None or torn:
+            raise StateError(f"{journal}: line {torn or number} of the state journal is damaged; restore the state "
                              "and its journal from a backup (docs/operations.md), or move the journal away to "
                              "go back to the last full write (messages sent since then are sent again)")
         else:
@@ -106,7 +120,12 @@ class JournalWriter:
 
     def _open(self) -> int:
         if self._fd is None:
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600)
+            try:
+                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | NOFOLLOW, 0o600)
+            except OSError as exc:
+                if refused_link(exc):
+                    raise not_a_file(self.path, "state journal") from None
+                raise
             os.fchmod(fd, 0o600)
             self._fd = fd
             fsync_folder(self.path.parent)

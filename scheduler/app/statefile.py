@@ -10,7 +10,12 @@ Why it is built this way:
   the file plus the journal replayed over it.
 - A full write is atomic (`files.atomic_write`): a crash leaves the old file or the new one.
   It takes a generation above any seen, so no old journal line can continue it.
-- Both files hold names, emails and goals: they are created 0600 and kept so.
+- Both files hold names, emails and goals: they are created 0600 and kept so, and opened
+  without following a symbolic link (one planted there is refused, never written through).
+- Both carry a checksum, so that silent damage (a flipped byte that still parses as JSON) is
+  refused instead of read: each journal line its CRC, the full file a SHA-256 of everything
+  after it, as a first member `"checksum": {"1": {"sha256": HEX}}` (shaped like a table, so
+  that a friendtor of schema 2 reads on to the schema and gives its "newer friendtor" line).
 
 TinyDB's own tables rewrite a whole table on every insert, update or remove (its storage
 interface only reads and writes everything). `TrackedTable` replaces the public methods the
@@ -22,7 +27,9 @@ no private TinyDB method: any other change (by query) goes through TinyDB's own 
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
@@ -31,11 +38,16 @@ from tinydb import TinyDB
 from tinydb.storages import Storage
 from tinydb.table import Table
 
-from scheduler.app.files import atomic_write
-from scheduler.app.journal import HOW_TO, JournalWriter, encode, journal_path, replay
+from scheduler.app.files import atomic_write, read_regular, refused_link
+from scheduler.app.journal import HOW_TO, JournalWriter, encode, journal_path, not_a_file, replay
 from scheduler.core.errors import StateError
 
-SCHEMA = 2              # 2: the journal beside the file (a friendtor reading schema 1 would ignore it)
+# 2: the journal beside the file (a friendtor reading schema 1 would ignore it);
+# 3: the full file's checksum (read: 2 and 3; written: 3).
+SCHEMA = 3
+CHECKSUMMED = 3         # from this schema on, a file without its checksum is damaged
+# The file's first bytes: the checksum of the rest, which is the canonical JSON of the tables.
+_HEAD = re.compile(rb'\{"checksum":\{"1":\{"sha256":"([0-9a-f]{64})"\}\}(,|\})')
 COMPACT_MIN = 1 << 20   # never compact a journal smaller than this
 COMPACT_SHARE = 4       # compact when the journal reaches 1/COMPACT_SHARE of the full file
 
@@ -51,6 +63,7 @@ class StateFile(Storage):
         self._changed: dict[str, set[str]] = {}
         self._rewrite = False           # a change the journal cannot express: write everything
         self.full_bytes = 0             # size of the full file as last read or written
+        self.unsaved: str | None = None  # why the last commit failed; None once one succeeds
         self._data = self._load()
         self.generation: int = self._data.get("meta", {}).get("1", {}).get("generation", 0)
         replayed = replay(self.journal, self._data, self.generation)
@@ -70,16 +83,22 @@ class StateFile(Storage):
     # --- reading ----------------------------------------------------------------------------
 
     def _load(self) -> dict[str, Any]:
-        if not self.path.exists():
-            return {}
         try:
-            raw = self.path.read_bytes()
+            raw = read_regular(self.path)
         except OSError as exc:
+            if refused_link(exc):
+                raise not_a_file(self.path, "state file") from None
             raise StateError(f"{self.path}: cannot read the state file ({exc.strerror}); {HOW_TO}") from None
+        if raw is None:
+            return {}
+        # Never the file's own text in a message: it holds names, emails and goals.
         try:
             data = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise StateError(f"{self.path}: the state file is damaged ({exc}); {HOW_TO}") from None
+        except UnicodeDecodeError:
+            raise StateError(f"{self.path}: the state file is damaged (not UTF-8 text); {HOW_TO}") from None
+        except json.JSONDecodeError as exc:
+            raise StateError(f"{self.path}: the state file is damaged (not JSON at line {exc.lineno}, "
+                             f"column {exc.colno}); {HOW_TO}") from None
         # Every table is an object of documents, and every document an object, or TinyDB and the
         # code above it fail later with an internal error instead of this message.
         if not isinstance(data, dict) or not all(
@@ -94,8 +113,23 @@ class StateFile(Storage):
         if meta.get("schema", SCHEMA) > SCHEMA:
             raise StateError(f"{self.path}: written by a newer friendtor (schema {meta['schema']}); "
                              "upgrade friendtor, or restore the backup taken before the downgrade")
+        self._verify(raw, data, meta)
+        data.pop("checksum", None)
         self.full_bytes = len(raw)
         return data
+
+    def _verify(self, raw: bytes, data: dict[str, Any], meta: dict[str, Any]) -> None:
+        """Refuse a file whose checksum does not match what follows it (schema 3), or that lost it."""
+        head = _HEAD.match(raw)
+        if head is None:
+            if "checksum" not in data and meta.get("schema", 0) < CHECKSUMMED:
+                return  # written before checksums (schema 2): read as it is, checksummed at the next write
+            raise StateError(f"{self.path}: the state file is damaged (its checksum is missing or malformed); "
+                             f"{HOW_TO}")
+        body = b"{" + raw[head.end():] if head.group(2) == b"," else b"{}"
+        if hashlib.sha256(body).hexdigest().encode() != head.group(1) or meta.get("schema", 0) < CHECKSUMMED:
+            raise StateError(f"{self.path}: the state file is damaged (its checksum does not match: changed "
+                             f"after friendtor wrote it); {HOW_TO}")
 
     def read(self) -> dict[str, Any]:
         return self._data
@@ -142,10 +176,16 @@ class StateFile(Storage):
                 self._writer.append(line)
         except OSError as exc:
             self._rewrite = True  # a half-written journal line is cut off by the next, full write
-            raise StateError(f"{self.path}: cannot write the state ({exc.strerror}); "
+            self.unsaved = f"cannot write the state ({exc.strerror or exc})"
+            raise StateError(f"{self.path}: {self.unsaved}; "
                              "nothing was lost yet: free space or fix permissions, friendtor retries") from None
+        except StateError as exc:  # a link planted as the journal
+            self._rewrite = True
+            self.unsaved = str(exc)
+            raise
         self._changed.clear()
         self._rewrite = False
+        self.unsaved = None
         return True
 
     def _write_all(self) -> None:
@@ -153,7 +193,9 @@ class StateFile(Storage):
         generation = max(self.generation, self._newest) + 1
         meta = self._data.setdefault("meta", {}).setdefault("1", {})
         meta["schema"], meta["generation"] = SCHEMA, generation
-        payload = json.dumps(self._data, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+        body = json.dumps(self._data, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+        checksum = b'{"checksum":{"1":{"sha256":"%s"}}' % hashlib.sha256(body).hexdigest().encode()
+        payload = checksum + (b"," + body[1:] if body != b"{}" else b"}")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             atomic_write(self.path, payload)

@@ -26,6 +26,7 @@ from scheduler.core.meetings import Meeting
 from scheduler.app.files import atomic_write  # noqa: F401 (re-exported: the service and the CLI know them from here)
 from scheduler.app.journal import HOW_TO, journal_path  # noqa: F401
 from scheduler.app.lock import Lock
+from scheduler.app.statecheck import check_state_folder
 from scheduler.app.statefile import SCHEMA, StateDB, StateFile
 from scheduler.core.errors import LockedError, StateError  # noqa: F401
 from scheduler.core.outbox import FINISHED, OPEN, Kind, OutboxRecord, payload_from_json, sid
@@ -58,6 +59,9 @@ class Store:
         self.path = path
         self.lock = Lock(path.with_name(path.name + ".lock")) if lock else None
         if self.lock:
+            # A writer checks, before any work, that the state can be saved: a read-only or
+            # full folder is one line now, not a send that cannot be recorded later.
+            check_state_folder(path)
             self.lock.acquire()
             # Holding the lock, any temp file left beside the state is from a process that died
             # mid-write (the state itself is intact): clear it so crashes do not pile them up.
@@ -88,6 +92,11 @@ class Store:
 
     def commit(self) -> bool:
         return self.storage.commit()
+
+    @property
+    def unsaved(self) -> str | None:
+        """Why the last commit failed, while no later one succeeded (the changes are only in memory)."""
+        return self.storage.unsaved
 
     # --- reading the state once -------------------------------------------------------------
 

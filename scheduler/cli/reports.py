@@ -15,7 +15,10 @@ from scheduler.core.errors import UsageError
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from scheduler.app.statecheck import check_state_folder
+
     config = load(args)
+    check_state_folder(config.path(config.service.state))  # "ok" promises the service can save its state
     groups = ", ".join(f"{g.id} ({len(g.members)} members)" for g in config.groups.values())
     n = len(config.groups)
     print(f"{config.folder}: ok: {n} group{'s' if n != 1 else ''}: {groups}; mail via {config.service.mail.transport}")

@@ -10,6 +10,7 @@ from pathlib import Path
 from scheduler.cli import wiring
 from scheduler.cli.arguments import instant
 from scheduler.core.config import Config
+from scheduler.core.errors import StateError
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -23,6 +24,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     watcher = ConfigWatcher(Path(args.config))
     config = watcher.config
     state_path = config.path(config.service.state)
+    if args.dry_run:  # it writes nothing, but promises the service would run: a writer checks in Store
+        from scheduler.app.statecheck import check_state_folder
+
+        check_state_folder(state_path)
     # A dry run reads the state but never writes it, so it takes no lock and may run beside the service.
     store = Store(state_path, lock=not args.dry_run)
     try:
@@ -34,6 +39,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.once or args.now or args.dry_run:
             report = runner.tick(instant(args.now, "--now"))
             print(_run_summary(runner.config, report, args.dry_run))
+            if store.unsaved:
+                raise StateError(f"{state_path}: the state was not saved ({store.unsaved}): what this tick sent "
+                                 "is not recorded, so the next run may send those messages again (with the same "
+                                 "Message-IDs, which mail clients drop as duplicates); free space or fix "
+                                 "permissions before the next run")
         else:
             serve(runner, clock=lambda: datetime.now(UTC), signals=signals)
     finally:
