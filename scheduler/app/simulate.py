@@ -20,10 +20,13 @@ from scheduler.app.tick import Runner
 from scheduler.app.watcher import ConfigWatcher
 from scheduler.core.config import Config
 from scheduler.core.errors import UsageError
+from scheduler.core.fields import FIRST_YEAR, LAST_YEAR
 from scheduler.core.outbox import OutboxRecord
 from scheduler.core.ports import AvailabilityReader, Transport
 
 MARKER = ".friendtor-simulation"
+LONGEST_STEP = timedelta(days=366)  # a step longer than a year would skip whole cycles unseen
+MOST_TICKS = 50_000                 # a simulation that would not finish today is a typo (--step 1m over years)
 
 
 def parse_step(text: str) -> timedelta:
@@ -31,21 +34,28 @@ def parse_step(text: str) -> timedelta:
     if not m or int(m.group(1)) == 0:
         raise UsageError(f"--step: {text!r} is not a step; use minutes, hours or days, e.g. 30m, 6h, 1d")
     n, unit = int(m.group(1)), m.group(2)
+    # Compared as minutes before a timedelta is built: 99999999999d would overflow one.
+    if n * {"m": 1, "h": 60, "d": 1440}[unit] > LONGEST_STEP // timedelta(minutes=1):
+        raise UsageError(f"--step: {text.strip()} is longer than a year; use at most 366d")
     return {"m": timedelta(minutes=n), "h": timedelta(hours=n), "d": timedelta(days=n)}[unit]
 
 
 def prepare_out(out: Path, config: Config) -> None:
     """A fresh scratch folder; refuse to wipe anything that is not an earlier simulation."""
-    real = {config.path(config.service.state).resolve(), config.path(config.service.mail.maildir).resolve()}
-    if out.resolve() in real or any(out.resolve() in p.parents for p in real):
-        raise UsageError(f"--out {out}: that is where the real state or outbox lives; pick another folder")
-    if out.exists():
-        if not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).exists()):
-            raise UsageError(f"--out {out}: exists and is not a friendtor simulation folder; "
-                             "pick an empty or new folder")
-        shutil.rmtree(out)
-    out.mkdir(parents=True, mode=0o700)
-    (out / MARKER).write_text("Scratch output of `friendtor simulate`; safe to delete.\n")
+    try:
+        real = {config.path(config.service.state).resolve(), config.path(config.service.mail.maildir).resolve()}
+        if out.resolve() in real or any(out.resolve() in p.parents for p in real):
+            raise UsageError(f"--out {out}: that is where the real state or outbox lives; pick another folder")
+        if out.exists():
+            if not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).exists()):
+                raise UsageError(f"--out {out}: exists and is not a friendtor simulation folder; "
+                                 "pick an empty or new folder")
+            shutil.rmtree(out)
+        out.mkdir(parents=True, mode=0o700)
+        (out / MARKER).write_text("Scratch output of `friendtor simulate`; safe to delete.\n")
+    except (OSError, ValueError) as exc:  # read-only, /proc, a file on the way, a NUL in the name
+        raise UsageError(f"--out {out}: cannot write there ({getattr(exc, 'strerror', None) or 'not a usable name'}); "
+                         "pick a folder you can write") from None
 
 
 @dataclass
@@ -65,6 +75,10 @@ def simulate(folder: Path, start: datetime, end: datetime, step: timedelta, out:
              on_tick: Callable[[datetime], None] | None = None) -> Timeline:
     """Tick from `start` to `end`; `maildir` builds the transport that writes into a Maildir
     (the CLI passes integrations.mail's), here `out/outbox`."""
+    ticks = (end - start) // step + 1
+    if ticks > MOST_TICKS:
+        raise UsageError(f"--step: {ticks} ticks from --from to --to (at most {MOST_TICKS}); "
+                         "use a longer step or a shorter period")
     watcher = ConfigWatcher(folder)
     prepare_out(out, watcher.config)
     timeline = Timeline()
@@ -105,9 +119,13 @@ def day_bounds(first: str, last: str) -> tuple[datetime, datetime]:
     out = []
     for text, flag in ((first, "--from"), (last, "--to")):
         try:
-            out.append(datetime.combine(date.fromisoformat(text), time(0), UTC))
+            day = date.fromisoformat(text)
         except (TypeError, ValueError):
             raise UsageError(f"{flag}: {text!r} is not a date; use YYYY-MM-DD, e.g. 2027-01-01") from None
+        if not FIRST_YEAR <= day.year <= LAST_YEAR:  # the years config dates may use: no overflow past them
+            raise UsageError(f"{flag}: {text} is too far from today to simulate; use a year from {FIRST_YEAR} "
+                             f"to {LAST_YEAR}")
+        out.append(datetime.combine(day, time(0), UTC))
     start, end = out[0], out[1] + timedelta(days=1) - timedelta(seconds=1)
     if end < start:
         raise UsageError(f"--to {last} is before --from {first}; swap them")

@@ -10,7 +10,11 @@ from pathlib import Path
 
 from scheduler.core.config import Config, Group
 from scheduler.core.errors import UsageError
-from scheduler.core.fields import did_you_mean
+from scheduler.core.fields import FIRST_YEAR, LAST_YEAR, did_you_mean
+
+# Dates and instants on the command line are held to the years config dates may use, so that
+# whatever the planner adds to them (a window, a cycle, two years of look-ahead) stays a date.
+YEARS = f"a year from {FIRST_YEAR} to {LAST_YEAR}"
 
 
 def load(args: argparse.Namespace) -> Config:
@@ -30,9 +34,12 @@ def parse_date(text: str | None, flag: str) -> date | None:
     if text is None:
         return None
     try:
-        return date.fromisoformat(text)
+        value = date.fromisoformat(text)
     except ValueError:
         raise UsageError(f"{flag}: {text!r} is not a date; use YYYY-MM-DD, e.g. 2027-03-09") from None
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise UsageError(f"{flag}: {text} is too far from today to plan for; use {YEARS}")
+    return value
 
 
 def instant(text: str | None, flag: str) -> datetime:
@@ -45,16 +52,44 @@ def instant(text: str | None, flag: str) -> datetime:
         raise UsageError(f"{flag}: {text!r} is not an ISO 8601 time; use e.g. 2026-12-01T09:00:00Z") from None
     if value.tzinfo is None:
         raise UsageError(f"{flag}: {text!r} has no time zone; add one, e.g. {text}Z or {text}-05:00")
-    if not 2000 <= value.year <= 2200:
-        raise UsageError(f"{flag}: {text!r} is too far from today to plan for; use a year between 2000 and 2200")
+    # The year is checked in UTC too: 2199-12-31T23:00-05:00 is already 2200 there.
+    if not (FIRST_YEAR <= value.year <= LAST_YEAR and FIRST_YEAR <= value.astimezone(UTC).year <= LAST_YEAR):
+        raise UsageError(f"{flag}: {text!r} is too far from today to plan for; use {YEARS}")
     return value.astimezone(UTC)
+
+
+def local_time_text(text: str, flag: str) -> str:
+    """A "YYYY-MM-DD HH:MM" argument whose year is one friendtor plans for, checked before any
+    arithmetic (the form itself is checked where it is read, with the group's zone)."""
+    head = text.strip()[:4]
+    if head.isdigit() and len(head) == 4 and not FIRST_YEAR <= int(head) <= LAST_YEAR:
+        raise UsageError(f"{flag}: {text!r} is too far from today to plan for; use {YEARS}")
+    return text
+
+
+def output_path(path: str | None, flag: str) -> str | None:
+    """An output file's path, checked before any work: its folder must exist and be a folder."""
+    if path is None:
+        return None
+    if "\0" in path or not path:
+        raise UsageError(f"{flag}: not a usable file name; give a path such as out/result.txt")
+    parent = Path(path).parent
+    try:
+        folder_ok, is_folder = parent.is_dir(), Path(path).is_dir()
+    except OSError as exc:  # e.g. a name too long
+        raise UsageError(f"{flag}: cannot write {path}: {exc.strerror or exc}") from None
+    if not folder_ok:
+        raise UsageError(f"{flag}: cannot write {path}: the folder {parent} does not exist; create it first")
+    if is_folder:
+        raise UsageError(f"{flag}: cannot write {path}: it is a folder; give a file name")
+    return path
 
 
 def write_output(path: str, data: bytes, flag: str) -> None:
     try:
         Path(path).write_bytes(data)
-    except OSError as exc:
-        raise UsageError(f"{flag}: cannot write {path}: {exc.strerror or exc}") from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the name
+        raise UsageError(f"{flag}: cannot write {path}: {getattr(exc, 'strerror', None) or 'not a usable name'}") from None
 
 
 def stored_meetings(config: Config) -> dict:

@@ -9,7 +9,7 @@ import argparse
 from datetime import UTC, datetime
 from pathlib import Path
 
-from scheduler.cli.arguments import group_of, load, parse_date
+from scheduler.cli.arguments import group_of, load, local_time_text, parse_date
 from scheduler.core.errors import UsageError
 
 
@@ -17,9 +17,9 @@ def cmd_attendance(args: argparse.Namespace) -> int:
     from scheduler.app.handover import store_attendance, store_or_hand_over
     from scheduler.app.store import Store
 
+    day = parse_date(args.date, "DATE")
     config = load(args)
     group = group_of(config, args.group)
-    day = parse_date(args.date, "DATE")
     present = [e.strip().lower() for e in args.present]
     absent = [e.strip().lower() for e in args.absent]
     if not present and not absent:
@@ -55,6 +55,8 @@ def cmd_change_meeting(args: argparse.Namespace) -> int:
     from scheduler.app.handover import decision_time, store_or_hand_over
     from scheduler.app.store import Store
 
+    if args.command == "reschedule":
+        local_time_text(args.to, "--to")
     config = load(args)
     group = group_of(config, args.group)
     path = config.path(config.service.state)

@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from scheduler.cli import wiring
-from scheduler.cli.arguments import group_of, instant, load, parse_date, stored_meetings, write_output
+from scheduler.cli.arguments import (group_of, instant, load, output_path, parse_date, stored_meetings,
+                                     write_output)
 from scheduler.core.config import Config, Group
 from scheduler.core.errors import UsageError
 
@@ -39,11 +40,11 @@ def cmd_slots(args: argparse.Namespace) -> int:
     from scheduler.cli.slotreport import as_json, as_table
     from scheduler.core.slots import find_slots
 
-    heatmap_format = _heatmap_format(args.heatmap)
+    heatmap_format = _heatmap_format(output_path(args.heatmap, "--heatmap"))
+    start, end = parse_date(args.start, "--from"), parse_date(args.end, "--to")
     config = load(args)
     group = group_of(config, args.group)
     now = datetime.now(UTC)
-    start, end = parse_date(args.start, "--from"), parse_date(args.end, "--to")
     if start or end:
         start = start or now.astimezone(group.tz).date()
         end = end or start + timedelta(days=30)
@@ -96,9 +97,10 @@ def _weekday_names(group: Group) -> list[str]:
 def cmd_preview(args: argparse.Namespace) -> int:
     from scheduler.cli.preview import preview
 
+    output_path(args.eml, "--eml"), output_path(args.html, "--html")
+    now = instant(args.now, "--now")
     config = load(args)
     group = group_of(config, args.group)
-    now = instant(args.now, "--now")
     availability = wiring.group_availability(config, group, now - timedelta(days=1), now + timedelta(days=120))
     message = preview(config, group, args.kind, args.to, now, availability, stored_meetings(config))
     if args.eml:
