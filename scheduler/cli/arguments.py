@@ -76,8 +76,8 @@ def output_path(path: str | None, flag: str) -> str | None:
     parent = Path(path).parent
     try:
         folder_ok, is_folder = parent.is_dir(), Path(path).is_dir()
-    except OSError as exc:  # e.g. a name too long
-        raise UsageError(f"{flag}: cannot write {path}: {exc.strerror or exc}") from None
+    except (OSError, ValueError) as exc:  # a name too long, or one the file system cannot encode
+        raise UsageError(f"{flag}: cannot write {path}: {getattr(exc, 'strerror', None) or 'not a usable name'}") from None
     if not folder_ok:
         raise UsageError(f"{flag}: cannot write {path}: the folder {parent} does not exist; create it first")
     if is_folder:
