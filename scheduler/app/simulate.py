@@ -45,16 +45,16 @@ def prepare_out(out: Path, config: Config) -> None:
     try:
         real = {config.path(config.service.state).resolve(), config.path(config.service.mail.maildir).resolve()}
         if out.resolve() in real or any(out.resolve() in p.parents for p in real):
-            raise UsageError(f"--out {out}: that is where the real state or outbox lives; pick another folder")
+            raise UsageError(f"--out {str(out)!r}: that is where the real state or outbox lives; pick another folder")
         if out.exists():
             if not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).exists()):
-                raise UsageError(f"--out {out}: exists and is not a friendtor simulation folder; "
+                raise UsageError(f"--out {str(out)!r}: exists and is not a friendtor simulation folder; "
                                  "pick an empty or new folder")
             shutil.rmtree(out)
         out.mkdir(parents=True, mode=0o700)
         (out / MARKER).write_text("Scratch output of `friendtor simulate`; safe to delete.\n")
     except (OSError, ValueError) as exc:  # read-only, /proc, a file on the way, a NUL in the name
-        raise UsageError(f"--out {out}: cannot write there ({getattr(exc, 'strerror', None) or 'not a usable name'}); "
+        raise UsageError(f"--out {str(out)!r}: cannot write there ({getattr(exc, 'strerror', None) or 'not a usable name'}); "
                          "pick a folder you can write") from None
 
 

@@ -77,11 +77,11 @@ def output_path(path: str | None, flag: str) -> str | None:
     try:
         folder_ok, is_folder = parent.is_dir(), Path(path).is_dir()
     except (OSError, ValueError) as exc:  # a name too long, or one the file system cannot encode
-        raise UsageError(f"{flag}: cannot write {path}: {getattr(exc, 'strerror', None) or 'not a usable name'}") from None
+        raise UsageError(f"{flag}: cannot write {path!r}: {getattr(exc, 'strerror', None) or 'not a usable name'}") from None
     if not folder_ok:
-        raise UsageError(f"{flag}: cannot write {path}: the folder {parent} does not exist; create it first")
+        raise UsageError(f"{flag}: cannot write {path!r}: the folder {str(parent)!r} does not exist; create it first")
     if is_folder:
-        raise UsageError(f"{flag}: cannot write {path}: it is a folder; give a file name")
+        raise UsageError(f"{flag}: cannot write {path!r}: it is a folder; give a file name")
     return path
 
 
@@ -89,7 +89,7 @@ def write_output(path: str, data: bytes, flag: str) -> None:
     try:
         Path(path).write_bytes(data)
     except (OSError, ValueError) as exc:  # ValueError: a NUL in the name
-        raise UsageError(f"{flag}: cannot write {path}: {getattr(exc, 'strerror', None) or 'not a usable name'}") from None
+        raise UsageError(f"{flag}: cannot write {path!r}: {getattr(exc, 'strerror', None) or 'not a usable name'}") from None
 
 
 def stored_meetings(config: Config) -> dict:
