@@ -7,8 +7,16 @@ import argparse
 DEFAULT_CONFIG = "config/example"
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, but a wrong argument is one line (the usage is one `--help` away), exit 2,
+    as every other error a user can make."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="friendtor", description="Keeps peer mentorship groups meeting.")
+    p = Parser(prog="friendtor", description="Keeps peer mentorship groups meeting.")
     p.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
