@@ -109,7 +109,7 @@ class Store:
                 if problem is None and key in seen:
                     # Two records for one thing: the indexes would see one, and the other would
                     # live on unseen (a pending copy of a sent message would be sent forever).
-                    problem = f"repeats record {seen[key]} ({', '.join(map(str, key))})"
+                    problem = f"repeats record {seen[key]} (the same {' and '.join(KEYS[table])})"
                 if problem:
                     where = f"{self.path}" + (" (with its journal)" if journal_path(self.path).exists() else "")
                     raise StateError(f"{where}: {table} record {doc_id} {problem}; this is not a state friendtor "
@@ -342,29 +342,41 @@ def _problem(table: str, doc: Mapping[str, Any], fields: Mapping[str, tuple[type
             return f"has no {name!r}"
         value = doc[name]
         if not isinstance(value, types) or (types is not _BOOL and isinstance(value, bool)):
-            return f"has {name!r} = {value!r}, not {_KIND[types]}"
+            return f"has {name!r} as {_json_kind(value)}, not {_KIND[types]}"
     parse = {**{f: parse_iso for f in INSTANTS.get(table, ())}, **{f: date.fromisoformat for f in DAYS.get(table, ())}}
     if table == "outbox":
         if doc["status"] not in OPEN + FINISHED:
-            return f"has status {doc['status']!r}, not one of {', '.join(OPEN + FINISHED)}"
+            return f"has a status that is not one of {', '.join(OPEN + FINISHED)}"
         if doc["kind"] not in set(Kind):
-            return f"has kind {doc['kind']!r}, not one of {', '.join(Kind)}"
+            return f"has a kind that is not one of {', '.join(Kind)}"
         try:
             payload_from_json(Kind(doc["kind"]), doc["payload"])
-        except (KeyError, TypeError, ValueError) as exc:
-            return f"has a payload that does not fit its kind {doc['kind']!r} ({type(exc).__name__}: {exc})"
+        except KeyError as exc:  # the name of a field the code needs, never a stored value
+            return f"has a payload that does not fit its kind {doc['kind']!r} (no {exc})"
+        except (TypeError, ValueError):
+            return f"has a payload that does not fit its kind {doc['kind']!r} (a value of the wrong form)"
         if doc["status"] == "retry":
             parse["next_attempt"] = parse_iso
         if doc["sid"] != sid(doc["key"], doc["recipient"]):
-            return f"has sid {doc['sid']!r}, not key|recipient"
+            return "has a sid that is not its key|recipient"
     if table == "meetings" and doc.get("moved_from") is not None:
         parse["moved_from"] = parse_iso
     for name, read in parse.items():
         try:
             read(doc.get(name))
         except (AttributeError, TypeError, ValueError):
-            return f"has {name!r} = {doc.get(name)!r}, not a date{' and time' if read is parse_iso else ''}"
+            return f"has {name!r} that is not a date{' and time' if read is parse_iso else ''}"
     return None
+
+
+def _json_kind(value: Any) -> str:
+    """A stored value's JSON type in words: messages say what is wrong, never the value (it is
+    the state's content: names, emails, goals)."""
+    for types, words in ((bool, "true or false"), ((int, float), "a number"), (str, "text"), (list, "a list"),
+                         (dict, "an object")):
+        if isinstance(value, types):
+            return words
+    return "null"
 
 
 def _meeting(d: Mapping[str, Any]) -> Meeting:

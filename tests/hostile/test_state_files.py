@@ -321,3 +321,16 @@ def test_a_flipped_byte_in_the_last_journal_line_is_refused(tmp_path, capsys):
     path.write_bytes(good[:-40] + b"\0" * 39 + b"\n")  # unwritten blocks of a crash read as zeros
     capsys.readouterr()
     assert main(["status", "--config", str(folder)]) == 0
+
+
+@pytest.mark.parametrize("field, value", [("present", "SECRET-present"), ("email", ["SECRET-list"]),
+                                          ("cycle", {"SECRET": 1})])
+def test_a_mistyped_record_is_named_without_quoting_its_value(tmp_path, capsys, field, value):
+    """A record of a schema 2 file with a wrong value names the record and the field, never the value."""
+    folder = config(tmp_path / "cfg")
+    state = folder / "var" / "state.json"
+    state.parent.mkdir()
+    doc = {"group": "g", "cycle": "2199-03", "email": MEMBER, "present": True, "source": "rsvp", field: value}
+    state.write_text(json.dumps({"meta": {"1": {"schema": 2}}, "attendance": {"1": doc}}))
+    line = one_line(capsys, ["status", "--config", str(folder)])
+    assert f"attendance record 1 has {field!r}" in line and "SECRET" not in line
