@@ -20,6 +20,7 @@ import os
 import secrets
 from pathlib import Path
 
+from scheduler.app.journal import not_a_file
 from scheduler.core.errors import StateError
 
 # Free space the state folder must have before work: this floor, or twice the state and its
@@ -101,7 +102,7 @@ def state_folder_problem(state: Path) -> str | None:
     if problem is None:
         try:
             if state.is_symlink() or (state.exists() and not state.is_file()):
-                problem = f"{state} is not a regular file (a symbolic link or a folder)"
+                return str(not_a_file(state, "state file"))
         except OSError as exc:
             problem = f"cannot look at {state} ({exc.strerror or exc})"
     if problem is None:
