@@ -106,6 +106,7 @@ class Templates:
                 out.append(chunk)
                 if not i & 63:
                     check()
+            check()  # a render that ended late is over budget too (one slow filter call)
             return "".join(out)
         except TemplateSyntaxError as exc:
             raise TemplateProblem(self.source_of(exc.name or name), exc.lineno, f"syntax error: {exc.message}") from None
