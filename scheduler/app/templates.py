@@ -160,8 +160,14 @@ def _worker(sources: TemplateSources, limits: Limits, conn: Any) -> None:
         cap = have + limits.template_memory_mb * 1024 * 1024
         hard = resource.getrlimit(resource.RLIMIT_AS)[1]
         resource.setrlimit(resource.RLIMIT_AS, (cap if hard == resource.RLIM_INFINITY else min(cap, hard), hard))
-    templates = Templates(sources, budget(limits))
-    templates.on_render = lambda name: conn.send(("rendering", name))
-    problems = _problems(templates)
-    conn.send(("done", [(p.file, p.field, p.message) for p in problems]))
-    conn.close()
+    try:
+        templates = Templates(sources, budget(limits))
+        templates.on_render = lambda name: conn.send(("rendering", name))
+        problems = [(p.file, p.field, p.message) for p in _problems(templates)]
+    except BaseException as exc:  # noqa: BLE001 (said by the parent; a traceback here would reach stderr)
+        problems = [("templates/", "", f"could not be checked: internal error ({type(exc).__name__})")]
+    try:
+        conn.send(("done", problems))
+        conn.close()
+    except OSError:
+        pass  # the parent stopped waiting
