@@ -119,8 +119,12 @@ class Delivery:
         except TemplateProblem as exc:
             return self._failed(tried, f"template problem: {exc.problem()}", True, now, report, where)
         except Exception as exc:  # a bug with this one record: fail it, never the whole queue
-            logging.getLogger("friendtor").exception("internal error preparing a send")
-            return self._failed(tried, f"internal error: {type(exc).__name__}: {exc}", False, now, report, where)
+            # The exception's text may quote what it choked on (a file, a value): the record, the
+            # log line and the coordinators' alert say what happened in friendtor's words; the
+            # traceback goes to the debug log for whoever fixes it.
+            logging.getLogger("friendtor").debug("internal error preparing a send", exc_info=True)
+            return self._failed(tried, f"internal error ({type(exc).__name__}) while preparing the message; "
+                                "the operator's log has the details", False, now, report, where)
         if isinstance(message, Skip):
             event("not sent", reason=message.reason, **where)
             report.skipped.append(record)

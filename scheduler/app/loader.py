@@ -75,7 +75,7 @@ def load_config(folder: Path | str) -> Config:
     # should not load the message pipeline that checking templates needs.
     from scheduler.app.templates import check_templates
 
-    problems.extend(check_templates(folder))
+    problems.extend(check_templates(folder, service.limits))
 
     if problems:
         raise ConfigError(problems)

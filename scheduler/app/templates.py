@@ -3,15 +3,32 @@
 
 Read once per `Templates`: the service builds a new one when the config folder changes (a
 template is part of the config), so what is rendered is what `validate` checked.
+
+Every rendering has a budget (`[limits] template_seconds` and `template_chars`, checked by
+the sandbox while it renders). A coordinator's overrides are checked in a worker process
+with a time and memory limit too, so that even what the sandbox cannot interrupt (one long
+C-level operation) is refused within seconds by `validate` and by a reload, which then keeps
+the last good templates.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import resource
+import time
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from scheduler.compose.render import TemplateSources, Templates
+from scheduler.compose.sandbox import Budget
+from scheduler.core.config import Limits
 from scheduler.core.errors import Problem, TemplateProblem
+
+# The worker's time to start (a fresh process imports the message pipeline) and the slack
+# over template_seconds it gets per file before it is stopped.
+WORKER_START_SECONDS = 20.0
+WORKER_GRACE_SECONDS = 3.0
 
 
 def default_templates() -> Path:
@@ -35,15 +52,20 @@ def _read_folder(folder: Path) -> dict[str, bytes]:
     return files
 
 
-def load_templates(override: Path | None) -> Templates:
-    """The templates with a config folder's `templates/` (if it exists) over the bundled ones."""
+def load_templates(override: Path | None, limits: Limits | None = None) -> Templates:
+    """The templates with a config folder's `templates/` (if it exists) over the bundled ones,
+    each rendering within `limits` (the defaults without)."""
     folder = override if override is not None and override.is_dir() else None
     sources = TemplateSources(
         override=_read_folder(folder) if folder else {},
         bundled=_bundled(_fingerprint(default_templates())),
         override_files=frozenset(p.name for p in folder.iterdir() if p.is_file()) if folder else frozenset(),
     )
-    return Templates(sources)
+    return Templates(sources, budget(limits or Limits()))
+
+
+def budget(limits: Limits) -> Budget:
+    return Budget(limits.template_seconds, limits.template_chars, time.monotonic)
 
 
 @lru_cache(maxsize=4)
@@ -58,25 +80,94 @@ def _fingerprint(folder: Path) -> tuple:
     return tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in files)
 
 
-def check_templates(folder: Path) -> list[Problem]:
+def check_templates(folder: Path, limits: Limits | None = None) -> list[Problem]:
     """Render every kind with sample data (emails shared and not); one Problem per broken
-    template in the config folder's `templates/` (or in the bundled ones)."""
+    template in the config folder's `templates/` (or in the bundled ones), and per template
+    over its budget."""
     override = folder / "templates"
     # Rendering 18 emails costs a tenth of a second; the service reloads config often, so the
     # answer is kept until a template file changes.
     override = override if override.is_dir() else None
     state = _fingerprint(override) if override else ()
-    return list(_check(override, state, _fingerprint(default_templates())))
+    return list(_check(override, state, _fingerprint(default_templates()), limits or Limits()))
 
 
 @lru_cache(maxsize=32)
-def _check(override: Path | None, _override_state: tuple, _bundled_state: tuple) -> tuple[Problem, ...]:
+def _check(override: Path | None, _override_state: tuple, _bundled_state: tuple,
+           limits: Limits) -> tuple[Problem, ...]:
+    try:
+        templates = load_templates(override, limits)
+    except TemplateProblem as exc:
+        return (exc.problem(),)
+    if override is None:
+        return tuple(_problems(templates))  # friendtor's own templates: no worker needed
+    return _check_in_worker(templates, limits)
+
+
+def _problems(templates: Templates) -> list[Problem]:
     # The sample data builds every kind of message: imported here, so that loading a config
     # does not load the whole message pipeline until templates are checked.
     from scheduler.compose.samples import template_problems
 
+    return template_problems(templates)
+
+
+def _check_in_worker(templates: Templates, limits: Limits) -> tuple[Problem, ...]:
+    """`template_problems` in a worker process, stopped when one file renders for longer than
+    template_seconds (plus slack) or the worker dies (out of memory): then the file it was
+    rendering is the problem. The worker is forked from a clean server process (forkserver),
+    never from the service, whose threads may hold locks."""
+    ctx = multiprocessing.get_context("forkserver")
+    ours, theirs = ctx.Pipe(duplex=False)
+    worker = ctx.Process(target=_worker, args=(templates.sources, limits, theirs), daemon=True)
+    worker.start()
+    theirs.close()
+    current: str | None = None
+    wait = WORKER_START_SECONDS + limits.template_seconds
     try:
-        templates = load_templates(override)
-    except TemplateProblem as exc:
-        return (exc.problem(),)
-    return tuple(template_problems(templates))
+        while True:
+            if not ours.poll(wait):
+                return (_stopped(templates, current, f"took longer than {limits.template_seconds:g} s to render "
+                                 "(limit [limits] template_seconds)"),)
+            try:
+                kind, value = ours.recv()
+            except (EOFError, OSError):
+                return (_stopped(templates, current, f"stopped the check: it may need more than "
+                                 f"{limits.template_memory_mb} MB (limit [limits] template_memory_mb)"),)
+            if kind == "done":
+                return tuple(Problem(*p) for p in value)
+            current, wait = value, limits.template_seconds + WORKER_GRACE_SECONDS
+    finally:
+        ours.close()
+        if worker.is_alive():
+            worker.kill()
+        worker.join(5)
+
+
+def _stopped(templates: Templates, name: str | None, message: str) -> Problem:
+    return Problem(templates.source_of(name) if name else "templates/", "", message)
+
+
+def _worker(sources: TemplateSources, limits: Limits, conn: Any) -> None:
+    """In the worker: memory capped at what it has plus template_memory_mb (a template that
+    builds too much gets MemoryError, said as a problem of its file), then the check."""
+    try:
+        with open("/proc/self/statm") as statm:
+            have = int(statm.read().split()[0]) * resource.getpagesize()
+    except (OSError, ValueError, IndexError):
+        have = 0
+    if have:
+        cap = have + limits.template_memory_mb * 1024 * 1024
+        hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+        resource.setrlimit(resource.RLIMIT_AS, (cap if hard == resource.RLIM_INFINITY else min(cap, hard), hard))
+    try:
+        templates = Templates(sources, budget(limits))
+        templates.on_render = lambda name: conn.send(("rendering", name))
+        problems = [(p.file, p.field, p.message) for p in _problems(templates)]
+    except BaseException as exc:  # noqa: BLE001 (said by the parent; a traceback here would reach stderr)
+        problems = [("templates/", "", f"could not be checked: internal error ({type(exc).__name__})")]
+    try:
+        conn.send(("done", problems))
+        conn.close()
+    except OSError:
+        pass  # the parent stopped waiting

@@ -23,7 +23,7 @@ from scheduler.core.cycles import Window
 from scheduler.core.errors import FriendtorError
 from scheduler.core.log import event
 from scheduler.core.meetings import Meeting
-from scheduler.core.alerts import failure_alerts
+from scheduler.core.alerts import GroupProblem, failure_alerts
 from scheduler.core.outbox import OutboxRecord, Send
 from scheduler.core.planner import Plan, StateView, plan
 from scheduler.core.ports import (AvailabilityReader, Publisher, PublishersFactory, ReplyInbox, Transport,
@@ -40,6 +40,8 @@ class TickReport:
     retrying: list[OutboxRecord] = field(default_factory=list)
     skipped: list[OutboxRecord] = field(default_factory=list)
     held: list[OutboxRecord] = field(default_factory=list)       # not tried: their way out is held back
+    # Groups that could not be planned this tick (the others were); see planner.plan.
+    group_problems: list[GroupProblem] = field(default_factory=list)
     # Dry run: each record and the message it would be (a publish: {"Subject": what it would do}).
     would_send: list[tuple[OutboxRecord, Any]] = field(default_factory=list)
 
@@ -61,10 +63,12 @@ class Runner:
         self.availability = availability
         self.dry_run = dry_run
         config = lambda: self.watcher.config  # noqa: E731 (read at each use: a reload replaces it)
-        self.delivery = Delivery(store, config, self.commit, transport=transport_factory(watcher.config),
-                                 publishers={} if dry_run else publishers_factory(watcher.config),
+        first = watcher.config
+        self.delivery = Delivery(store, config, self.commit, transport=transport_factory(first),
+                                 publishers={} if dry_run else publishers_factory(first),
                                  # compiled once, not per tick
-                                 templates=load_templates(watcher.config.folder / "templates"), dry_run=dry_run)
+                                 templates=load_templates(first.folder / "templates", first.service.limits),
+                                 dry_run=dry_run)
         self.handover = Handover(store, config, self.commit, inbox)
 
     @property
@@ -93,7 +97,7 @@ class Runner:
         over; if any of it fails, the error propagates and the last good config stays in force."""
         transport = self.transport_factory(config)
         publishers = {} if self.dry_run else self.publishers_factory(config)
-        self.delivery.adopt(transport, publishers, load_templates(config.folder / "templates"))
+        self.delivery.adopt(transport, publishers, load_templates(config.folder / "templates", config.service.limits))
 
     # --- plan -----------------------------------------------------------------------------
 
@@ -130,6 +134,10 @@ class Runner:
         for problem in p.problems:
             event("calendars not readable until fixed", logging.ERROR, group=problem.group,
                   members=len(problem.members), error=problem.reason)
+        for gp in p.group_problems:
+            # Every tick while it lasts (the operator must see it); the coordinators hear of it once.
+            event("group not planned, the other groups were", logging.ERROR, group=gp.group, error=gp.reason)
+            logging.getLogger("friendtor").debug("group %s not planned:\n%s", gp.group, gp.detail)
         self.record_sends(p.sends, now)
 
     def record_sends(self, sends: tuple[Send, ...], now: datetime) -> None:
@@ -147,6 +155,7 @@ class Runner:
             self.handover.guest_answers(now, self.delivery.publishers)
         p = plan(self.config, self.view(), now, self._availability_fn(), alert_calendars=not self.dry_run)
         report.meetings, report.planned = list(p.meetings), list(p.sends)
+        report.group_problems = list(p.group_problems)
         self.record_plan(p, now)
         if not self.dry_run:
             self.commit()

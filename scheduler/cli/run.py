@@ -44,6 +44,11 @@ def cmd_run(args: argparse.Namespace) -> int:
                                  "is not recorded, so the next run may send those messages again (with the same "
                                  "Message-IDs, which mail clients drop as duplicates); free space or fix "
                                  "permissions before the next run")
+            # A group that could not be planned is printed, logged and alerted; the tick went on
+            # for the others, so that is success. Only a tick where no group could be planned
+            # at all (the service did nothing) exits non-zero.
+            if report.group_problems and len(report.group_problems) == len(runner.config.groups):
+                return 1
         else:
             serve(runner, clock=lambda: datetime.now(UTC), signals=signals)
     finally:
@@ -60,6 +65,8 @@ def _run_summary(config: Config, report, dry_run: bool) -> str:
         s, e = m.start.astimezone(g.tz), m.end.astimezone(g.tz)
         lines.append(f"  {'would schedule' if dry_run else 'scheduled'} {m.group} {m.cycle}: "
                      f"{s:%a %d %b %Y %H:%M}–{e:%H:%M} {g.timezone}")
+    for gp in report.group_problems:
+        lines.append(f"  could not plan {gp.group}: {gp.reason} (see the log); the other groups went on")
     if dry_run:
         for record, message in report.would_send:
             lines.append(f"  would send {record.kind:<10} to {record.recipient}: {message['Subject']}")

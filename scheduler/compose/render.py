@@ -21,8 +21,8 @@ from typing import Any
 
 from jinja2 import FunctionLoader, StrictUndefined, TemplateSyntaxError
 from jinja2 import select_autoescape
-from jinja2.sandbox import SandboxedEnvironment
 
+from scheduler.compose.sandbox import Budget, BudgetedEnvironment
 from scheduler.core.errors import TemplateProblem
 
 KINDS = ("invite", "update", "cancel", "agenda", "follow-up", "nudge", "review", "year-end", "alert", "report")
@@ -54,9 +54,15 @@ class Rendered:
 
 
 class Templates:
-    def __init__(self, sources: TemplateSources):
+    """The templates, compiled on first use, each rendering within `budget` (see
+    `scheduler.compose.sandbox`; without a clock in it, only sizes are bounded)."""
+
+    def __init__(self, sources: TemplateSources, budget: Budget = Budget()):
         self.sources = sources
-        self.env = SandboxedEnvironment(
+        self.budget = budget
+        self.on_render: Callable[[str], None] | None = None  # told each file's name as it starts (validate's worker)
+        self.env = BudgetedEnvironment(
+            budget,
             loader=FunctionLoader(self._source),
             undefined=StrictUndefined,
             autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False, default=False),
@@ -83,13 +89,53 @@ class Templates:
         return f"(bundled) templates/{name}"
 
     def _render(self, name: str, context: dict[str, Any]) -> str:
+        chunks = None
+        if self.on_render is not None:
+            self.on_render(name)
         try:
-            return self.env.get_template(name).render(context)
+            template = self.env.get_template(name)
+            self.env.start()
+            # Through generate(), counting: output past the budget stops the template as it
+            # grows, not after it has built it all; the clock is read every 64 chunks.
+            chunks = template.generate(context)
+            out, size, limit, check = [], 0, self.budget.chars, self.env.check_time
+            for i, chunk in enumerate(chunks):
+                size += len(chunk)
+                if size > limit:
+                    raise self.budget.too_large()
+                out.append(chunk)
+                if not i & 63:
+                    check()
+            check()  # a render that ended late is over budget too (one slow filter call)
+            return "".join(out)
         except TemplateSyntaxError as exc:
             raise TemplateProblem(self.source_of(exc.name or name), exc.lineno, f"syntax error: {exc.message}") from None
+        except TemplateProblem as exc:  # over budget: said inside the template, or between its chunks
+            file, line = self._locate(exc, name)
+            if exc.__traceback__ is not None and line is None and chunks is not None:
+                file, line = self._where(chunks, name)
+            raise TemplateProblem(file, line, exc.message) from None
         except Exception as exc:  # TemplateError, or anything a template expression raised
             file, line = self._locate(exc, name)
             raise TemplateProblem(file, line, _describe(exc)) from None
+        finally:
+            if chunks is not None:
+                chunks.close()
+
+    def _where(self, chunks: Any, name: str) -> tuple[str, int | None]:
+        """The file and line a suspended template generator is at (the innermost of the
+        templates it yields from: an include, a block, a macro's caller)."""
+        frame, gen = None, chunks
+        while gen is not None and getattr(gen, "gi_frame", None) is not None:
+            frame, gen = gen.gi_frame, gen.gi_yieldfrom
+        if frame is None or not frame.f_code.co_filename.endswith((".html", ".txt")):
+            return self.source_of(name), None
+        file = frame.f_code.co_filename
+        try:
+            line = self.env.get_template(file).get_corresponding_lineno(frame.f_lineno)
+        except Exception:  # noqa: BLE001 (only the line is lost)
+            return self.source_of(PurePosixPath(file).name), None
+        return self.source_of(PurePosixPath(file).name), line
 
     def _locate(self, exc: Exception, name: str) -> tuple[str, int | None]:
         # Jinja rewrites tracebacks so that frames point at template files and lines.
@@ -111,6 +157,10 @@ class Templates:
 
 
 def _describe(exc: Exception) -> str:
+    if isinstance(exc, RecursionError):
+        return "calls itself too deeply (a macro or include that never stops); give the recursion an end"
+    if isinstance(exc, MemoryError):
+        return "needs more memory than friendtor has to render it"
     text = str(exc)
     if type(exc).__name__ == "UndefinedError":
         return f"{text}; check the spelling against docs/templates.md"

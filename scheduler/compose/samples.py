@@ -124,10 +124,18 @@ def template_problems(templates: Templates) -> list[Problem]:
         failure = contexts[-1][1] if contexts[-1][0] == "failure" else sample_contexts(group)["failure"]
         contexts.append(("failure", {**failure, "failure": {**failure["failure"], "kind": "calendar",
                                                              "summary": "friendtor cannot read some calendars."}}))
+        # ... and a group that cannot be planned.
+        contexts.append(("failure", {**failure, "failure": {**failure["failure"], "kind": "group",
+                                                             "error": "internal error (OverflowError)",
+                                                             "summary": "friendtor could not plan Sample Group."}}))
         for kind, context in contexts:
             try:
                 templates.render(kind, context)
             except TemplateProblem as exc:
                 p = exc.problem()
                 problems.setdefault((p.file, p.message), p)
+                if "template_seconds" in p.message:
+                    # One slow template is enough to refuse the folder; rendering the rest (a slow
+                    # _layout.html is in every email) would only make `validate` wait longer.
+                    return list(problems.values())
     return list(problems.values())

@@ -6,9 +6,10 @@ after delivery (from the records that failed)."""
 from __future__ import annotations
 
 import hashlib
+import traceback
 from collections.abc import Iterable, Mapping
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from scheduler.core.availability import Availability
@@ -23,6 +24,41 @@ class CalendarProblem:
     group: str
     reason: str
     members: tuple[str, ...]   # their emails
+
+
+@dataclass(frozen=True)
+class GroupProblem:
+    """A group that could not be planned: an exception while planning it (a bug, or a value
+    friendtor cannot compute with). Said in friendtor's words, never the exception's text
+    (which may quote a file); `detail` is the traceback, for the operator's debug log only."""
+
+    group: str
+    reason: str            # "internal error (OverflowError in _plan_nudges)"
+    detail: str = field(default="", compare=False, repr=False)
+
+    @classmethod
+    def of(cls, group: str, exc: BaseException) -> GroupProblem:
+        # Where it happened (the innermost function of friendtor's own) tells problems apart,
+        # so that each distinct one is alerted once, and helps whoever reads the log.
+        where = ""
+        for frame in traceback.extract_tb(exc.__traceback__):
+            if "/scheduler/" in frame.filename.replace("\\", "/"):
+                where = frame.name
+        reason = f"internal error ({type(exc).__name__}{f' in {where}' if where else ''})"
+        return cls(group, reason, "".join(traceback.format_exception(exc)))
+
+
+def group_alerts(group: Group, problem: GroupProblem, now: datetime) -> list[Send]:
+    """One email to the group's coordinators per distinct planning problem (the key holds a
+    hash of it): the group is not planned until it is fixed, and they hear of it once."""
+    failure = FailurePayload("group", "", "", problem.reason, now.astimezone(group.tz).date(),
+                             f"friendtor could not plan {group.name}: no invitation, agenda or reminder of "
+                             "this group goes out until the problem is fixed. It may come from an extreme "
+                             f"value in groups/{group.id}.toml, or be a bug in friendtor; the operator's "
+                             "log names it.")
+    key = f"group-problem:{group.id}:{hashlib.sha256(problem.reason.encode()).hexdigest()[:16]}"
+    return [Send(key, Kind.ALERT, group.id, m.email, m.name, m.timezone, now, failure)
+            for m in group.members if m.email in group.coordinators]
 
 
 def calendar_alerts(group: Group, availability: Mapping[str, Availability],

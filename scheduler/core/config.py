@@ -322,6 +322,10 @@ class Limits(Frozen):
     # Rendering one email from a coordinator's templates: seconds, and characters of output.
     template_seconds: float = Field(2, gt=0, le=60)
     template_chars: int = Field(1_000_000, ge=10_000, le=100_000_000)
+    # `validate` and a reload render a coordinator's templates in a worker process with this
+    # much memory (besides what the worker starts with): the backstop for what the sandbox's
+    # own checks cannot see.
+    template_memory_mb: int = Field(256, ge=64, le=16 * 1024)
 
 
 class Service(Frozen):

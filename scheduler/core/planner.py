@@ -39,7 +39,7 @@ from scheduler.core.availability import Availability
 from scheduler.core.config import Config, Group, Member
 from scheduler.core.cycles import Window, cycle_of, first_day, next_key, next_window, window
 from scheduler.core.meetings import Meeting, by_group, meeting_uid
-from scheduler.core.alerts import CalendarProblem, calendar_alerts
+from scheduler.core.alerts import CalendarProblem, GroupProblem, calendar_alerts, group_alerts
 # The misfire windows, add_months and candidate_payload are known from here too.
 from scheduler.core.outbox import (FOLLOW_UP_GRACE, LOOKBACK, REPORT_GRACE, REVIEW_GRACE,  # noqa: F401
                                    Addressee, Kind, MeetingPayload, NoQuorumPayload, NudgePayload, Payload,
@@ -80,6 +80,8 @@ class Plan:
     alerts: tuple[tuple[str, str, date], ...] = ()
     reviews: tuple[tuple[str, str, date, date], ...] = ()
     problems: tuple[CalendarProblem, ...] = ()   # found in the calendars read for this plan
+    # Groups that could not be planned (a bug, an overflow): nothing of theirs is in this plan.
+    group_problems: tuple[GroupProblem, ...] = ()
 
     def __bool__(self) -> bool:
         return bool(self.meetings or self.sends or self.alerts or self.reviews)
@@ -88,26 +90,46 @@ class Plan:
 def plan(config: Config, state: StateView, now: datetime, availability: AvailabilityFn, *,
          alert_calendars: bool = True) -> Plan:
     """What is due at `now`. Calendars found unreadable until someone acts are in the plan's
-    `problems` and, with `alert_calendars` (not in a dry run), alerted to the coordinators."""
+    `problems` and, with `alert_calendars` (not in a dry run), alerted to the coordinators.
+
+    Each group is planned on its own: whatever goes wrong while planning one group (any
+    exception, a bug included) costs that group's plan only. The group is in the plan's
+    `group_problems`, none of its half-planned meetings or sends is kept, and (with
+    `alert_calendars`) its coordinators are alerted once per distinct problem."""
     if now.tzinfo is None:
         raise ValueError("now must be aware")
     out = _Builder(state)
     for group in config.groups.values():
-        reads: dict[tuple[date, ...], Mapping[str, Availability]] = {}
-
-        def read(g: Group, w: Window, reads=reads) -> Mapping[str, Availability]:
-            found = availability(g, w)
-            reads.setdefault(w.dates, found)  # each window's problems once, however often it is read
-            return found
-
-        _plan_group(config, group, state, now, read, out)
-        if alert_calendars:
-            for found in reads.values():
-                problems, sends = calendar_alerts(group, found, now)
-                out.problems.extend(problems)
-                for s in sends:
+        mine = _Builder(state)
+        try:
+            _plan_one(config, group, state, now, availability, mine, alert_calendars)
+        except Exception as exc:  # noqa: BLE001 (contained: this group's plan only, never the tick)
+            problem = GroupProblem.of(group.id, exc)
+            out.group_problems.append(problem)
+            if alert_calendars:
+                for s in group_alerts(group, problem, now):
                     out.add(s)
+            continue
+        out.merge(mine)
     return out.result()
+
+
+def _plan_one(config: Config, group: Group, state: StateView, now: datetime, availability: AvailabilityFn,
+              out: _Builder, alert_calendars: bool) -> None:
+    reads: dict[tuple[date, ...], Mapping[str, Availability]] = {}
+
+    def read(g: Group, w: Window) -> Mapping[str, Availability]:
+        found = availability(g, w)
+        reads.setdefault(w.dates, found)  # each window's problems once, however often it is read
+        return found
+
+    _plan_group(config, group, state, now, read, out)
+    if alert_calendars:
+        for found in reads.values():
+            problems, sends = calendar_alerts(group, found, now)
+            out.problems.extend(problems)
+            for s in sends:
+                out.add(s)
 
 
 class _Builder:
@@ -119,6 +141,7 @@ class _Builder:
         self.reviews: list[tuple[str, str, date, date]] = []
         self.new_alerts: list[str] = []  # sids of the alerts planned for the group being planned
         self.problems: list[CalendarProblem] = []
+        self.group_problems: list[GroupProblem] = []
 
     def send(self, kind: Kind, key: str, group: Group, who: Member | Addressee, at: datetime,
              payload: Payload) -> None:
@@ -130,9 +153,18 @@ class _Builder:
             if isinstance(s.payload, NoQuorumPayload):
                 self.new_alerts.append(s.sid)
 
+    def merge(self, other: _Builder) -> None:
+        """Take in one group's plan, made in a builder of its own so that a failure drops it whole."""
+        self.meetings += other.meetings
+        self.alerts += other.alerts
+        self.reviews += other.reviews
+        self.problems += other.problems
+        for s in other.sends.values():
+            self.sends.setdefault(s.sid, s)
+
     def result(self) -> Plan:
         return Plan(tuple(self.meetings), tuple(self.sends.values()), tuple(self.alerts), tuple(self.reviews),
-                    tuple(self.problems))
+                    tuple(self.problems), tuple(self.group_problems))
 
 
 def _plan_group(config: Config, group: Group, state: StateView, now: datetime,

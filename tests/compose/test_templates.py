@@ -300,3 +300,17 @@ def test_loading_a_config_does_not_load_the_message_pipeline():
             "bad = [m for m in sys.modules if m.startswith(('scheduler.compose', 'scheduler.app.templates', 'jinja2'))]\n"
             "assert not bad, bad\n")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=60)
+
+
+def test_the_budgeted_sandbox_leaves_ordinary_template_code_alone() -> None:
+    """range() keeps its length, index, reverse and membership; small powers, repetitions and formats work."""
+    import time
+
+    from scheduler.compose.sandbox import Budget
+
+    source = ("{{ range(5)|length }} {{ range(5)[2] }} {{ range(3)|reverse|join(',') }} {{ 2 in range(3) }} "
+              "{% for i in range(2) %}{{ loop.index }}{% endfor %} {{ 2 ** 10 }} {{ '-' * 3 }} {{ [1] + [2] }} "
+              "{{ '%03d' % 7 }} {{ 'ab'|center(6)|length }} {% set ns = namespace(n=0) %}{% set ns.n = ns.n + 1 %}"
+              "{{ ns.n }}")
+    templates = Templates(TemplateSources(override={"x.txt": source.encode()}), Budget(2, 10_000, time.monotonic))
+    assert templates._render("x.txt", {}) == "5 2 2,1,0 True 12 1024 --- [1, 2] 007 6 1"
