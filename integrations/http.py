@@ -154,9 +154,11 @@ def get(url: str, headers: Mapping[str, str], *, where: str, timeout: float, max
         opener = urllib.request.build_opener(_WatchedHTTPHandler(exchange), _WatchedHTTPSHandler(exchange))
         try:
             with opener.open(request, timeout=timeout) as response:
-                answering = True
+                answering = not exchange.cut  # headers cut short still "arrive": the cut decides
                 body = read_bounded(response, where=where, timeout=timeout, max_bytes=max_bytes, fail=fail,
                                     deadline=exchange.deadline)
+                if exchange.cut:  # a body without a length, cut short, reads as complete: it is not
+                    raise fail(*_cut(exchange, where, timeout, answering))
                 return Response(response.status, one_line(response.reason or "", 80),
                                 _lower(response.headers.items()), body)
         except urllib.error.HTTPError as exc:
@@ -193,9 +195,11 @@ def request(method: str, url: str, body: bytes | None, headers: Mapping[str, str
         try:
             conn.request(method, target, body=body, headers={"User-Agent": "friendtor", **headers})
             response = conn.getresponse()
-            answering = True
+            answering = not exchange.cut  # headers cut short still "arrive": the cut decides
             data = read_bounded(response, where=where, timeout=timeout, max_bytes=max_bytes, fail=fail,
                                 deadline=exchange.deadline, sock=lambda: conn.sock)
+            if exchange.cut:
+                raise fail(*_cut(exchange, where, timeout, answering))
             return Response(response.status, one_line(response.reason or "", 80), _lower(response.getheaders()),
                             data)
         except _LOW_LEVEL as exc:

@@ -16,6 +16,7 @@ import email.utils
 import mailbox
 import os
 import smtplib
+import socket
 import ssl
 from collections.abc import Mapping
 from email.message import EmailMessage
@@ -145,44 +146,44 @@ class SmtpTransport:
         server trickling its greeting a byte at a time would hold the tick for minutes)."""
         sender, recipient = envelope(message)
         with Exchange(self.settings.timeout_seconds) as exchange:
-            smtp: smtplib.SMTP | None = None
+            smtp: _Session | None = None
             delivered = False
-            connected = False
             try:
                 smtp = self._connect(exchange)
-                connected = True
                 smtp.send_message(message, sender, [recipient])
+                if exchange.cut:
+                    # A reply cut short at the deadline can still parse ("250 ..." without its
+                    # line end): an acceptance cut short is no acceptance. Sent again later with
+                    # the same Message-ID, so a server that did take it drops the copy.
+                    raise self._cut(exchange)
                 delivered = True
-            except SendError:
+            except SendError as error:
+                if exchange.cut:
+                    raise self._classified(error, smtp) from None
                 raise
             except Exception as exc:
                 error = self._cut(exchange) if exchange.cut else self._classify(exc, sender, recipient)
                 if error is None:
                     raise
-                if not connected:
-                    # Nothing about this message was said yet: the server or the setup failed (a
-                    # silent or unreachable server would make every message wait or fail alike).
-                    # Later, a time-out or a hang-up may be this message's (a large one): per message.
-                    error.setup = error.transient = True
-                raise error from None  # the library's text may hold what the server said: not chained
+                raise self._classified(error, smtp) from None  # the library's text may quote the server: not chained
             finally:
                 if smtp is not None:
                     _hang_up(smtp, polite=delivered and not exchange.cut)
 
-    def _connect(self, exchange: Exchange) -> smtplib.SMTP:
+    def _connect(self, exchange: Exchange) -> _Session:
         s = self.settings
         # Built without a host, so the exchange is known before the first byte (the constructor
         # would connect and read the greeting at once); connect() then does what it would.
-        smtp: smtplib.SMTP = (_WatchedSSL(context=self._context, timeout=s.timeout_seconds) if s.security == "ssl"
+        smtp: _Session = (_WatchedSSL(context=self._context, timeout=s.timeout_seconds) if s.security == "ssl"
                               else _Watched(timeout=s.timeout_seconds))
-        smtp.exchange = exchange  # type: ignore[attr-defined]
+        smtp.exchange = exchange
         smtp._host = s.host  # type: ignore[attr-defined]  # the name TLS verifies (the constructor sets it)
         try:
             code, reply = smtp.connect(s.host, self.port)
             if code != 220:
                 raise smtplib.SMTPConnectError(code, reply)
+            smtp.ehlo_or_helo_if_needed()  # part of the setup: a server silent after EHLO is not this message's
             if s.security == "starttls":
-                smtp.ehlo_or_helo_if_needed()
                 if not smtp.has_extn("starttls"):
                     raise SendError(f"{self._where} does not offer STARTTLS, so nothing was sent "
                                     "(with security = \"starttls\" friendtor never sends in clear text); "
@@ -199,6 +200,16 @@ class SmtpTransport:
             smtp.close()
             raise
         return smtp
+
+    @staticmethod
+    def _classified(error: SendError, smtp: _Session | None) -> SendError:
+        if smtp is None or not smtp.about_message:
+            # Nothing about this message was said yet (the greeting, EHLO, TLS, the login or
+            # MAIL FROM got no answer): the server or the setup failed, and every message
+            # would wait or fail alike. Later, a time-out or a hang-up may be this message's
+            # (a large one): per message.
+            error.setup = error.transient = True
+        return error
 
     def _cut(self, exchange: Exchange) -> SendError:
         if exchange.aborted:
@@ -292,27 +303,35 @@ class SmtpTransport:
         return SendError(message, **kwargs)
 
 
-class _Watched(smtplib.SMTP):
-    """An SMTP session whose socket its Exchange can cut at the deadline."""
+class _Session(smtplib.SMTP):
+    """An SMTP session whose socket its Exchange can cut at the deadline, and which knows
+    whether the server has said anything about the message yet (answered MAIL FROM)."""
 
     exchange: Exchange
+    about_message = False
 
-    def _get_socket(self, host, port, timeout):
+    def mail(self, sender, options=()):
+        reply = super().mail(sender, options)
+        self.about_message = True
+        return reply
+
+    def _watched_socket(self, host, port, timeout) -> socket.socket:
         # The connect itself waits at most what is left of the deadline.
         sock = smtplib.SMTP._get_socket(self, host, port, max(0.1, min(timeout, self.exchange.remaining())))
         self.exchange.watch(sock)
         return sock
 
 
-class _WatchedSSL(smtplib.SMTP_SSL):
-    """The same for TLS from the first byte: the plain socket is watched before the handshake."""
+class _Watched(_Session):
+    def _get_socket(self, host, port, timeout):
+        return self._watched_socket(host, port, timeout)
 
-    exchange: Exchange
+
+class _WatchedSSL(_Session, smtplib.SMTP_SSL):
+    """TLS from the first byte: the plain socket is watched before the handshake."""
 
     def _get_socket(self, host, port, timeout):
-        sock = smtplib.SMTP._get_socket(self, host, port, max(0.1, min(timeout, self.exchange.remaining())))
-        self.exchange.watch(sock)
-        return self.context.wrap_socket(sock, server_hostname=self._host)
+        return self.context.wrap_socket(self._watched_socket(host, port, timeout), server_hostname=self._host)
 
 
 def _hang_up(smtp: smtplib.SMTP, *, polite: bool) -> None:
