@@ -222,18 +222,22 @@ def execute(request, *, retries: int = RETRIES, sleep: Callable[[float], None] =
         attempt = 0
         while True:
             try:
-                return request.execute()
+                answer = request.execute()
             except Exception as exc:
                 if exchange.cut:
                     raise on_error(_cut_exception(exchange)) from None
                 if gone_ok and _is_gone(exc):
                     return None
                 error = on_error(exc)
-                pause = BACKOFF[min(attempt, len(BACKOFF) - 1)]
-                if not error.transient or attempt >= retries or pause >= exchange.remaining():
-                    raise error from None
-                sleep(pause)
-                attempt += 1
+            else:
+                if exchange.cut:  # an answer cut short at the deadline can still parse: it is no answer
+                    raise on_error(_cut_exception(exchange))
+                return answer
+            pause = BACKOFF[min(attempt, len(BACKOFF) - 1)]
+            if not error.transient or attempt >= retries or pause >= exchange.remaining():
+                raise error from None
+            sleep(pause)
+            attempt += 1
 
 
 DEFAULT_SECONDS = 30.0  # the default of [google] timeout_seconds, for an Http that has none

@@ -382,3 +382,55 @@ def test_an_echoed_auth_reaches_no_log_no_state_and_no_status(tmp_path, serve):
                         ("the state", stored.decode("utf-8", "replace"))):
         leaked = [s for s in secrets() if s in text]
         assert not leaked, f"{where} holds {leaked}"
+
+
+# --- Google calls ------------------------------------------------------------------------
+
+class _Call:
+    """A request as googleapiclient builds one: `http` (an httplib2.Http) and `execute()`."""
+
+    def __init__(self, url: str):
+        import httplib2
+
+        self.http = httplib2.Http(timeout=DEADLINE)  # [google] timeout_seconds
+        self.url = url
+
+    def execute(self):
+        response, content = self.http.request(self.url)
+        if response.status >= 500:
+            raise OSError(f"HTTP {response.status}")
+        return content
+
+
+def _as_send_error(exc: BaseException) -> SendError:
+    return SendError(f"Google Calendar: cannot reach Google ({type(exc).__name__}: {exc})", transient=True)
+
+
+@pytest.mark.parametrize("script", [trickled_headers, trickled_body, hung], ids=["headers", "body", "hung"])
+def test_a_google_call_to_a_trickling_server_ends_within_its_one_deadline(serve, script):
+    """httplib2 bounds each wait only: the call (retries included) is cut at [google] timeout_seconds."""
+    from integrations.google.client import execute
+
+    server = serve(script)
+    call = _Call(f"http://{HOST}:{server.port}/calendar/v3/freeBusy")
+    exc, took = timed(lambda: execute(call, retries=5, on_error=_as_send_error))
+    assert isinstance(exc, SendError) and took < DEADLINE + MARGIN, exc
+    assert "no answer within 1 s" in str(exc) and exc.transient
+    assert call.http.timeout == DEADLINE, "the Http's own timeout is put back for the next call"
+
+
+def busy(conn: socket.socket, server: Scripted) -> None:
+    conn.recv(65536)
+    conn.sendall(b"HTTP/1.1 503 Busy\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+
+def test_a_google_call_takes_no_retry_pause_that_would_run_past_its_deadline(serve):
+    """503 after 503: the in-call retries stop when the next pause would not fit in the deadline."""
+    from integrations.google.client import execute
+
+    server = serve(busy)
+    pauses: list[float] = []
+    exc, took = timed(lambda: execute(_Call(f"http://{HOST}:{server.port}/x"), retries=5, sleep=pauses.append,
+                                      on_error=_as_send_error))
+    assert isinstance(exc, SendError) and "HTTP 503" in str(exc) and took < DEADLINE + MARGIN
+    assert sum(pauses) < DEADLINE
