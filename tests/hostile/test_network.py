@@ -434,3 +434,33 @@ def test_a_google_call_takes_no_retry_pause_that_would_run_past_its_deadline(ser
                                       on_error=_as_send_error))
     assert isinstance(exc, SendError) and "HTTP 503" in str(exc) and took < DEADLINE + MARGIN
     assert sum(pauses) < DEADLINE
+
+
+# --- scrubbing ---------------------------------------------------------------------------
+
+def test_scrub_drops_every_echo_of_a_login_urls_secrets_and_control_characters():
+    """Echoed logins (padded, unpadded, cut), URLs' credentials/path/query and escapes are gone; words stay."""
+    from integrations.secrets import auth_variants, scrub
+
+    blob = base64.b64encode(f"\0{USER}\0{PASSWORD}".encode()).decode()
+    text = (f"535 denied {blob} {blob.rstrip('=')} {blob[:18]} pw={PASSWORD} "
+            "see https://me:hunter2@cal.example/private/t0k3n.ics?key=abc \x1b[2J\x1b]0;title\x07end")
+    out = scrub(text, auth_variants(USER, PASSWORD))
+    for secret in (*secrets(), "hunter2", "t0k3n", "key=abc", "\x1b", "\x07", "title"):
+        assert secret not in out, (secret, out)
+    assert out.startswith("535 denied") and "https://cal.example/…" in out and out.endswith("end")
+    assert len(scrub("x " * 10_000)) <= 200
+
+
+def test_a_google_transport_error_quoting_a_url_with_a_token_is_scrubbed():
+    """httplib2's text may hold the URL with an access token in its query: it never reaches the error."""
+    import httplib2
+
+    from integrations.google.client import classify
+    from scheduler.core.config import Google
+
+    google = Google(auth="oauth", credentials="client.json", token="token.json")
+    exc = httplib2.HttpLib2Error("Redirected more times than limit to "
+                                 "https://www.googleapis.com/calendar/v3/x?access_token=ya29.s3cr3t-t0ken")
+    error = classify(exc, google, "/etc/friendtor", "reading free/busy")
+    assert error.transient and "ya29" not in str(error) and "s3cr3t" not in str(error)
