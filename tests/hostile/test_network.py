@@ -14,6 +14,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -464,3 +465,45 @@ def test_a_google_transport_error_quoting_a_url_with_a_token_is_scrubbed():
                                  "https://www.googleapis.com/calendar/v3/x?access_token=ya29.s3cr3t-t0ken")
     error = classify(exc, google, "/etc/friendtor", "reading free/busy")
     assert error.transient and "ya29" not in str(error) and "s3cr3t" not in str(error)
+
+
+# --- the same over TLS: the watchdog cuts below the TLS layer ----------------------------
+
+@pytest.fixture(scope="module")
+def tls() -> tuple[Callable, ssl.SSLContext]:
+    """(a wrapper that makes a script speak TLS from the first byte, a client context trusting it)."""
+    import trustme
+
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert(HOST).configure_cert(server_ctx)
+    client_ctx = ssl.create_default_context()
+    ca.configure_trust(client_ctx)
+
+    def wrap(script: Callable) -> Callable:
+        def run(conn: socket.socket, server: Scripted) -> None:
+            with server_ctx.wrap_socket(conn, server_side=True) as secure:
+                script(secure, server)
+        return run
+
+    return wrap, client_ctx
+
+
+def test_an_https_peer_trickling_its_headers_is_cut_at_the_deadline(serve, tls):
+    """CalDAV over TLS: the handshake done, headers trickled: cut at the deadline like plain HTTP."""
+    wrap, client_ctx = tls
+    server = serve(wrap(trickled_headers))
+    exc, took = timed(lambda: http.request("GET", f"https://{HOST}:{server.port}/cal/", None, {},
+                                           where="the CalDAV server", timeout=DEADLINE, max_bytes=1 << 20,
+                                           fail=lambda text, transient: SendError(text, transient=transient),
+                                           ssl_context=client_ctx))
+    assert isinstance(exc, SendError) and took < DEADLINE + MARGIN and "within 1 s" in str(exc), exc
+
+
+def test_an_smtps_server_trickling_its_greeting_is_cut_at_the_deadline_as_a_setup_failure(serve, tls):
+    """security = "ssl": TLS from the first byte, then a trickled greeting: cut, setup failure."""
+    wrap, client_ctx = tls
+    server = serve(wrap(trickled_greeting))
+    transport = SmtpTransport(smtp(server, security="ssl"), None, ssl_context=client_ctx)
+    exc, took = timed(lambda: transport.send(a_message()))
+    assert isinstance(exc, SendError) and took < DEADLINE + MARGIN and exc.setup, exc
