@@ -166,7 +166,8 @@ def get(url: str, headers: Mapping[str, str], *, where: str, timeout: float, max
             return Response(exc.code, one_line(str(exc.reason), 80),
                             _lower(exc.headers.items() if exc.headers else ()), b"")
         except _LOW_LEVEL as exc:
-            raise fail(*(_cut(exchange, where, timeout, answering) if exchange.cut else failure(exc, where, timeout))) from None
+            why = _cut(exchange, where, timeout, answering) if exchange.cut else failure(exc, where, timeout)
+            raise fail(*why) from None
         except FriendtorError:
             if exchange.cut:  # read_bounded saw the cut as a hang-up: say which it was
                 raise fail(*_cut(exchange, where, timeout, answering)) from None
@@ -203,7 +204,8 @@ def request(method: str, url: str, body: bytes | None, headers: Mapping[str, str
             return Response(response.status, one_line(response.reason or "", 80), _lower(response.getheaders()),
                             data)
         except _LOW_LEVEL as exc:
-            raise fail(*(_cut(exchange, where, timeout, answering) if exchange.cut else failure(exc, where, timeout))) from None
+            why = _cut(exchange, where, timeout, answering) if exchange.cut else failure(exc, where, timeout)
+            raise fail(*why) from None
         except FriendtorError:
             if exchange.cut:
                 raise fail(*_cut(exchange, where, timeout, answering)) from None

@@ -268,7 +268,7 @@ HTTP_CASES = [
 
 @pytest.mark.parametrize(("script", "says"), HTTP_CASES)
 def test_a_feed_that_trickles_or_hangs_ends_within_its_one_deadline(serve, script, says):
-    """A feed: connect + status + headers + body within `timeout`, an outage in words, the URL's secret path not shown."""
+    """A feed: connect, status, headers and body within `timeout`; an outage in words, without the secret path."""
     server = serve(script)
     url = f"http://{HOST}:{server.port}/private/s3cr3t-feed-token/basic.ics"
     exc, took = timed(lambda: feeds.fetch(url, timeout=DEADLINE))
@@ -335,7 +335,7 @@ def records(folder: Path) -> dict[str, object]:
 
 @pytest.mark.slow
 def test_sigterm_mid_exchange_exits_in_seconds_and_the_message_goes_out_later_with_its_message_id(tmp_path, serve):
-    """SIGTERM while the server sits on DATA: exit 0 within seconds, the message pending (no attempt), resent same Message-ID."""
+    """SIGTERM while the server sits on DATA: exit 0 in seconds, message pending (no attempt), resent same Message-ID."""
     mode = {"after_data": "hang"}
     server = serve(lambda c, s: smtp_session(c, s, after_data=mode["after_data"]))
     folder = config_folder(tmp_path, server, timeout_seconds=120)
