@@ -16,6 +16,7 @@ import email.utils
 import mailbox
 import os
 import smtplib
+import socket
 import ssl
 from collections.abc import Mapping
 from email.message import EmailMessage
@@ -25,8 +26,9 @@ from scheduler.core.config import Config, Smtp
 from scheduler.core.errors import SendError, SetupError
 from scheduler.core.ports import Transport
 
+from .exchange import Exchange
 from .hosts import is_loopback
-from .secrets import password_from_env
+from .secrets import auth_variants, password_from_env, scrub
 
 DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
 
@@ -139,41 +141,49 @@ class SmtpTransport:
         return f"SmtpTransport({self.settings.host}:{self.port}, security={self.settings.security})"
 
     def send(self, message: EmailMessage) -> None:
+        """One session within one deadline: greeting, EHLO, STARTTLS, AUTH, MAIL, RCPT, DATA
+        and QUIT all within `timeout_seconds` (the socket timeout alone bounds each wait, so a
+        server trickling its greeting a byte at a time would hold the tick for minutes)."""
         sender, recipient = envelope(message)
-        smtp: smtplib.SMTP | None = None
-        delivered = False
-        connected = False
-        try:
-            smtp = self._connect()
-            connected = True
-            smtp.send_message(message, sender, [recipient])
-            delivered = True
-        except SendError:
-            raise
-        except Exception as exc:
-            error = self._classify(exc, sender, recipient)
-            if error is None:
+        with Exchange(self.settings.timeout_seconds) as exchange:
+            smtp: _Session | None = None
+            delivered = False
+            try:
+                smtp = self._connect(exchange)
+                smtp.send_message(message, sender, [recipient])
+                if exchange.cut:
+                    # A reply cut short at the deadline can still parse ("250 ..." without its
+                    # line end): an acceptance cut short is no acceptance. Sent again later with
+                    # the same Message-ID, so a server that did take it drops the copy.
+                    raise self._cut(exchange)
+                delivered = True
+            except SendError as error:
+                if exchange.cut:
+                    raise self._classified(error, smtp) from None
                 raise
-            if not connected:
-                # Nothing about this message was said yet: the server or the setup failed (a
-                # silent or unreachable server would make every message wait or fail alike).
-                # Later, a time-out or a hang-up may be this message's (a large one): per message.
-                error.setup = error.transient = True
-            raise error from exc
-        finally:
-            if smtp is not None:
-                _hang_up(smtp, polite=delivered)
+            except Exception as exc:
+                error = self._cut(exchange) if exchange.cut else self._classify(exc, sender, recipient)
+                if error is None:
+                    raise
+                raise self._classified(error, smtp) from None  # the library's text may quote the server: not chained
+            finally:
+                if smtp is not None:
+                    _hang_up(smtp, polite=delivered and not exchange.cut)
 
-    def _connect(self) -> smtplib.SMTP:
+    def _connect(self, exchange: Exchange) -> _Session:
         s = self.settings
-        timeout = s.timeout_seconds
-        if s.security == "ssl":
-            smtp: smtplib.SMTP = smtplib.SMTP_SSL(s.host, self.port, timeout=timeout, context=self._context)
-        else:
-            smtp = smtplib.SMTP(s.host, self.port, timeout=timeout)
+        # Built without a host, so the exchange is known before the first byte (the constructor
+        # would connect and read the greeting at once); connect() then does what it would.
+        smtp: _Session = (_WatchedSSL(context=self._context, timeout=s.timeout_seconds) if s.security == "ssl"
+                              else _Watched(timeout=s.timeout_seconds))
+        smtp.exchange = exchange
+        smtp._host = s.host  # type: ignore[attr-defined]  # the name TLS verifies (the constructor sets it)
         try:
+            code, reply = smtp.connect(s.host, self.port)
+            if code != 220:
+                raise smtplib.SMTPConnectError(code, reply)
+            smtp.ehlo_or_helo_if_needed()  # part of the setup: a server silent after EHLO is not this message's
             if s.security == "starttls":
-                smtp.ehlo_or_helo_if_needed()
                 if not smtp.has_extn("starttls"):
                     raise SendError(f"{self._where} does not offer STARTTLS, so nothing was sent "
                                     "(with security = \"starttls\" friendtor never sends in clear text); "
@@ -190,6 +200,23 @@ class SmtpTransport:
             smtp.close()
             raise
         return smtp
+
+    @staticmethod
+    def _classified(error: SendError, smtp: _Session | None) -> SendError:
+        if smtp is None or not smtp.about_message:
+            # Nothing about this message was said yet (the greeting, EHLO, TLS, the login or
+            # MAIL FROM got no answer): the server or the setup failed, and every message
+            # would wait or fail alike. Later, a time-out or a hang-up may be this message's
+            # (a large one): per message.
+            error.setup = error.transient = True
+        return error
+
+    def _cut(self, exchange: Exchange) -> SendError:
+        if exchange.aborted:
+            # SIGTERM: the delivery loop, which is stopping, leaves the message pending.
+            return self._error(f"the exchange with {self._where} was interrupted: friendtor is stopping",
+                               transient=True)
+        return self._timeout()
 
     def _classify(self, exc: Exception, sender: str, recipient: str) -> SendError | None:
         """The SendError for a failed send, or None for something that is not a delivery failure."""
@@ -223,16 +250,16 @@ class SmtpTransport:
             if isinstance(exc.__context__, TimeoutError):
                 return self._timeout()
             return self._error(f"{where} closed the connection before the message was accepted "
-                               f"({_one_line(str(exc))})", transient=True)
+                               f"({_decode(str(exc))})", transient=True)
         if isinstance(exc, smtplib.SMTPNotSupportedError):
             if "AUTH" in str(exc):
                 return self._error(f"{where} does not offer a login (AUTH); remove username from "
                                    "[mail.smtp] if it needs none, or check security and port",
                                    transient=False)
-            return self._error(f"{where} does not support what this message needs: {_one_line(str(exc))}",
+            return self._error(f"{where} does not support what this message needs: {_decode(str(exc))}",
                                transient=False)
         if isinstance(exc, smtplib.SMTPException):
-            return self._error(f"{where}: {_one_line(str(exc))}", transient=False)
+            return self._error(f"{where}: {_decode(str(exc))}", transient=False)
         if isinstance(exc, ssl.SSLCertVerificationError):
             return self._error(f"the certificate of {where} could not be verified "
                                f"({exc.verify_message or exc.reason}); if the server uses a private "
@@ -251,7 +278,7 @@ class SmtpTransport:
             return self._error(f"could not connect to {where}: connection refused; check host and port "
                                "in [mail.smtp] and that the server is running", transient=True)
         if isinstance(exc, OSError):
-            return self._error(f"could not talk to {where}: {_one_line(exc.strerror or str(exc))}",
+            return self._error(f"could not talk to {where}: {_decode(exc.strerror or str(exc))}",
                                transient=True)
         return None
 
@@ -262,14 +289,49 @@ class SmtpTransport:
                            transient=transient, code=code, recipient=address)
 
     def _timeout(self) -> SendError:
-        return self._error(f"{self._where} did not answer within {self.settings.timeout_seconds:g} s",
-                           transient=True)
+        # timeout_seconds bounds the whole session, not each wait: a trickling server is cut too.
+        return self._error(f"{self._where} did not answer within {self.settings.timeout_seconds:g} s "
+                           "(timeout_seconds in [mail.smtp], for the whole exchange)", transient=True)
 
     def _error(self, message: str, **kwargs) -> SendError:
-        # Server replies are untrusted text: make sure none of them echoes the password.
+        # Server replies are untrusted text, already scrubbed of blobs by _decode; make sure
+        # none of them echoes the login in any form it went out in (AUTH PLAIN, AUTH LOGIN).
+        for secret in auth_variants(self.settings.username, self._password):
+            message = message.replace(secret, "***")
         if self._password:
             message = message.replace(self._password, "***")
         return SendError(message, **kwargs)
+
+
+class _Session(smtplib.SMTP):
+    """An SMTP session whose socket its Exchange can cut at the deadline, and which knows
+    whether the server has said anything about the message yet (answered MAIL FROM)."""
+
+    exchange: Exchange
+    about_message = False
+
+    def mail(self, sender, options=()):
+        reply = super().mail(sender, options)
+        self.about_message = True
+        return reply
+
+    def _watched_socket(self, host, port, timeout) -> socket.socket:
+        # The connect itself waits at most what is left of the deadline.
+        sock = smtplib.SMTP._get_socket(self, host, port, max(0.1, min(timeout, self.exchange.remaining())))
+        self.exchange.watch(sock)
+        return sock
+
+
+class _Watched(_Session):
+    def _get_socket(self, host, port, timeout):
+        return self._watched_socket(host, port, timeout)
+
+
+class _WatchedSSL(_Session, smtplib.SMTP_SSL):
+    """TLS from the first byte: the plain socket is watched before the handshake."""
+
+    def _get_socket(self, host, port, timeout):
+        return self.context.wrap_socket(self._watched_socket(host, port, timeout), server_hostname=self._host)
 
 
 def _hang_up(smtp: smtplib.SMTP, *, polite: bool) -> None:
@@ -289,13 +351,9 @@ def _is_transient(code: int) -> bool:
 
 
 def _decode(text: bytes | str) -> str:
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", "replace")
-    return _one_line(text)
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
+    """A server's words as error text: one line, no control characters, no encoded blob
+    (an echoed AUTH line), cut to a sane length."""
+    return scrub(text)
 
 
 def _reply(exc: smtplib.SMTPResponseException) -> str:

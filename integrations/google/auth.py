@@ -27,6 +27,8 @@ from scheduler.core.config import Config, Google
 from scheduler.core.errors import FriendtorError, SendError, SetupError
 from scheduler.core.ports import WriteFile
 
+from ..secrets import scrub
+
 # One scope for both jobs: freebusy alone would do with calendar.readonly, but publishing
 # writes events, and asking for two scopes would mean two consents.
 SCOPE = "https://www.googleapis.com/auth/calendar"
@@ -164,7 +166,8 @@ def authorize(config: Config, write_file: WriteFile, *, port: int = 0, open_brow
         raise SetupError(f"cannot listen on localhost:{port} for Google's answer ({exc.strerror or exc}); "
                              "choose another --port") from None
     except Exception as exc:  # oauthlib's errors: access denied, state mismatch, time-out
-        raise SetupError(f"Google sign-in did not complete ({type(exc).__name__}: {exc}); "
+        # scrubbed: oauthlib may quote the redirect URL, whose query holds the one-time code.
+        raise SetupError(f"Google sign-in did not complete ({type(exc).__name__}: {scrub(str(exc))}); "
                              "run the command again and allow access") from None
     if not creds.refresh_token:
         raise SetupError("Google returned no refresh token; remove friendtor's access at "

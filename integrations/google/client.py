@@ -25,10 +25,13 @@ from scheduler.core.errors import SendError
 from scheduler.core.log import event
 from scheduler.core.ports import WriteFile
 
+from ..exchange import Exchange, shut
+from ..secrets import scrub
 from .auth import auth_fix, google_settings, load_oauth_credentials, load_service_account_credentials, save_token
 
 # Transient failures are retried this many times within one call, after these pauses
-# (seconds); anything longer is the outbox's job, which waits minutes, not seconds.
+# (seconds); anything longer is the outbox's job, which waits minutes, not seconds. The whole
+# call, retries and pauses included, has one deadline: [google] timeout_seconds.
 RETRIES = 2
 BACKOFF = (1.0, 2.0)
 
@@ -75,7 +78,13 @@ class Connection:
         creds = self._credentials
         if not creds.valid:
             try:
-                creds.refresh(Request(self._base_http()))
+                with _Bounded(self._base_http(), self.google.timeout_seconds) as exchange:
+                    try:
+                        creds.refresh(Request(self._base_http()))
+                    except Exception as exc:
+                        if exchange.cut:
+                            raise _cut_exception(exchange) from None
+                        raise
             except Exception as exc:
                 # Read the files again next time: the operator may have signed in again meanwhile.
                 self._credentials = self._service = None
@@ -148,7 +157,7 @@ def classify(exc: BaseException, google: Google, folder: Path | str, what: str,
     if isinstance(exc, HttpError):
         status = exc.status_code
         reasons = _error_reasons(exc)
-        label = f"{status} {reasons[0] if reasons else (exc.resp.reason or '')}".strip()
+        label = scrub(f"{status} {reasons[0] if reasons else (exc.resp.reason or '')}", limit=80).strip()
         if status == 429 or status >= 500 or (status == 403 and RATE_LIMIT_REASONS & set(reasons)):
             return SendError(f"{prefix}: {label}: Google is busy or limiting requests",
                              transient=True, code=status)
@@ -174,7 +183,7 @@ def classify(exc: BaseException, google: Google, folder: Path | str, what: str,
             return SendError(f"{prefix}: {label}: {where} not found; check [google] calendar in service.toml "
                              "and that the calendar is shared with the account friendtor uses",
                              transient=False, code=status)
-        return SendError(f"{prefix}: {label}: Google refused the request ({exc.reason})",
+        return SendError(f"{prefix}: {label}: Google refused the request ({scrub(str(exc.reason))})",
                          transient=False, code=status)
     if isinstance(exc, auth_errors.RefreshError):
         if exc.retryable:
@@ -182,10 +191,11 @@ def classify(exc: BaseException, google: Google, folder: Path | str, what: str,
         # The text of a RefreshError is Google's error code ("invalid_grant: Token has been expired
         # or revoked.", "unauthorized_client: ..."), never the token itself.
         first = str(exc.args[0]) if exc.args else type(exc).__name__
-        return SendError(f"{prefix}: Google refused the sign-in ({first.splitlines()[0][:200]}); "
+        return SendError(f"{prefix}: Google refused the sign-in ({scrub(first.splitlines()[0] if first else '')}); "
                          f"{auth_fix(google, folder)}", transient=False)
     if isinstance(exc, (auth_errors.TransportError, httplib2.HttpLib2Error, OSError)):
-        return SendError(f"{prefix}: cannot reach Google ({type(exc).__name__}: {exc})",
+        # The text of a transport error may hold a URL with a token in its query: scrubbed.
+        return SendError(f"{prefix}: cannot reach Google ({type(exc).__name__}: {scrub(str(exc))})",
                          transient=True)
     raise exc  # anything else is a bug: let it reach the debug log with its traceback
 
@@ -197,21 +207,83 @@ def _is_gone(exc: BaseException) -> bool:
 
 
 def execute(request, *, retries: int = RETRIES, sleep: Callable[[float], None] = time.sleep,
-            on_error: Callable[[BaseException], SendError], gone_ok: bool = False):
+            on_error: Callable[[BaseException], SendError], gone_ok: bool = False,
+            seconds: float | None = None):
     """Run one API request; retry transient failures `retries` times, then raise a SendError.
 
+    The whole call, retries and their pauses included, ends within `seconds` (by default the
+    timeout of the request's httplib2.Http, i.e. [google] timeout_seconds): httplib2 bounds
+    only each socket wait, so a watchdog shuts its connections down at the deadline, and a
+    pause that would run past it is not taken.
     `gone_ok`: a 404/410 answer is success (None), for deleting what may already be deleted.
     """
-    attempt = 0
-    while True:
-        try:
-            return request.execute()
-        except Exception as exc:
-            if gone_ok and _is_gone(exc):
-                return None
-            error = on_error(exc)
-            if not error.transient or attempt >= retries:
+    http = _httplib2_of(request)
+    with _Bounded(http, seconds or getattr(http, "timeout", None) or DEFAULT_SECONDS) as exchange:
+        attempt = 0
+        while True:
+            try:
+                answer = request.execute()
+            except Exception as exc:
+                if exchange.cut:
+                    raise on_error(_cut_exception(exchange)) from None
+                if gone_ok and _is_gone(exc):
+                    return None
+                error = on_error(exc)
+            else:
+                if exchange.cut:  # an answer cut short at the deadline can still parse: it is no answer
+                    raise on_error(_cut_exception(exchange))
+                return answer
+            pause = BACKOFF[min(attempt, len(BACKOFF) - 1)]
+            if not error.transient or attempt >= retries or pause >= exchange.remaining():
                 raise error from None
-            sleep(BACKOFF[min(attempt, len(BACKOFF) - 1)])
+            sleep(pause)
             attempt += 1
 
+
+DEFAULT_SECONDS = 30.0  # the default of [google] timeout_seconds, for an Http that has none
+
+
+def _httplib2_of(request) -> Any:
+    """The httplib2.Http under a request (googleapiclient's `http`, maybe an AuthorizedHttp)."""
+    http = getattr(request, "http", None)
+    for _ in range(3):
+        if http is None or hasattr(http, "connections"):
+            return http
+        http = getattr(http, "http", None)
+    return None
+
+
+class _Bounded:
+    """An Exchange over an httplib2.Http: at the deadline (or SIGTERM) its open connections
+    are shut down, and any it opens afterwards (httplib2 reconnects once by itself) wait no
+    more than a moment; its timeout is put back at the end."""
+
+    def __init__(self, http: Any, seconds: float):
+        self.http = http
+        self.exchange = Exchange(seconds)
+        self._timeout = getattr(http, "timeout", None)
+
+    def __enter__(self) -> Exchange:
+        self.exchange.__enter__()
+        self.exchange.on_cut(self._cut)
+        return self.exchange
+
+    def __exit__(self, *exc_info) -> None:
+        self.exchange.__exit__(*exc_info)
+        if self.http is not None and hasattr(self.http, "timeout"):
+            self.http.timeout = self._timeout
+
+    def _cut(self) -> None:
+        if self.http is None or not hasattr(self.http, "connections"):
+            return
+        self.http.timeout = 0.01
+        for conn in list(self.http.connections.values()):
+            conn.timeout = 0.01
+            shut(getattr(conn, "sock", None))
+
+
+def _cut_exception(exchange: Exchange) -> OSError:
+    if exchange.aborted:
+        return ConnectionAbortedError("the call was interrupted: friendtor is stopping")
+    return TimeoutError(f"no answer within {exchange.seconds:g} s (timeout_seconds in [google], "
+                        "for the whole call, retries included)")

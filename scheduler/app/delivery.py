@@ -135,6 +135,8 @@ class Delivery:
         try:
             self.transport.send(message)
         except SendError as exc:
+            if self.stop:
+                return self._interrupted(record, exc, now, where)
             if exc.setup:
                 return self._hold(tried, exc, now, report, where)
             self.held.pop("mail", None)  # the server answered about this message: the way out works
@@ -170,6 +172,8 @@ class Delivery:
             else:
                 publisher.publish(group, meeting, shared_event(self.config, group, meeting))
         except SendError as exc:
+            if self.stop:
+                return self._interrupted(replace(tried, attempts=tried.attempts - 1), exc, now, where)
             if exc.setup or _calendar_setup(exc):
                 return self._hold(tried, exc, now, report, where)
             self.held.pop(tried.channel, None)
@@ -178,6 +182,15 @@ class Delivery:
         event("published", uid=meeting.uid, sequence=meeting.sequence, **where)
         report.sent.append(tried)
         return tried.moved_on(Status.SENT, sent_at=now, last_error=None, next_attempt=None)
+
+    def _interrupted(self, record: OutboxRecord, exc: SendError, now: datetime,
+                     where: dict[str, Any]) -> OutboxRecord:
+        """SIGTERM cut the exchange (or it failed as the process was stopping): the message goes
+        back as it was, not failed, no attempt counted, no channel held, and is sent again after
+        a restart with the same Message-ID. A server that had already taken it drops the
+        duplicate by that Message-ID; one that refused it will say so again."""
+        event("send interrupted: friendtor is stopping; it stays pending", logging.WARNING, error=str(exc), **where)
+        return _untouched(record, now)
 
     def _is_held(self, channel: str, now: datetime) -> bool:
         return channel in self.held and now < self.held[channel][1]

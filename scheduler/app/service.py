@@ -2,8 +2,11 @@
 
 What a tick does is tick.py's; this module only keeps ticking: a tick that fails is logged
 and the next one comes as usual; the first tick runs at once (a restart after downtime
-catches up straight away); SIGTERM and SIGINT let the send in progress finish and be
-recorded, then the loop ends; SIGUSR1 asks for a tick at once instead of at the next
+catches up straight away); SIGTERM and SIGINT cut the exchanges in flight (the hook the CLI
+wires: an SMTP session, a feed or CalDAV request, a Google call), so the process stops
+within a few seconds even when a server trickles; the message in flight goes back to
+pending, untouched, and is resent after a restart with the same Message-ID; then the loop
+ends; SIGUSR1 asks for a tick at once instead of at the next
 minute mark (operators after an edit, and the tests, which would otherwise wait a minute).
 """
 
@@ -20,18 +23,24 @@ from scheduler.app.tick import Runner
 from scheduler.app.watcher import ConfigWatcher  # noqa: F401 (the service's config, known from here too)
 from scheduler.core.errors import FriendtorError
 from scheduler.core.log import event
+from scheduler.core.ports import AbortExchanges
 
 
 class Signals:
     """What the process was asked by signal: stop (SIGTERM, SIGINT) or tick now (SIGUSR1)."""
 
-    def __init__(self, runner: Runner):
+    def __init__(self, runner: Runner, on_stop: AbortExchanges | None = None):
         self.runner = runner
+        self.on_stop = on_stop  # cuts the exchanges in flight (the app never imports integrations)
         self.wake = False
 
     def install(self) -> None:
-        def stop(signum, frame):  # finish the send in progress, record it, then exit 0
+        def stop(signum, frame):
+            # Stop first, then cut: the delivery loop that sees the cut send fail must already
+            # know it is stopping, so it puts the message back instead of counting a failure.
             self.runner.stop = True
+            if self.on_stop is not None:
+                self.on_stop()
 
         def wake(signum, frame):
             self.wake = True

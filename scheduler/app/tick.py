@@ -154,6 +154,8 @@ class Runner:
             self.handover.ingest(now)
             self.handover.guest_answers(now, self.delivery.publishers)
         p = plan(self.config, self.view(), now, self._availability_fn(), alert_calendars=not self.dry_run)
+        if self.stop:  # SIGTERM cut calendar reads mid-plan: a plan on them is not to be kept
+            return report
         report.meetings, report.planned = list(p.meetings), list(p.sends)
         report.group_problems = list(p.group_problems)
         self.record_plan(p, now)

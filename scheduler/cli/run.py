@@ -34,7 +34,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         runner = Runner(watcher, store, wiring.transport_factory(args.dry_run), availability=wiring.group_availability,
                         dry_run=args.dry_run, publishers_factory=wiring.publishers_factory(),
                         inbox=wiring.reply_inbox())
-        signals = Signals(runner)
+        signals = Signals(runner, on_stop=wiring.exchange_abort())
         signals.install()
         if args.once or args.now or args.dry_run:
             report = runner.tick(instant(args.now, "--now"))

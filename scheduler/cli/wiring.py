@@ -15,7 +15,8 @@ from pathlib import Path
 from scheduler.app.files import atomic_write
 from scheduler.core.availability import Availability
 from scheduler.core.config import Config, Group
-from scheduler.core.ports import Publisher, PublishersFactory, ReplyInbox, Transport, TransportFactory
+from scheduler.core.ports import (AbortExchanges, Publisher, PublishersFactory, ReplyInbox, Transport,
+                                  TransportFactory)
 
 
 def transport_factory(dry_run: bool) -> TransportFactory:
@@ -28,6 +29,14 @@ def transport_factory(dry_run: bool) -> TransportFactory:
 
         return dry
     return transport_for
+
+
+def exchange_abort() -> AbortExchanges:
+    """SIGTERM's hook: cut every exchange with a server in flight. Imported here, not in the
+    signal handler, where an import could wait on a lock the interrupted code holds."""
+    from integrations.exchange import abort_all
+
+    return abort_all
 
 
 def maildir_transport(path: Path) -> Transport:

@@ -82,3 +82,8 @@ PublishersFactory = Callable[[Config], dict[str, Publisher]]
 # Replaces a file atomically with the given bytes and mode (the app's implementation is
 # handed to gateways that keep a file of their own: the feed cache, the Google token).
 WriteFile = Callable[[Path, bytes, int], None]
+
+# Cuts every exchange with a peer in flight, and any started later (SIGTERM): the sockets
+# are shut down, so a trickling server cannot keep the process from stopping. Must be safe
+# to call from a signal handler.
+AbortExchanges = Callable[[], None]

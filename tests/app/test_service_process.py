@@ -241,9 +241,9 @@ def test_kill_9_during_sends_loses_nothing_and_duplicates_only_with_the_same_mes
 # --- 2. SIGTERM mid-tick -------------------------------------------------------------------
 
 @pytest.mark.slow
-def test_sigterm_mid_tick_finishes_the_send_in_progress_and_keeps_the_rest_pending(
+def test_sigterm_mid_tick_cuts_the_send_in_progress_and_keeps_it_and_the_rest_pending(
         tmp_path: Path, slow_smtp: Server, start: Start) -> None:
-    """SIGTERM during sends: exit 0 soon, sent ones recorded, the rest pending and sent by the next run exactly once."""
+    """SIGTERM during sends: exit 0 soon, sent ones recorded, the one in flight and the rest pending, sent next run."""
     folder = copy_example(tmp_path / "config")
     (folder / "service.toml").write_text(smtp_service(slow_smtp, security="none"))
     everyone = members(folder)
@@ -260,14 +260,19 @@ def test_sigterm_mid_tick_finishes_the_send_in_progress_and_keeps_the_rest_pendi
     assert set(docs) == everyone
     sent = {who for who, status in docs.items() if status == "sent"}
     pending = {who for who, status in docs.items() if status == "pending"}
-    assert sent == first and len(slow_smtp.received) == len(first)
+    # The send in flight was cut (the server may have the message, without having said 250):
+    # it is pending again, not sent, not failed.
+    assert sent <= first and len(first - sent) <= 1 and len(slow_smtp.received) == len(first)
     assert pending == everyone - sent and pending, "the rest is pending, not lost"
+    ids = {recipient(parsed(r.content)): parsed(r.content)["Message-ID"] for r in slow_smtp.received}
 
     n = len(slow_smtp.received)
     rest = start(*args)
     assert rest.wait() == 0, rest.stderr
-    second = [recipient(parsed(r.content)) for r in slow_smtp.received[n:]]
-    assert sorted(second) == sorted(pending), "the next run sends exactly the rest"
+    second = [parsed(r.content) for r in slow_smtp.received[n:]]
+    assert sorted(recipient(m) for m in second) == sorted(pending), "the next run sends exactly the rest"
+    for m in second:
+        assert ids.get(recipient(m), m["Message-ID"]) == m["Message-ID"], "the cut one is resent with its Message-ID"
     assert all(d.status == "sent" for d in outbox(folder) if d.key == INVITE_KEY)
 
 

@@ -249,7 +249,7 @@ def test_second_fetch_is_conditional_and_304_reuses_the_copy(feed_server, tmp_pa
 
 BAD_FEEDS = [
     ("slow", "the calendar feed did not answer within 0.5 s"),
-    ("trickle", "the calendar feed took longer than 1 s to send its answer"),
+    ("trickle", "the calendar feed took longer than 0.5 s to send its answer"),
     ("huge", "the calendar feed sent an answer larger than 64 KB"),
     ("error", "the calendar feed answered HTTP 500"),
     ("missing", "the calendar feed answered HTTP 404"),

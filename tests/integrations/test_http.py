@@ -123,7 +123,7 @@ def test_an_http_error_status_is_an_answer_not_a_failure(server, open_):
 
 BOUNDED = [
     ("huge", False, f"{WHERE} sent an answer larger than 1 KB"),
-    ("trickle", True, f"{WHERE} took longer than 1 s to send its answer"),
+    ("trickle", True, f"{WHERE} took longer than 0.5 s to send its answer"),
     ("cut", True, f"{WHERE} hung up after 10 bytes of its answer"),
     ("slow", True, f"{WHERE} did not answer within 0.5 s"),
     ("reset", True, f"could not talk to {WHERE}: "),
