@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
+import stat
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from pathlib import Path
 
 from scheduler.core.availability import NO_CALENDAR, Availability
 from scheduler.core.config import Config, Group, Member
 from scheduler.core.errors import CalendarError, FriendtorError
+from scheduler.core.fields import OUTSIDE_FOLDERS, calendar_folders, inside
 from scheduler.core.log import event
 from scheduler.core.ports import AvailabilityReader, WriteFile
 
-from . import feeds
-from .ics import busy_from_ics
+from . import feeds, http, workers
+from .ics import CalendarBudget, busy_from_ics
 
 
 def feed_cache(config: Config, write_file: WriteFile | None) -> feeds.FeedCache:
@@ -36,6 +40,12 @@ def _google(config: Config, members: list[Member], start: datetime, end: datetim
     return members_availability(config, members, start, end, write_file=write_file, service=google)
 
 
+def budget(config: Config) -> CalendarBudget:
+    """One calendar read's budget, from service.toml [limits]."""
+    limits = config.service.limits
+    return CalendarBudget(occurrences=limits.calendar_occurrences, seconds=limits.calendar_seconds)
+
+
 def member_availability(
     config: Config, member: Member, start: datetime, end: datetime,
     *, write_file: WriteFile | None = None, fetch: Callable[[str], bytes] | None = None,
@@ -45,7 +55,8 @@ def member_availability(
 
     Feed URLs go through the on-disk cache unless `fetch` is given (then it is called as is).
     `google` returns the Google Calendar client (tests: one over HttpMockSequence); by default
-    it is built from the service's [google] credentials.
+    it is built from the service's [google] credentials. Files and feeds are parsed in a worker
+    process (integrations.workers) with the [limits] deadline and memory limit.
     """
     spec = member.calendar
     if spec is None:
@@ -56,20 +67,99 @@ def member_availability(
     if lower.startswith("caldav:"):
         return _caldav(config, member, spec[len("caldav:"):], start, end,
                        os.environ if environ is None else environ)
+    limits = config.service.limits
+    if lower.startswith(("http://", "https://")) and fetch is None and _picklable(write_file):
+        # Fetched in the worker too: a feed that trickles its headers is cut at the deadline.
+        cache = feed_cache(config, write_file)
+        got = _in_worker(config, _read_feed, (cache.folder, cache.timeout, limits.calendar_bytes, write_file,
+                                               spec, member.tz, start, end, budget(config)),
+                         extra_seconds=2 * cache.timeout)
+        if isinstance(got, Availability):
+            return got
+        avail, note = got
+        if note:
+            # The URL is a secret: only its host goes into the log.
+            event("calendar feed unavailable, cached copy used", logging.WARNING, member=member.email,
+                  feed=feeds.redact(spec), note=note)
+        return avail
     try:
         if lower.startswith(("http://", "https://")):
             data = fetch(spec) if fetch is not None else _feed(config, member, spec, write_file)
         else:
-            data = config.path(spec).read_bytes()
+            data = read_calendar_file(config, spec)
     except CalendarError as exc:
         return Availability.unreadable(str(exc))
     except OSError as exc:
-        return Availability.unreadable(f"cannot read {spec}: {exc.strerror or exc}")
-    return busy_from_ics(data, member.tz, start, end)
+        return Availability.unreadable(f"cannot read {spec}: {exc.strerror or type(exc).__name__}")
+    return _in_worker(config, busy_from_ics, (data, member.tz, start, end, budget(config)))
+
+
+def _picklable(value: object) -> bool:
+    try:
+        pickle.dumps(value)
+    except Exception:  # a lambda or a closure: the feed is then fetched here, parsed in the worker
+        return False
+    return True
+
+
+def _read_feed(folder, timeout, max_bytes, write_file, url, zone, start, end, limit):
+    """In the worker: the feed through its cache, then its busy time; (Availability, note)."""
+    try:
+        got = feeds.FeedCache(folder, write_file, timeout=timeout, max_bytes=max_bytes).get(url)
+    except CalendarError as exc:
+        return Availability.unreadable(str(exc)), None
+    return busy_from_ics(got.body, zone, start, end, limit), got.note
+
+
+def _in_worker(config: Config, func: Callable, args: tuple, *, extra_seconds: float = 0):
+    """`func(*args)` in a worker, within [limits] calendar_seconds and calendar_memory_mb; the
+    result, or an unreadable Availability saying which limit was hit."""
+    limits = config.service.limits
+    outcome = workers.POOL.run(func, args, seconds=limits.calendar_seconds + extra_seconds,
+                               megabytes=limits.calendar_memory_mb)
+    if outcome.failure is None:
+        return outcome.value
+    if outcome.failure == "time":
+        return Availability.unreadable(f"reading it took more than {limits.calendar_seconds + extra_seconds:g} s "
+                                       "(limit [limits] calendar_seconds)")
+    if outcome.failure == "memory":
+        return Availability.unreadable(f"reading it took more memory than {limits.calendar_memory_mb} MB "
+                                       "(limit [limits] calendar_memory_mb)")
+    return Availability.unreadable("reading it failed unexpectedly (the reader stopped)")
+
+
+def read_calendar_file(config: Config, spec: str) -> bytes:
+    """A local calendar file's bytes, checked again now (a symlink may have changed since
+    `validate`): inside the allowed folders, a regular file, within [limits] calendar_bytes.
+    Nothing of a refused file is read. Raises CalendarError or OSError."""
+    limits = config.service.limits
+    path = config.path(spec)
+    real = path.resolve()
+    allowed = [Path(f).resolve() for f in calendar_folders(config.folder, limits.calendar_folders)]
+    if not inside(real, allowed):
+        raise CalendarError(f"the file {OUTSIDE_FOLDERS}")
+    # O_NOFOLLOW: the resolved path is opened, and if its last part became a symlink since,
+    # the open fails instead of following it; O_NONBLOCK: a FIFO does not hang the open.
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(real, flags)
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise CalendarError("it is not a regular file; point calendar at an .ics file")
+        too_big = CalendarError(f"the file is larger than {http.size_text(limits.calendar_bytes)} "
+                                "(limit [limits] calendar_bytes)")
+        if info.st_size > limits.calendar_bytes:
+            raise too_big
+        data = f.read(limits.calendar_bytes + 1)
+    if len(data) > limits.calendar_bytes:  # it grew since fstat
+        raise too_big
+    return data
 
 
 def _feed(config: Config, member: Member, url: str, write_file: WriteFile | None) -> bytes:
-    got = feed_cache(config, write_file).get(url)
+    cache = feed_cache(config, write_file)
+    cache.max_bytes = config.service.limits.calendar_bytes
+    got = cache.get(url)
     if got.note:
         # The URL is a secret: only its host goes into the log.
         event("calendar feed unavailable, cached copy used", logging.WARNING, member=member.email,
@@ -101,9 +191,34 @@ def group_availability(
     """Every member's availability, by email. Google calendars are asked together (50 a request)."""
     googled = [m for m in group.members if m.calendar and m.calendar.lower().startswith("google:")]
     found = _google(config, googled, start, end, google, write_file) if googled else {}
-    return {m.email: found[m.email] if m.email in found
-            else member_availability(config, m, start, end, write_file=write_file, fetch=fetch, environ=environ)
-            for m in group.members}
+    got = {m.email: found[m.email] if m.email in found
+           else member_availability(config, m, start, end, write_file=write_file, fetch=fetch, environ=environ)
+           for m in group.members}
+    for email, avail in got.items():
+        _log_once(group.id, email, avail)
+    return got
+
+
+# What was last logged about each member's calendar, by (group, member): the service reads
+# every calendar every tick, and an operator needs one line when it breaks, not one a tick.
+_TOLD: dict[tuple[str, str], tuple[str | None, int]] = {}
+
+
+def _log_once(group: str, email: str, avail: Availability) -> None:
+    key, now = (group, email), (avail.unknown, avail.skipped)
+    before = _TOLD.get(key, (None, 0))
+    if now == before:
+        return
+    if len(_TOLD) > 100_000:  # members come and go over years; never let this grow without bound
+        _TOLD.clear()
+    _TOLD[key] = now
+    if avail.unknown is not None and avail.unknown != before[0]:
+        event("calendar unknown", logging.WARNING, group=group, member=email, reason=avail.unknown)
+    elif avail.unknown is None and before[0] is not None:
+        event("calendar readable again", group=group, member=email)
+    if avail.skipped and avail.skipped != before[1]:
+        event("calendar events could not be read", logging.WARNING, group=group, member=email,
+              events=avail.skipped)
 
 
 def availability_reader(write_file: WriteFile) -> AvailabilityReader:
