@@ -7,6 +7,7 @@ feed cache and a refreshed Google sign-in reach the disk; without it both are on
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import pickle
@@ -67,21 +68,8 @@ def member_availability(
     if lower.startswith("caldav:"):
         return _caldav(config, member, spec[len("caldav:"):], start, end,
                        os.environ if environ is None else environ)
-    limits = config.service.limits
     if lower.startswith(("http://", "https://")) and fetch is None and _picklable(write_file):
-        # Fetched in the worker too: a feed that trickles its headers is cut at the deadline.
-        cache = feed_cache(config, write_file)
-        got = _in_worker(config, _read_feed, (cache.folder, cache.timeout, limits.calendar_bytes, write_file,
-                                               spec, member.tz, start, end, budget(config)),
-                         extra_seconds=2 * cache.timeout)
-        if isinstance(got, Availability):
-            return got
-        avail, note = got
-        if note:
-            # The URL is a secret: only its host goes into the log.
-            event("calendar feed unavailable, cached copy used", logging.WARNING, member=member.email,
-                  feed=feeds.redact(spec), note=note)
-        return avail
+        return _feed_in_worker(config, member, spec, start, end, write_file)
     try:
         if lower.startswith(("http://", "https://")):
             data = fetch(spec) if fetch is not None else _feed(config, member, spec, write_file)
@@ -94,6 +82,30 @@ def member_availability(
     return _in_worker(config, busy_from_ics, (data, member.tz, start, end, budget(config)))
 
 
+def _feed_in_worker(config: Config, member: Member, url: str, start: datetime, end: datetime,
+                    write_file: WriteFile | None) -> Availability:
+    """A feed fetched *and* parsed in a worker: a server that trickles its headers is cut at
+    the deadline (the fetch's own bound, twice its time-out, plus calendar_seconds)."""
+    cache = feed_cache(config, write_file)
+    cache.max_bytes = config.service.limits.calendar_bytes
+    got = _in_worker(config, _read_feed, (cache, url, member.tz, start, end, budget(config)),
+                     extra_seconds=2 * cache.timeout)
+    if isinstance(got, tuple):
+        avail, note = got
+    else:  # the worker ran out of time or memory: for the member, an outage like any other
+        try:  # so a recent cached copy stands in
+            cached = cache.stale(url, f"the calendar feed: {got.unknown}")
+        except CalendarError:
+            return got
+        avail, note = _in_worker(config, busy_from_ics, (cached.body, member.tz, start, end, budget(config))), \
+            cached.note
+    if note and avail.unknown is None:
+        # The URL is a secret: only its host goes into the log.
+        event("calendar feed unavailable, cached copy used", logging.WARNING, member=member.email,
+              feed=feeds.redact(url), note=note)
+    return avail
+
+
 def _picklable(value: object) -> bool:
     try:
         pickle.dumps(value)
@@ -102,10 +114,11 @@ def _picklable(value: object) -> bool:
     return True
 
 
-def _read_feed(folder, timeout, max_bytes, write_file, url, zone, start, end, limit):
-    """In the worker: the feed through its cache, then its busy time; (Availability, note)."""
+def _read_feed(cache: feeds.FeedCache, url: str, zone, start: datetime, end: datetime,
+               limit: CalendarBudget) -> tuple[Availability, str | None]:
+    """In the worker: the feed through its cache, then its busy time, and the cache's note."""
     try:
-        got = feeds.FeedCache(folder, write_file, timeout=timeout, max_bytes=max_bytes).get(url)
+        got = cache.get(url)
     except CalendarError as exc:
         return Availability.unreadable(str(exc)), None
     return busy_from_ics(got.body, zone, start, end, limit), got.note
@@ -120,8 +133,9 @@ def _in_worker(config: Config, func: Callable, args: tuple, *, extra_seconds: fl
     if outcome.failure is None:
         return outcome.value
     if outcome.failure == "time":
+        also = " plus the server's time-outs" if extra_seconds else ""
         return Availability.unreadable(f"reading it took more than {limits.calendar_seconds + extra_seconds:g} s "
-                                       "(limit [limits] calendar_seconds)")
+                                       f"(limit [limits] calendar_seconds{also})")
     if outcome.failure == "memory":
         return Availability.unreadable(f"reading it took more memory than {limits.calendar_memory_mb} MB "
                                        "(limit [limits] calendar_memory_mb)")
@@ -180,7 +194,10 @@ def _caldav(config: Config, member: Member, url: str, start: datetime, end: date
         except FriendtorError as exc:
             return Availability.unreadable(str(exc))
     timeout = settings.timeout_seconds if settings is not None else feeds.TIMEOUT_SECONDS
-    return caldav_busy(url, start, end, auth=auth, timeout=timeout, zone=member.tz)
+    # In a worker like files and feeds: the answer is parsed by icalendar, and the exchange
+    # (two requests at most, each bounded by twice `timeout`) is cut at the same deadline.
+    return _in_worker(config, functools.partial(caldav_busy, auth=auth, timeout=timeout, zone=member.tz),
+                      (url, start, end), extra_seconds=4 * timeout)
 
 
 def group_availability(
