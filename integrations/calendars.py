@@ -13,6 +13,7 @@ import os
 import pickle
 import stat
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -47,6 +48,18 @@ def budget(config: Config) -> CalendarBudget:
     return CalendarBudget(occurrences=limits.calendar_occurrences, seconds=limits.calendar_seconds)
 
 
+@dataclass(frozen=True)
+class _Read:
+    """A calendar read to run in a worker: `func(*args)` within calendar_seconds plus
+    `extra_seconds` (a server's own time-outs); `finish` turns what it gave (a value, or an
+    unknown Availability naming the limit it hit) into the member's Availability."""
+
+    func: Callable
+    args: tuple
+    extra_seconds: float = 0
+    finish: Callable[[object], Availability] = lambda got: got  # noqa: E731 - the common case
+
+
 def member_availability(
     config: Config, member: Member, start: datetime, end: datetime,
     *, write_file: WriteFile | None = None, fetch: Callable[[str], bytes] | None = None,
@@ -56,15 +69,21 @@ def member_availability(
 
     Feed URLs go through the on-disk cache unless `fetch` is given (then it is called as is).
     `google` returns the Google Calendar client (tests: one over HttpMockSequence); by default
-    it is built from the service's [google] credentials. Files and feeds are parsed in a worker
-    process (integrations.workers) with the [limits] deadline and memory limit.
+    it is built from the service's [google] credentials. Files, feeds and CalDAV calendars are
+    read in a worker process (integrations.workers) within the [limits] deadline and memory.
     """
+    if member.calendar and member.calendar.lower().startswith("google:"):
+        return _google(config, [member], start, end, google, write_file)[member.email]
+    return _read_all(config, [_plan(config, member, start, end, write_file, fetch, environ)])[0]
+
+
+def _plan(config: Config, member: Member, start: datetime, end: datetime, write_file: WriteFile | None,
+          fetch: Callable[[str], bytes] | None, environ: Mapping[str, str] | None) -> Availability | _Read:
+    """What reading a (non-Google) member's calendar takes: an answer already, or a worker read."""
     spec = member.calendar
     if spec is None:
         return NO_CALENDAR
     lower = spec.lower()
-    if lower.startswith("google:"):
-        return _google(config, [member], start, end, google, write_file)[member.email]
     if lower.startswith("caldav:"):
         return _caldav(config, member, spec[len("caldav:"):], start, end,
                        os.environ if environ is None else environ)
@@ -79,31 +98,43 @@ def member_availability(
         return Availability.unreadable(str(exc))
     except OSError as exc:
         return Availability.unreadable(f"cannot read {spec}: {exc.strerror or type(exc).__name__}")
-    return _in_worker(config, busy_from_ics, (data, member.tz, start, end, budget(config)))
+    return _Read(busy_from_ics, (data, member.tz, start, end, budget(config)))
+
+
+def _read_all(config: Config, plans: list[Availability | _Read]) -> list[Availability]:
+    """The plans' answers, the worker reads run side by side (integrations.workers.SIZE at once)."""
+    limits = config.service.limits
+    reads = [p for p in plans if isinstance(p, _Read)]
+    outcomes = iter(workers.POOL.map([(r.func, r.args, limits.calendar_seconds + r.extra_seconds) for r in reads],
+                                     megabytes=limits.calendar_memory_mb))
+    return [p.finish(_value(config, next(outcomes), p.extra_seconds)) if isinstance(p, _Read) else p
+            for p in plans]
 
 
 def _feed_in_worker(config: Config, member: Member, url: str, start: datetime, end: datetime,
-                    write_file: WriteFile | None) -> Availability:
+                    write_file: WriteFile | None) -> _Read:
     """A feed fetched *and* parsed in a worker: a server that trickles its headers is cut at
     the deadline (the fetch's own bound, twice its time-out, plus calendar_seconds)."""
     cache = feed_cache(config, write_file)
     cache.max_bytes = config.service.limits.calendar_bytes
-    got = _in_worker(config, _read_feed, (cache, url, member.tz, start, end, budget(config)),
-                     extra_seconds=2 * cache.timeout)
-    if isinstance(got, tuple):
-        avail, note = got
-    else:  # the worker ran out of time or memory: for the member, an outage like any other
-        try:  # so a recent cached copy stands in
-            cached = cache.stale(url, f"the calendar feed: {got.unknown}")
-        except CalendarError:
-            return got
-        avail, note = _in_worker(config, busy_from_ics, (cached.body, member.tz, start, end, budget(config))), \
-            cached.note
-    if note and avail.unknown is None:
-        # The URL is a secret: only its host goes into the log.
-        event("calendar feed unavailable, cached copy used", logging.WARNING, member=member.email,
-              feed=feeds.redact(url), note=note)
-    return avail
+
+    def finish(got: object) -> Availability:
+        if isinstance(got, tuple):
+            avail, note = got
+        else:  # the worker ran out of time or memory: for the member, an outage like any other
+            try:  # so a recent cached copy stands in
+                cached = cache.stale(url, f"the calendar feed: {got.unknown}")
+            except CalendarError:
+                return got
+            avail, note = _read_all(config, [_Read(busy_from_ics, (cached.body, member.tz, start, end,
+                                                                   budget(config)))])[0], cached.note
+        if note and avail.unknown is None:
+            # The URL is a secret: only its host goes into the log.
+            event("calendar feed unavailable, cached copy used", logging.WARNING, member=member.email,
+                  feed=feeds.redact(url), note=note)
+        return avail
+
+    return _Read(_read_feed, (cache, url, member.tz, start, end, budget(config)), 2 * cache.timeout, finish)
 
 
 def _picklable(value: object) -> bool:
@@ -124,12 +155,9 @@ def _read_feed(cache: feeds.FeedCache, url: str, zone, start: datetime, end: dat
     return busy_from_ics(got.body, zone, start, end, limit), got.note
 
 
-def _in_worker(config: Config, func: Callable, args: tuple, *, extra_seconds: float = 0):
-    """`func(*args)` in a worker, within [limits] calendar_seconds and calendar_memory_mb; the
-    result, or an unreadable Availability saying which limit was hit."""
+def _value(config: Config, outcome: workers.Outcome, extra_seconds: float):
+    """What a worker gave, or an unreadable Availability saying which limit was hit."""
     limits = config.service.limits
-    outcome = workers.POOL.run(func, args, seconds=limits.calendar_seconds + extra_seconds,
-                               megabytes=limits.calendar_memory_mb)
     if outcome.failure is None:
         return outcome.value
     if outcome.failure == "time":
@@ -182,7 +210,7 @@ def _feed(config: Config, member: Member, url: str, write_file: WriteFile | None
 
 
 def _caldav(config: Config, member: Member, url: str, start: datetime, end: datetime,
-            environ: Mapping[str, str]) -> Availability:
+            environ: Mapping[str, str]) -> Availability | _Read:
     from .caldav import caldav_auth, caldav_busy, same_host
 
     settings = config.service.caldav
@@ -196,8 +224,8 @@ def _caldav(config: Config, member: Member, url: str, start: datetime, end: date
     timeout = settings.timeout_seconds if settings is not None else feeds.TIMEOUT_SECONDS
     # In a worker like files and feeds: the answer is parsed by icalendar, and the exchange
     # (two requests at most, each bounded by twice `timeout`) is cut at the same deadline.
-    return _in_worker(config, functools.partial(caldav_busy, auth=auth, timeout=timeout, zone=member.tz),
-                      (url, start, end), extra_seconds=4 * timeout)
+    return _Read(functools.partial(caldav_busy, auth=auth, timeout=timeout, zone=member.tz),
+                 (url, start, end), 4 * timeout)
 
 
 def group_availability(
@@ -208,9 +236,10 @@ def group_availability(
     """Every member's availability, by email. Google calendars are asked together (50 a request)."""
     googled = [m for m in group.members if m.calendar and m.calendar.lower().startswith("google:")]
     found = _google(config, googled, start, end, google, write_file) if googled else {}
-    got = {m.email: found[m.email] if m.email in found
-           else member_availability(config, m, start, end, write_file=write_file, fetch=fetch, environ=environ)
-           for m in group.members}
+    others = [m for m in group.members if m.email not in found]
+    read = _read_all(config, [_plan(config, m, start, end, write_file, fetch, environ) for m in others])
+    got = {**found, **dict(zip((m.email for m in others), read, strict=True))}
+    got = {m.email: got[m.email] for m in group.members}  # in the group's order, as before
     for email, avail in got.items():
         _log_once(group.id, email, avail)
     return got
