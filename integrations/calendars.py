@@ -167,6 +167,8 @@ def _value(config: Config, outcome: workers.Outcome, extra_seconds: float):
     if outcome.failure == "memory":
         return Availability.unreadable(f"reading it took more memory than {limits.calendar_memory_mb} MB "
                                        "(limit [limits] calendar_memory_mb)")
+    # A bug in a reader, or a crash in C code: the operator gets its type, the member "unknown".
+    event("calendar reader failed", logging.ERROR, error=outcome.value or "the worker process died")
     return Availability.unreadable("reading it failed unexpectedly (the reader stopped)")
 
 

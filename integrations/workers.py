@@ -22,9 +22,9 @@ import contextlib
 import multiprocessing
 import os
 import pickle
+import sys
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
 from typing import Any
@@ -69,7 +69,7 @@ def _close_inherited(keep: int) -> None:
 
 def _serve(conn: Connection, parent: int, megabytes: int) -> None:
     """A worker's loop: (function, args) in, ("ok", value) | ("memory",) | ("crash", the
-    exception's type and text, for the debug log only) out."""
+    exception's type name, for the log) out."""
     _close_inherited(conn.fileno())
     _limit_memory(megabytes)
     while True:
@@ -90,7 +90,8 @@ def _serve(conn: Connection, parent: int, megabytes: int) -> None:
         except MemoryError:
             reply = (_MEMORY,)
         except BaseException:  # noqa: BLE001 - a bug in a reader costs only its member; the parent logs it
-            reply = (_CRASH, traceback.format_exc(limit=-1).splitlines()[-1][:200])
+            # Only the exception's type: its text may quote the calendar.
+            reply = (_CRASH, type(sys.exc_info()[1]).__name__)
         try:
             conn.send(reply)
         except MemoryError:

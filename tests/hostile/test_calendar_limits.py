@@ -330,3 +330,34 @@ def test_a_feed_that_trickles_its_headers_is_cut_at_its_deadline(tmp_path, monke
     assert time.monotonic() - started < 20
     assert got.unknown is not None and got.busy == ()
     assert "secret-path" not in got.unknown
+
+
+def _crash_for_maya(data, *args):
+    from integrations.ics import busy_from_ics
+    if b"X-NOTE:maya" in data:
+        os._exit(3)  # what a crash in C code looks like from outside: the worker is gone
+    return busy_from_ics(data, *args)
+
+
+def test_a_reader_that_crashes_costs_only_its_member(tmp_path, monkeypatch) -> None:
+    """A worker that dies mid-read makes its member unknown in friendtor's words; the others are read."""
+    folder = example(tmp_path)
+    (folder / MAYA).write_text((folder / MAYA).read_text() + "X-NOTE:maya\r\n")
+    config, group, member = maya(folder)
+    monkeypatch.setattr(calendars, "busy_from_ics", _crash_for_maya)
+    got = calendars.group_availability(config, group, LO, HI)
+    assert got[member.email].unknown == "reading it failed unexpectedly (the reader stopped)"
+    assert all(a.unknown is None for email, a in got.items() if email != member.email)
+
+
+def test_no_calendar_worker_outlives_run_once(tmp_path) -> None:
+    """After `run --once` exits, no forked calendar worker (same command line) is left running."""
+    import subprocess
+    import sys
+
+    folder = example(tmp_path)
+    done = subprocess.run([sys.executable, "-m", "scheduler.cli", "run", "--once", "--config", str(folder)],
+                          capture_output=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    left = subprocess.run(["pgrep", "-f", str(folder)], capture_output=True, check=False)
+    assert left.stdout.strip() == b""
