@@ -21,6 +21,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -206,9 +207,9 @@ def _now() -> datetime:
 
 
 def _kind(content_type: str | None) -> str:
-    if not content_type:
-        return ""
-    return f" (got {content_type.split(';')[0].strip()[:40]})"
+    kind = (content_type or "").split(";")[0].strip()[:40]
+    # Named only when it is a media type: a header is the server's text, not friendtor's words.
+    return f" (got {kind})" if re.fullmatch(r"[A-Za-z0-9.+-]+/[A-Za-z0-9.+-]+", kind) else ""
 
 
 def _iso(dt: datetime) -> str:

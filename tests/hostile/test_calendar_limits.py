@@ -232,6 +232,21 @@ def test_slots_says_how_many_events_could_not_be_read(tmp_path, capsys) -> None:
     assert "Maya Chen" in out and "calendar unknown" not in out.split("Note:")[0].split("Maya Chen")[1][:80]
 
 
+def test_skipped_events_are_logged_once(tmp_path, caplog) -> None:
+    """Two reads of a calendar with one broken event log "calendar events could not be read" once, with the count."""
+    folder = example(tmp_path)
+    text = (folder / MAYA).read_text()
+    broken = f"BEGIN:VEVENT\r\nUID:broken@x\r\nSUMMARY:{SECRET}\r\nDTEND:20261208T160000Z\r\nEND:VEVENT\r\n"
+    (folder / MAYA).write_text(text.replace("END:VCALENDAR", broken + "END:VCALENDAR"))
+    config, group, member = maya(folder)
+    caplog.set_level(logging.INFO)
+    for _ in range(2):
+        got = calendars.group_availability(config, group, LO, HI)
+    assert got[member.email].skipped == 1 and got[member.email].busy
+    told = [r for r in caplog.records if r.getMessage().startswith("calendar events could not be read")]
+    assert len(told) == 1 and SECRET not in str(vars(told[0]))
+
+
 # --- workers: a deadline and a memory limit that hold whatever the library does ------------
 
 def sleep_forever(*args):
