@@ -211,6 +211,18 @@ def test_a_symlink_changed_after_validate_is_refused_at_read_time(tmp_path, caps
     assert "outside the config folder" in one_problem(capsys, folder)
 
 
+def test_a_fifo_put_in_place_of_a_calendar_does_not_hang_the_read(tmp_path) -> None:
+    """A calendar replaced by a FIFO after validate is "not a regular file" at once, not a read that waits forever."""
+    folder = example(tmp_path)
+    config, _, member = maya(folder)
+    (folder / MAYA).unlink()
+    os.mkfifo(folder / MAYA)
+    started = time.monotonic()
+    got = calendars.member_availability(config, member, LO, HI)
+    assert time.monotonic() - started < 10
+    assert got.unknown == "it is not a regular file; point calendar at an .ics file"
+
+
 def test_a_file_that_is_not_a_calendar_is_described_not_quoted(tmp_path, capsys) -> None:
     """A text file in the folder that is not iCalendar: the reason says so in friendtor's words."""
     folder = example(tmp_path)
