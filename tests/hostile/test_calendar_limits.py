@@ -120,6 +120,16 @@ def test_a_recurrence_bomb_in_one_group_does_not_stop_another_groups_invites(tmp
     assert SECRET not in (folder / "var" / "state.json").read_text()
 
 
+def test_the_occurrence_limit_is_the_setting(tmp_path) -> None:
+    """[limits] calendar_occurrences is the budget busy_from_ics counts against."""
+    folder = example(tmp_path, "[limits]\ncalendar_occurrences = 100\n")
+    (folder / "calendars" / "bomb.ics").write_text(bomb("HOURLY"))
+    set_calendar(folder, "calendars/bomb.ics")
+    config, _, member = maya(folder)
+    got = calendars.member_availability(config, member, LO, HI)
+    assert got.unknown == "too many occurrences in the window (limit 100)"
+
+
 def test_an_unknown_calendar_is_logged_once_while_it_persists(tmp_path, caplog) -> None:
     """Reading the same bombed calendar on three ticks logs "calendar unknown" once, with the reason."""
     folder = example(tmp_path)
