@@ -21,6 +21,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -110,7 +111,7 @@ class FeedCache:
         self.timeout = TIMEOUT_SECONDS if timeout is None else timeout
         self.max_bytes = MAX_BYTES if max_bytes is None else max_bytes
         self.max_stale = MAX_STALE if max_stale is None else max_stale
-        self.clock = clock or (lambda: datetime.now(UTC))
+        self.clock = clock or _now  # a module function: the cache is handed to a worker process
 
     def paths(self, url: str) -> tuple[Path, Path]:
         name = hashlib.sha256(url.encode()).hexdigest()
@@ -148,6 +149,11 @@ class FeedCache:
                 "sha256": hashlib.sha256(body).hexdigest(), "host": redact(url)}
         self._save(url, body, meta)
         return Feed(body)
+
+    def stale(self, url: str, reason: str) -> Feed:
+        """The cached copy after a failure the caller saw itself (a worker that ran out of time
+        fetching the feed), on the same terms as an outage; CalendarError when there is none."""
+        return self._stale(url, self._load(url), FeedUnavailable(reason, outage=True))
 
     def _stale(self, url: str, cached: tuple[bytes, dict] | None, exc: FeedUnavailable) -> Feed:
         if cached is None or not exc.outage:
@@ -196,10 +202,14 @@ class FeedCache:
         os.chmod(self.folder, 0o700)  # mkdir's mode is filtered by the umask
 
 
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
 def _kind(content_type: str | None) -> str:
-    if not content_type:
-        return ""
-    return f" (got {content_type.split(';')[0].strip()[:40]})"
+    kind = (content_type or "").split(";")[0].strip()[:40]
+    # Named only when it is a media type: a header is the server's text, not friendtor's words.
+    return f" (got {kind})" if re.fullmatch(r"[A-Za-z0-9.+-]+/[A-Za-z0-9.+-]+", kind) else ""
 
 
 def _iso(dt: datetime) -> str:

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from scheduler.core.config import Config, Group, Service, cross_check
 from scheduler.core.errors import ConfigError, Problem
-from scheduler.core.fields import closest, did_you_mean, show, toml_key
+from scheduler.core.fields import OUTSIDE_FOLDERS, calendar_folders, closest, did_you_mean, inside, show, toml_key
 
 GROUP_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 
@@ -277,7 +277,17 @@ def _check_files(group: Group, folder: Path, service: Service) -> list[tuple[str
         path = _resolve(spec, folder)
         if isinstance(path, str):
             problems.append((f"members[{i}].calendar", path))
+        elif not inside(_real(path), [_real(f) for f in calendar_folders(folder, service.limits.calendar_folders)]):
+            # Resolved first: `../..` and a symlink that leads outside are refused like "/etc/x".
+            problems.append((f"members[{i}].calendar", f"file {spec!r} {OUTSIDE_FOLDERS}"))
         elif not path.is_file():
             problems.append((f"members[{i}].calendar", f"file {spec!r} does not exist (looked for {path}); "
                              "paths are relative to the config folder"))
     return problems
+
+
+def _real(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # a symlink loop: compared as written, so it is refused or missing
+        return path.absolute()

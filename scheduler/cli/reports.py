@@ -66,7 +66,7 @@ def cmd_slots(args: argparse.Namespace) -> int:
     burden, usual = _history(config, group, now)
     candidates = find_slots(group, window, availability, not_before=now, top=args.top, distinct=True,
                             burden=burden, usual=usual)
-    print(as_json(group, candidates) if args.json else as_table(group, window, candidates, burden, usual))
+    print(as_json(group, candidates) if args.json else as_table(group, window, candidates, burden, usual, availability))
     if args.heatmap:
         from scheduler.core import heatmap as hm
 

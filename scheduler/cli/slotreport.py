@@ -6,6 +6,7 @@ import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
+from scheduler.core.availability import Availability
 from scheduler.core.config import Group
 from scheduler.core.cycles import Window
 from scheduler.core.history import COMFORT, Usual
@@ -40,10 +41,32 @@ def _day(d) -> str:
 
 
 def as_table(group: Group, window: Window, candidates: list[Candidate],
-             burden: Mapping[str, float] | None = None, usual: Usual | None = None) -> str:
+             burden: Mapping[str, float] | None = None, usual: Usual | None = None,
+             availability: Mapping[str, Availability] | None = None) -> str:
     """The table `friendtor slots` prints. Pass the `burden` and `usual` given to find_slots
     (a `history.Burden`, a `history.Usual`) so the last line can say whom a fairer choice spared,
-    or that it keeps to the group's usual time."""
+    or that it keeps to the group's usual time; and the `availability` it was given, so events
+    left out of a member's calendar are mentioned."""
+    table = _table(group, window, candidates, burden, usual)
+    notes = skipped_notes(group, availability or {})
+    return "\n".join([table, "", *notes]) if notes else table
+
+
+def skipped_notes(group: Group, availability: Mapping[str, Availability]) -> list[str]:
+    """'Note: Ana Lima's calendar: 1 event could not be read (left out; the rest counts).'
+    In friendtor's words: the calendar's own text is never shown."""
+    notes = []
+    for m in group.members:
+        avail = availability.get(m.email)
+        if avail is not None and avail.skipped and avail.unknown is None:
+            n = avail.skipped
+            notes.append(f"Note: {m.name}'s calendar: {n} event{'s' if n != 1 else ''} could not be read "
+                         "(left out; the rest of the calendar counts)")
+    return notes
+
+
+def _table(group: Group, window: Window, candidates: list[Candidate],
+           burden: Mapping[str, float] | None, usual: Usual | None) -> str:
     zone = group.tz
     size = len(group.members)
     span = _day(window.first) if window.first == window.last else f"{_day(window.first)} – {_day(window.last)}"

@@ -13,6 +13,7 @@ import zoneinfo
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
+from pathlib import PurePath
 from typing import Annotated, Any
 
 from email_validator import EmailNotValidError, validate_email
@@ -292,6 +293,24 @@ def _calendar(value: Any) -> str:
 
 
 CalendarSpec = Annotated[str, BeforeValidator(_calendar)]
+
+
+# A calendar file is read only inside the config folder and the operator's [limits]
+# calendar_folders: `calendar = "/proc/self/environ"` or a symlink to the Google token must
+# not be read at all (its parse error once mailed an SMTP password to the coordinators).
+OUTSIDE_FOLDERS = ("is outside the config folder; move the file into it or list its folder in "
+                   "[limits] calendar_folders")
+
+
+def calendar_folders(config_folder: PurePath, listed: tuple[str, ...]) -> list[PurePath]:
+    """The folders calendar files may live in: the config folder and the listed ones
+    (relative to the config folder). Pure: the caller resolves them (symlinks, `..`)."""
+    return [config_folder, *(config_folder / PurePath(f) for f in listed)]
+
+
+def inside(path: PurePath, folders: list[PurePath]) -> bool:
+    """Whether a resolved path lies in one of the resolved folders."""
+    return any(path == f or f in path.parents for f in folders)
 
 
 def _url(value: str) -> str:

@@ -204,7 +204,7 @@ name = "A"
 email = "a@uni.example"
 timezone = "Europe/London"
 calendar = "{url}"
-"""}, service='state = "var/state.json"\n')
+"""}, service=f'state = "var/state.json"\n[limits]\ncalendar_bytes = {LIMIT}\n')
         config = load_config(folder)
         return config, config.groups["g"].members[0]
     return make
