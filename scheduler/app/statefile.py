@@ -284,7 +284,9 @@ class TrackedTable(Table):
         if doc_ids is None:
             return super().remove(cond)
         docs = self._docs()
-        ids = [i for i in doc_ids if str(i) in docs]
+        # Each existing id once: TinyDB's own table raises KeyError halfway through on a
+        # repeated id; removing it once is what was meant.
+        ids = list(dict.fromkeys(i for i in doc_ids if str(i) in docs))
         for i in ids:
             del docs[str(i)]
         self._report(ids)
