@@ -164,6 +164,8 @@ def _value(config: Config, outcome: workers.Outcome, extra_seconds: float):
         also = " plus the server's time-outs" if extra_seconds else ""
         return Availability.unreadable(f"reading it took more than {limits.calendar_seconds + extra_seconds:g} s "
                                        f"(limit [limits] calendar_seconds{also})")
+    if outcome.failure == "stopped":  # SIGTERM: the tick that asked keeps no plan on this
+        return Availability.unreadable("not read: the service is stopping")
     if outcome.failure == "memory":
         return Availability.unreadable(f"reading it took more memory than {limits.calendar_memory_mb} MB "
                                        "(limit [limits] calendar_memory_mb)")

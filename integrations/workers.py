@@ -29,12 +29,16 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from integrations import exchange
+
 SIZE = max(1, min(4, os.cpu_count() or 1))
 # Extra wall-clock time for a read on top of its budget: starting a worker, the pipe, pickling.
 SLACK_SECONDS = 1.0
 
 _MEMORY = "memory"
 _CRASH = "crash"
+_STOPPED = "stopped"      # the service is stopping (SIGTERM): the read was cut, not failed
+STOP_CHECK_SECONDS = 0.25
 
 
 class Outcome:
@@ -178,7 +182,18 @@ class Pool:
                 if not running:
                     continue
                 soonest = min(d for _, _, d in running.values())
-                ready = wait(list(running), max(soonest - time.monotonic(), 0))
+                # Waited in short slices: SIGTERM (exchange.abort_all) must not wait for a
+                # calendar's whole deadline (40 s for a feed).
+                ready = wait(list(running), min(max(soonest - time.monotonic(), 0), STOP_CHECK_SECONDS))
+                if exchange.stopping():
+                    for conn, (i, worker, _) in list(running.items()):
+                        del running[conn]
+                        worker.kill()
+                        outcomes[i] = Outcome(failure=_STOPPED)
+                    for i, _ in waiting:
+                        outcomes[i] = Outcome(failure=_STOPPED)
+                    waiting = []
+                    break
                 for conn in ready:
                     i, worker, _ = running.pop(conn)
                     outcomes[i] = self._collect(worker)

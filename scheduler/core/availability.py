@@ -6,6 +6,7 @@ never reads a calendar itself.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property, lru_cache
@@ -59,7 +60,11 @@ def _holiday_table(region: str, year: int):
     import holidays  # large: imported only when a member names a holiday region
 
     country, _, subdiv = region.partition("-")
-    return holidays.country_holidays(country, subdiv=subdiv or None, years=year)
+    # For a year the package has no data for it warns (two lines on stderr, in front of a
+    # coordinator) and knows no holidays: that year simply has none we can name.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return holidays.country_holidays(country, subdiv=subdiv or None, years=year)
 
 
 def holiday_name(region: str | None, day) -> str | None:

@@ -295,6 +295,28 @@ def test_a_reader_that_never_returns_costs_only_its_member(tmp_path, monkeypatch
     assert all(a.unknown is None for a in others) and any(a.busy for a in others)
 
 
+def test_sigterm_cuts_a_calendar_read_in_flight(tmp_path, monkeypatch) -> None:
+    """The stop hook (SIGTERM) ends a hanging read at once, not at its 60 s deadline; nothing lingers."""
+    import threading
+
+    from integrations import exchange
+
+    folder = example(tmp_path, "[limits]\ncalendar_seconds = 60\n")
+    (folder / MAYA).write_text((folder / MAYA).read_text() + "X-NOTE:maya\r\n")
+    config, group, member = maya(folder)
+    monkeypatch.setattr(calendars, "busy_from_ics", _hang_for_maya)
+    timer = threading.Timer(1.0, exchange.abort_all)
+    timer.start()
+    try:
+        started = time.monotonic()
+        got = calendars.group_availability(config, group, LO, HI)
+        assert time.monotonic() - started < 30  # far below the 60 s deadline
+    finally:
+        timer.cancel()
+        exchange.resume()
+    assert got[member.email].unknown == "not read: the service is stopping"
+
+
 def _hang_for_maya(data, *args):
     """Hangs for Maya's calendar (marked X-NOTE:maya), reads the others as usual."""
     from integrations.ics import busy_from_ics
