@@ -7,9 +7,9 @@ So the text is cut at the first sign of the original (the clients' markers below
 `>` line is dropped. Cutting too much loses a line the member can send again; cutting too
 little would file someone's old words as new, so the markers err on the side of cutting.
 
-The standard library's html.parser is enough for HTML-only replies: quoted blocks
-(`<blockquote>`, Gmail's `gmail_quote`, Outlook's `divRplyFwdMsg`/`appendonsend`) and
-signatures are skipped while the text is gathered. The reply-parsing libraries on PyPI were
+HTML-only replies are turned into text by a small linear scanner (see the HTML section for
+why not html.parser): quoted blocks (`<blockquote>`, Gmail's `gmail_quote`, Outlook's
+`divRplyFwdMsg`/`appendonsend`) and marked signatures are skipped while the text is gathered. The reply-parsing libraries on PyPI were
 looked at: `email-reply-parser` (last release 2020) knows Gmail's "On ... wrote:", `>` and
 signatures but not Outlook's header block or HTML; none fitted better than these rules.
 
@@ -23,7 +23,7 @@ import re
 from email import policy
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
-from html.parser import HTMLParser
+from html import unescape
 
 MAX_CHARS = 256 * 1024   # of text read from one reply; more is cut, with a note
 MAX_HTML = 1024 * 1024   # of HTML converted (markup is bulkier than the text it holds)
@@ -168,6 +168,10 @@ def _ends_new_text(line: str, lines: list[str], i: int) -> bool:
 
 
 # --- HTML ---------------------------------------------------------------------------------
+# A scanner of its own, not html.parser: the standard parser rescans to the end of the input
+# at each unclosed "<!--" (a reply of "<!--" repeated took minutes), and a stranger's mail must
+# not cost that. This one looks at each character once: a tag runs from "<" to the next ">",
+# a comment to the next "-->", and whatever is left unclosed at the end is dropped.
 
 _BLOCK = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "table", "ul", "ol", "pre",
           "section", "article", "header", "footer", "dd", "dt"}
@@ -176,68 +180,74 @@ _SKIP = {"blockquote", "style", "script", "head", "title", "template", "noscript
 _QUOTE_MARKS = re.compile(r"gmail_quote|gmail_signature|gmail_extra|moz-cite-prefix|moz-signature|"
                           r"divRplyFwdMsg|appendonsend|yahoo_quoted|protonmail_quote|^signature$|"
                           r"OutlookMessageHeader|ms-outlook-mobile-signature", re.IGNORECASE)
+# Outlook's markers after which nothing is the member's.
+_STOP_MARKS = re.compile(r"divRplyFwdMsg|appendonsend", re.IGNORECASE)
 _VOID = {"br", "hr", "img", "meta", "link", "input", "col", "area", "base", "wbr", "source", "embed"}
+_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9:-]{0,30})")
+_MARK_ATTR = re.compile(r"""\b(?:class|id)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.IGNORECASE)
 
 
-class _Text(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.out: list[str] = []
-        self.size = 0
-        self.skip_tag: str | None = None   # the element whose content is skipped
-        self.skip_depth = 0                # how many of that tag are open inside it
-        self.stopped = False               # Outlook's appendonsend: nothing after it is new
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if self.stopped:
+def _tokens(html: str):
+    """("tag", name, closing, attribute text) and ("text", data) in order, in linear time."""
+    i, n = 0, len(html)
+    while i < n:
+        lt = html.find("<", i)
+        if lt < 0:
+            yield ("text", html[i:])
             return
-        if self.skip_tag is not None:
-            if tag == self.skip_tag and tag not in _VOID:
-                self.skip_depth += 1
+        if lt > i:
+            yield ("text", html[i:lt])
+        if html.startswith("<!--", lt):
+            end = html.find("-->", lt + 4)
+            if end < 0:
+                return
+            i = end + 3
+            continue
+        gt = html.find(">", lt + 1)
+        if gt < 0:
             return
-        marks = " ".join(v or "" for k, v in attrs if k in ("class", "id"))
-        if tag in _SKIP or (marks and any(_QUOTE_MARKS.search(m) for m in marks.split())):
-            if "appendonsend" in marks or "divRplyFwdMsg" in marks:
-                self.stopped = True
-            elif tag not in _VOID:
-                self.skip_tag, self.skip_depth = tag, 1
-            return
-        if tag in _BLOCK:
-            self._put("\n")
-        if tag == "li":
-            self._put("- ")
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if self.skip_tag is None and not self.stopped and tag in _BLOCK:
-            self._put("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if self.skip_tag is not None:
-            if tag == self.skip_tag:
-                self.skip_depth -= 1
-                if self.skip_depth <= 0:
-                    self.skip_tag = None
-            return
-        if tag in _BLOCK and not self.stopped:
-            self._put("\n")
-
-    def handle_data(self, data: str) -> None:
-        if self.skip_tag is None and not self.stopped:
-            self._put(re.sub(r"[ \t\r\n]+", " ", data))
-
-    def _put(self, text: str) -> None:
-        if self.size <= MAX_CHARS:
-            self.out.append(text)
-            self.size += len(text)
+        tag = _TAG.match(html, lt, min(gt, lt + 40))
+        if tag:
+            yield ("tag", tag.group(2).lower(), bool(tag.group(1)), html[tag.end():min(gt, tag.end() + 2000)])
+        elif not html.startswith(("<!", "<?", "</"), lt):
+            yield ("text", html[lt:gt + 1])   # "a < b > c" in prose is text
+        i = gt + 1
 
 
 def html_to_text(html: str) -> str:
-    """The visible text of an HTML reply, one line per block, quoted parts left out."""
-    parser = _Text()
-    try:
-        parser.feed(html[:MAX_HTML])
-        parser.close()
-    except Exception:  # noqa: BLE001 - html.parser gives up on some broken markup; keep what was read
-        pass
-    lines = (line.strip() for line in "".join(parser.out).split("\n"))
+    """The visible text of an HTML reply, one line per block, quoted parts and signatures left out."""
+    out: list[str] = []
+    size = 0
+    skip_tag: str | None = None   # the element whose content is skipped
+    skip_depth = 0                # how many of that tag are open inside it
+    for token in _tokens(html[:MAX_HTML]):
+        if size > MAX_CHARS:
+            break
+        if token[0] == "text":
+            if skip_tag is None:
+                piece = re.sub(r"\s+", " ", unescape(token[1][:MAX_CHARS + 1]))[:MAX_CHARS + 1 - size]
+                out.append(piece)
+                size += len(piece)
+            continue
+        _, name, closing, attrs = token
+        if skip_tag is not None:
+            if name == skip_tag and name not in _VOID:
+                skip_depth += -1 if closing else 1
+                if skip_depth <= 0:
+                    skip_tag = None
+            continue
+        if not closing:
+            marks = [next(v for v in m.groups() if v is not None) for m in _MARK_ATTR.finditer(attrs)]
+            words = " ".join(marks).split()
+            if any(_STOP_MARKS.search(w) for w in words):
+                break
+            if name in _SKIP or any(_QUOTE_MARKS.search(w) for w in words):
+                if name not in _VOID and not attrs.rstrip().endswith("/"):
+                    skip_tag, skip_depth = name, 1
+                continue
+        if name in _BLOCK:
+            out.append("\n")
+            if name == "li" and not closing:
+                out.append("- ")
+    lines = (line.strip() for line in "".join(out).split("\n"))
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
