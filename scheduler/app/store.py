@@ -352,6 +352,8 @@ def _problem(table: str, doc: Mapping[str, Any], fields: Mapping[str, tuple[type
             parse["next_attempt"] = parse_iso
         if doc["sid"] != sid(doc["key"], doc["recipient"]):
             return f"has sid {doc['sid']!r}, not key|recipient"
+    if table == "attendance" and not isinstance(doc.get("tentative", False), bool):  # optional: older states lack it
+        return f"has 'tentative' = {doc['tentative']!r}, not true or false"
     if table == "meetings" and doc.get("moved_from") is not None:
         parse["moved_from"] = parse_iso
     for name, read in parse.items():

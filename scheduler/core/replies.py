@@ -92,12 +92,12 @@ _MONTHS = {name: i + 1 for i, names in enumerate((
     "january jan", "february feb", "march mar", "april apr", "may", "june jun", "july jul",
     "august aug", "september sep sept", "october oct", "november nov", "december dec")) for name in names.split()}
 _MONTH = r"(?P<month>[a-z]{3,9})\.?"
+_WEEKDAY = r"(?:[a-z]{3,9},?\s+)?"                 # "Fri, 13 March": the weekday is not checked
+_DAY, _YEAR = r"(?P<day>\d{1,2})(?:st|nd|rd|th)?", r",?(?:\s+(?P<year>\d{4}))?"
 _DATE_FORMS = [
     re.compile(r"^(?P<year>\d{4})-(?P<num>\d{1,2})-(?P<day>\d{1,2})$"),
-    re.compile(rf"^(?:[a-z]{{3,9}},?\s+)?(?P<day>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH},?(?:\s+(?P<year>\d{{4}}))?$",
-               re.IGNORECASE),
-    re.compile(rf"^(?:[a-z]{{3,9}},?\s+)?{_MONTH}\s+(?P<day>\d{{1,2}})(?:st|nd|rd|th)?,?(?:\s+(?P<year>\d{{4}}))?$",
-               re.IGNORECASE),
+    re.compile(rf"^{_WEEKDAY}{_DAY}\s+(?:of\s+)?{_MONTH}{_YEAR}$", re.IGNORECASE),
+    re.compile(rf"^{_WEEKDAY}{_MONTH}\s+{_DAY}{_YEAR}$", re.IGNORECASE),
 ]
 # What a member may have meant as a date: a form above, or digits with slashes or dots, which
 # are ambiguous (3/4 is March or April) and so refused with the forms that work.

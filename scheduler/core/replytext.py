@@ -9,9 +9,10 @@ little would file someone's old words as new, so the markers err on the side of 
 
 HTML-only replies are turned into text by a small linear scanner (see the HTML section for
 why not html.parser): quoted blocks (`<blockquote>`, Gmail's `gmail_quote`, Outlook's
-`divRplyFwdMsg`/`appendonsend`) and marked signatures are skipped while the text is gathered. The reply-parsing libraries on PyPI were
-looked at: `email-reply-parser` (last release 2020) knows Gmail's "On ... wrote:", `>` and
-signatures but not Outlook's header block or HTML; none fitted better than these rules.
+`divRplyFwdMsg`/`appendonsend`) and marked signatures are skipped while the text is gathered.
+The reply-parsing libraries on PyPI were looked at: `email-reply-parser` (last release 2020)
+knows Gmail's "On ... wrote:", `>` and signatures but not Outlook's header block or HTML;
+none fitted better than these rules, so friendtor adds no dependency for this.
 
 Everything is bounded: at most MAX_HTML characters of HTML and MAX_CHARS of text are looked
 at, at most MAX_PARTS MIME parts, and a broken part or charset reads as no text, never an error.

@@ -246,3 +246,16 @@ def test_the_coordinators_report_shows_a_tentative_answer_as_maybe(inbox_folder)
     assert "Accepted: Li Wang\n" in text and "Maybe: James Carter\n" in text and "Declined: nobody\n" in text
     assert "James Carter" not in text.split("Not answered:")[1].splitlines()[0]
     assert ">Maybe</td><td>James Carter<" in html
+
+
+def test_a_mistyped_tentative_field_stops_the_state_with_one_line(folder):
+    """A hand-edited "tentative": "yes" is named when the state is read, like any other mistyped field."""
+    from scheduler.core.errors import StateError
+
+    state = folder / "var" / "state.json"
+    with Store(state) as store:
+        store.record_attendance("k-club", "2026-12", MAYA, None, "rsvp", NOW)
+        store.commit()
+    state.write_text(state.read_text().replace('"tentative":true', '"tentative":"yes"'))
+    with pytest.raises(StateError, match="attendance record 1 has 'tentative' = 'yes', not true or false"):
+        Store(state, lock=False)
