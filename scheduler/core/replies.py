@@ -106,6 +106,8 @@ _DATEISH = re.compile(r"^(\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[/.]\d{1,2}([/.]\d{2,4})?
                       r"(st|nd|rd|th)?),?(\s+\d{4})?)$", re.IGNORECASE)
 _BY = re.compile(r"^(?P<text>.*\S)\s+by\s+(?P<when>[^\s].{0,40})$", re.IGNORECASE)
 _RANGE = re.compile(r"^(?P<first>.+?)\s*(?:\bto\b|\buntil\b|\bthrough\b|–|—|\s-\s)\s*(?P<last>.+)$", re.IGNORECASE)
+# "done: 1, 3", "done: #1 and #3": several numbers on one line.
+_NUMBERS = re.compile(r"^#?\d{1,6}(?:\s*(?:,|&|\band\b)\s*#?\d{1,6})+\.?$", re.IGNORECASE)
 HOW_TO_WRITE_DATES = "write dates as 2027-03-15, 15 March or Mar 15"
 
 
@@ -130,8 +132,8 @@ def parse_items(text: str, zone: ZoneInfo, received: datetime) -> ParsedReply:
         line = raw.strip()
         if not line or len(line) > 64 * 1024:  # a megabyte line is no item; reading it costs time
             continue
-        if _UNDO.match(line[:40]):
-            found: Item | NotUnderstood | None = Undo()
+        if len(line) <= 40 and _UNDO.match(line):
+            found: list[Item | NotUnderstood] = [Undo()]
         else:
             match = _ITEM.match(line[:MAX_ITEM_CHARS + 40])
             if match is None:
@@ -139,14 +141,12 @@ def parse_items(text: str, zone: ZoneInfo, received: datetime) -> ParsedReply:
             value = _clean(line[match.start(2):])
             if len(value) > MAX_ITEM_CHARS:
                 value, long_cut = value[:MAX_ITEM_CHARS].rstrip(), True
-            found = _item(match.group(1).lower(), value, line, today)
-        if len(items) + len(wrong) >= MAX_ITEMS:
+            found = _items(match.group(1).lower(), value, line, today)
+        if len(items) + len(wrong) + len(found) > MAX_ITEMS:
             notes.append(f"Your reply had more than {MAX_ITEMS} items; only the first {MAX_ITEMS} were read.")
             break
-        if isinstance(found, NotUnderstood):
-            wrong.append(found)
-        elif found is not None:
-            items.append(found)
+        for one in found:
+            (wrong if isinstance(one, NotUnderstood) else items).append(one)  # type: ignore[arg-type]
     if long_cut:
         notes.append(f"An item longer than {MAX_ITEM_CHARS} characters was cut to its first {MAX_ITEM_CHARS}.")
     return ParsedReply(tuple(items), tuple(wrong), tuple(notes))
@@ -155,6 +155,13 @@ def parse_items(text: str, zone: ZoneInfo, received: datetime) -> ParsedReply:
 def _clean(value: str) -> str:
     """The item's text without the bold or italics marks a mail program may have added."""
     return re.sub(r"\s+", " ", value.strip().strip("*_").strip())
+
+
+def _items(keyword: str, value: str, line: str, today: date) -> list[Item | NotUnderstood]:
+    """What one item line says: one item, or several for "done: 1, 3" ("done: 1 and 3")."""
+    if keyword == "done" and _NUMBERS.match(value):
+        return [_item(keyword, n, line, today) for n in re.findall(r"\d+", value)[:MAX_ITEMS]]
+    return [_item(keyword, value, line, today)]
 
 
 def _item(keyword: str, value: str, line: str, today: date) -> Item | NotUnderstood:
@@ -170,10 +177,11 @@ def _item(keyword: str, value: str, line: str, today: date) -> Item | NotUnderst
             return Commit(by.group("text"), due)
         return Commit(value)
     if keyword == "done":
-        if value.rstrip(".").isdigit():
-            number = int(value.rstrip(".")[:6])
-            return Done(number) if 1 <= number <= 999 else NotUnderstood(shown, "there is no goal with that number.")
-        return Done(value.lstrip("#").strip() if value.startswith("#") else value)
+        number = value.rstrip(".").lstrip("#").strip()
+        if number.isdigit():
+            n = int(number[:6])
+            return Done(n) if 1 <= n <= 999 else NotUnderstood(shown, "there is no goal with that number.")
+        return Done(value)
     if keyword == "agenda":
         return Agenda(value)
     if keyword == "celebrate":

@@ -129,6 +129,12 @@ def test_keywords_bullets_and_undo():
         Commit("a"), Agenda("b"), Celebrate("c"), Done(3), Agenda("d"), Undo())
 
 
+def test_done_takes_a_number_several_numbers_or_the_start_of_a_goal():
+    """'done: #2', 'done: 1, 3 and 4' (each a Done) and 'done: K award' (a goal's text, matched later)."""
+    assert parse_items("done: #2\ndone: 1, 3 and 4\ndone: K award", NEW_YORK, RECEIVED).items == (
+        Done(2), Done(1), Done(3), Done(4), Done("K award"))
+
+
 @pytest.mark.parametrize(("line", "why"), [
     ("commit:", "nothing after"),
     ("agenda:   ", "nothing after"),
