@@ -118,7 +118,7 @@ OPS = st.lists(st.one_of(
     st.tuples(st.just("insert_multiple"), st.lists(st.integers(0, 9), max_size=4)),
     st.tuples(st.just("update"), st.lists(st.integers(1, 30), max_size=4), st.integers(0, 9)),
     st.tuples(st.just("update_fn"), st.lists(st.integers(1, 30), max_size=4)),
-    st.tuples(st.just("remove"), st.lists(st.integers(1, 30), max_size=4)),
+    st.tuples(st.just("remove"), st.lists(st.integers(1, 30), max_size=4, unique=True)),  # TinyDB: KeyError on repeats
     st.tuples(st.just("update_query"), st.integers(0, 9)),
     st.tuples(st.just("remove_query"), st.integers(0, 9)),
     st.tuples(st.just("commit")),
