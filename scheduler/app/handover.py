@@ -22,7 +22,7 @@ from typing import Any
 
 from scheduler.app import changes
 from scheduler.app.store import LockedError, Store, atomic_write, iso, parse_iso
-from scheduler.core.attendance import PARTSTAT_PRESENT, RESPONSE_PRESENT
+from scheduler.core.attendance import PARTSTAT_PRESENT, RESPONSE_PRESENT, stale
 from scheduler.core.config import Config
 from scheduler.core.errors import SendError
 from scheduler.core.log import event
@@ -141,7 +141,9 @@ class Handover:
                     self.inbox.mark_seen(self.config.path(self.config.service.mail.inbox), seen)
 
     def _rsvps(self, now: datetime) -> list[str]:
-        """Store the Accept/Decline replies in the reply inbox; the keys of the messages read."""
+        """Store the Accept/Tentative/Decline replies in the reply inbox; the keys of the messages
+        read. An answer about an older version of the meeting (a lower SEQUENCE, another start)
+        is stale: logged, not stored."""
         inbox = self.config.service.mail.inbox if self.inbox is not None else None
         seen: list[str] = []
         if not inbox or self.inbox is None:
@@ -151,16 +153,20 @@ class Handover:
             if not replies:
                 continue  # not an Accept/Decline (a bounce, a note): left unread for a person
             seen.append(key)
-            for r in replies:
+            for r in dict.fromkeys(replies):  # one answer once, however often the message carries it
                 meeting = by_uid.get(r.uid)
                 group = self.config.groups.get(meeting.group) if meeting else None
                 if meeting is None or group is None:
                     event("reply for an unknown meeting ignored", uid=r.uid)
                 elif group.member(r.email) is None:
                     event("reply from a non-member ignored", logging.WARNING, group=group.id, sender=r.email)
-                elif r.partstat in PARTSTAT_PRESENT:
-                    self.store.record_attendance(group.id, meeting.cycle, r.email,
-                                                 PARTSTAT_PRESENT[r.partstat], "rsvp", now)
+                elif r.partstat not in PARTSTAT_PRESENT:
+                    continue  # NEEDS-ACTION, DELEGATED: no answer to record
+                elif (why := stale(r, meeting)) is not None:
+                    event("stale rsvp ignored", group=group.id, cycle=meeting.cycle, member=r.email,
+                          partstat=r.partstat, reason=why)
+                elif self.store.record_attendance(group.id, meeting.cycle, r.email, PARTSTAT_PRESENT[r.partstat],
+                                                  "rsvp", now):
                     event("rsvp recorded", group=group.id, cycle=meeting.cycle, member=r.email,
                           partstat=r.partstat)
         return seen
@@ -170,7 +176,7 @@ class Handover:
 
         Each meeting from two days ago to 60 days ahead is read at most once a day (one
         events.list). accepted/declined are recorded like an emailed Accept/Decline ("rsvp": a
-        coordinator's record still wins); tentative and needsAction say nothing. A Google failure
+        coordinator's record still wins), tentative as tentative; needsAction says nothing. A Google failure
         is logged and the tick goes on: the meeting is read again the next day.
         """
         google = publishers.get("google")

@@ -295,16 +295,20 @@ class Store:
         stored = self.storage.table("attendance")
         return [dict(stored[str(i)]) for i in self._attendance_of.get(group, ())]
 
-    def record_attendance(self, group: str, cycle: str, email: str, present: bool, source: str,
+    def record_attendance(self, group: str, cycle: str, email: str, present: bool | None, source: str,
                           when: datetime) -> bool:
-        """Store one member's attendance; an RSVP never overwrites what a coordinator recorded."""
+        """Store one member's attendance; an RSVP never overwrites what a coordinator recorded.
+        `present` None is a Tentative RSVP: stored as not present with "tentative": true, so a
+        state written before tentative answers were kept reads as it always did."""
         key = (group, cycle, email)
         existing = self._attendance_ids.get(key)
         if (source == "rsvp" and existing is not None
                 and self.storage.table("attendance")[str(existing)]["source"] == "coordinator"):
             return False
-        doc = {"group": group, "cycle": cycle, "email": email, "present": present, "source": source,
+        doc = {"group": group, "cycle": cycle, "email": email, "present": present is True, "source": source,
                "recorded": iso(when)}
+        if present is None:
+            doc["tentative"] = True
         self._attendance_ids[key] = i = self._put("attendance", existing, doc)
         if existing is None:
             self._attendance_of.setdefault(group, []).append(i)
@@ -359,6 +363,8 @@ def _problem(table: str, doc: Mapping[str, Any], fields: Mapping[str, tuple[type
             parse["next_attempt"] = parse_iso
         if doc["sid"] != sid(doc["key"], doc["recipient"]):
             return "has a sid that is not its key|recipient"
+    if table == "attendance" and not isinstance(doc.get("tentative", False), bool):  # optional: older states lack it
+        return "has a 'tentative' that is not true or false"
     if table == "meetings" and doc.get("moved_from") is not None:
         parse["moved_from"] = parse_iso
     for name, read in parse.items():

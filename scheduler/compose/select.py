@@ -175,13 +175,15 @@ def for_report(base: dict[str, Any], group: Group, recipient: Member, world: Wor
     next_meeting = None
     if upcoming:
         meeting = upcoming[0]
-        rsvp = {r["email"]: r["present"] for r in world.attendance.get(group.id, ())
+        # A Tentative answer is an answer, but neither accepted nor declined.
+        rsvp = {r["email"]: None if r.get("tentative") else r["present"] for r in world.attendance.get(group.id, ())
                 if r["cycle"] == meeting.cycle and r.get("source") == "rsvp"}
         next_meeting = {
             **ctx.when(meeting.start, meeting.end, recipient.timezone),
             "cycle": meeting.cycle,
             "accepted": [m.name for m in group.members if rsvp.get(m.email) is True],
             "declined": [m.name for m in group.members if rsvp.get(m.email) is False],
+            "tentative": [m.name for m in group.members if m.email in rsvp and rsvp[m.email] is None],
             "unanswered": [m.name for m in group.members if m.email not in rsvp],
         }
     following = next_window(group, now) if next_meeting is None else None
@@ -221,6 +223,8 @@ def attendance_by_meeting(world: World, group: str, start: date, end: date,
     group's), one record per meeting."""
     by_cycle: dict[str, dict[str, list[str]]] = {}
     for rec in world.attendance.get(group, ()):
+        if rec.get("tentative"):
+            continue  # "maybe" said nothing about who came: neither present nor absent
         entry = by_cycle.setdefault(rec["cycle"], {"present": [], "absent": []})
         entry["present" if rec["present"] else "absent"].append(rec["email"])
     out = []

@@ -87,7 +87,7 @@ def test_record_made_while_the_service_runs_is_picked_up_at_the_next_tick(cfg, c
 
 
 def test_rsvps_from_the_inbox(cfg, caplog):
-    """Accept and Decline replies become RSVPs; a non-member's reply is ignored and logged; replies are
+    """Accept, Decline and Tentative replies become RSVPs; a non-member's reply is ignored and logged; replies are
     marked seen, and anything else (a note, a bounce) is left unread for a person."""
     box = mailbox.Maildir(cfg / "var" / "inbox", create=True)
     box.add(reply(LI, "ACCEPTED"))
@@ -101,7 +101,7 @@ def test_rsvps_from_the_inbox(cfg, caplog):
     caplog.set_level(logging.INFO)
     with Store(cfg / "var" / "state.json") as store:
         runner(cfg, store).tick(NOW)
-    assert records(cfg) == {LI: (True, "rsvp"), JAMES: (False, "rsvp")}
+    assert records(cfg) == {LI: (True, "rsvp"), JAMES: (False, "rsvp"), MAYA: (False, "rsvp")}  # Maya: tentative
     assert "reply from a non-member ignored" in caplog.text
     flags = {m["Subject"]: "S" in m.get_flags() for m in mailbox.Maildir(cfg / "var" / "inbox", create=False)}
     assert flags == {"Accepted: K Club": True, "Declined: K Club": True, "Tentative: K Club": True, None: False}

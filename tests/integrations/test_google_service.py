@@ -100,8 +100,8 @@ def _google_runner(tmp_path: Path, *answers):
 
 
 def test_google_responses_are_recorded_as_rsvps_once_a_day(tmp_path, caplog):
-    """A tick reads the Google guests' answers: accepted/declined become RSVPs for members, a non-member's
-    answer and a tentative one are ignored, a coordinator's record stands; a second tick that day asks nothing."""
+    """A tick reads the Google guests' answers: accepted/declined become RSVPs for members, tentative a tentative
+    one, a non-member's answer is ignored, a coordinator's record stands; a second tick that day asks nothing."""
     maya, james = "maya.chen@northeast-childrens.example", "james.carter@northeast-childrens.example"
     daniel, hannah = "daniel.okafor@lakeshore-u.example", "hannah.schultz@lakeshore-u.example"
     uid = "k-club-2026-12@mentoring.example.org"
@@ -116,8 +116,9 @@ def test_google_responses_are_recorded_as_rsvps_once_a_day(tmp_path, caplog):
         store.record_attendance("k-club", cycle, daniel, False, "coordinator", NOW)  # he was not there
         runner.tick(NOW + timedelta(minutes=10))
         runner.tick(NOW + timedelta(hours=2))  # the same day: Google is not asked again
-        rows = {r["email"]: (r["present"], r["source"]) for r in store.attendance("k-club")}
-    assert rows == {maya: (True, "rsvp"), james: (False, "rsvp"), daniel: (False, "coordinator")}
+        rows = {r["email"]: (r["present"], r["source"], r.get("tentative", False)) for r in store.attendance("k-club")}
+    assert rows == {maya: (True, "rsvp", False), james: (False, "rsvp", False), daniel: (False, "coordinator", False),
+                    hannah: (False, "rsvp", True)}
     *_, answers = calls(http)
     assert answers.method == "calendar.events.list" and answers.query["iCalUID"] == uid
     assert len(http.request_sequence) == 3
