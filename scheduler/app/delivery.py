@@ -76,7 +76,7 @@ class Delivery:
         probes = {probe for _, _, probe in self.held.values()}
         queue.sort(key=lambda r: r.sid in probes)
         world = World(self.store.meetings(), {gid: self.store.attendance(gid) for gid in self.config.groups},
-                      self.store.failed_sends())
+                      self.store.failed_sends(), self.store.secret)
         templates = self.templates
         while queue and not self.stop:
             if self.held:  # a held way out: its sends wait, untouched (not even marked "sending")

@@ -1,11 +1,9 @@
-"""The state: meetings, outbox, alerts, reviews and attendance, as TinyDB tables.
+"""The state: meetings, outbox, alerts, reviews, attendance and replies (app.replystate), as TinyDB tables.
 
-How it is kept on disk (atomically, 0600, with a journal) is `statefile`'s job. This module
-knows what the documents mean. A long-running service's outbox holds about 170 records per
-group, and the service asks the same questions of it every few minutes: has this message
-been planned, what is due, which sends failed. So the Store keeps indexes in memory, built
-once when the state is read and kept current by the methods here, which are the only ones
-that change the state, and always by document id (a TinyDB query would visit every record).
+How it is kept on disk (atomically, 0600, with a journal) is `statefile`'s job; this module
+knows what the documents mean. The service asks the same questions of the outbox (~170 records
+a group) every few minutes, so the Store keeps indexes in memory, built when the state is read
+and kept current by its methods, the only ones that change the state, always by document id.
 
 Every document is checked when the state is read: a record with a missing or mistyped field
 stops the service with one line naming it, instead of failing later in the middle of a tick.
@@ -25,7 +23,9 @@ from scheduler.app.records import from_doc, iso, parse_iso, progress, to_doc  # 
 from scheduler.core.meetings import Meeting
 from scheduler.app.files import atomic_write  # noqa: F401 (re-exported: the service and the CLI know them from here)
 from scheduler.app.journal import HOW_TO, journal_path  # noqa: F401
+from scheduler.app import replystate
 from scheduler.app.lock import Lock
+from scheduler.app.secret import load_secret
 from scheduler.app.statecheck import check_state_folder
 from scheduler.app.statefile import SCHEMA, StateDB, StateFile
 from scheduler.core.errors import LockedError, StateError  # noqa: F401
@@ -47,7 +47,10 @@ FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
 }
 KEYS = {"meetings": ("group", "cycle"), "outbox": ("sid",), "alerts": ("group", "cycle"),
         "reviews": ("group", "kind", "end"), "attendance": ("group", "cycle", "email")}  # one record each
-INSTANTS = {"meetings": ("start", "end", "stamp"), "outbox": ("created", "updated", "due", "expires")}
+INSTANTS = {"meetings": ("start", "end", "stamp"), "outbox": ("created", "updated", "due", "expires"),
+            **replystate.INSTANTS}
+FIELDS.update(replystate.FIELDS)
+KEYS.update(replystate.KEYS)
 DAYS = {"alerts": ("day",), "reviews": ("start", "end")}
 MEETINGS_KEPT = timedelta(days=400)   # meetings and alerts are forgotten this long after
 
@@ -72,6 +75,8 @@ class Store:
             self.db = StateDB(storage=lambda: self.storage)
             self._check()
             self._index()
+            self.replies = replystate.ReplyTables(self.db, self.storage, writable=lock)
+            self.secret = load_secret(path, create=lock)  # keys Message-IDs; made by the state's owner
         except BaseException:
             self.close()
             raise
@@ -207,6 +212,8 @@ class Store:
         self.db.table("outbox").update(lambda doc: doc.update(changes[doc["sid"]]), doc_ids=ids)
         for i in ids:
             self._index_status(i, stored[str(i)])
+            if stored[str(i)]["status"] == "sent" and stored[str(i)].get("message_id"):
+                self.replies.note_sent(stored[str(i)])
             if stored[str(i)]["key"].startswith(f"{Kind.INVITE}:"):
                 self._index_invite(stored[str(i)])
 
@@ -268,7 +275,7 @@ class Store:
             removed += len(self.db.table("alerts").remove(doc_ids=[self._alert_ids.pop(k) for k in old_alerts]))
             for key in old_alerts:
                 del self._alerts[key]
-        return removed
+        return removed + self.replies.prune(now)
 
     # --- alerts: the last day a group was told no time reaches quorum, per cycle ------------
 
@@ -363,6 +370,8 @@ def _problem(table: str, doc: Mapping[str, Any], fields: Mapping[str, tuple[type
             parse["next_attempt"] = parse_iso
         if doc["sid"] != sid(doc["key"], doc["recipient"]):
             return "has a sid that is not its key|recipient"
+    if (extra := replystate.problem(table, doc)) is not None:
+        return extra
     if table == "attendance" and not isinstance(doc.get("tentative", False), bool):  # optional: older states lack it
         return "has a 'tentative' that is not true or false"
     if table == "meetings" and doc.get("moved_from") is not None:

@@ -20,6 +20,7 @@ def written_paths(config: Config) -> frozenset[str]:
     there must not count as an edit (it would reload the config every tick)."""
     state = config.path(config.service.state)
     paths = {state, state.with_name(state.name + ".journal"), state.with_name(state.name + ".lock"),
+             state.with_name(state.name + ".secret"),
              state.parent / "feeds", incoming_folder(state), config.path(config.service.mail.maildir)}
     if config.service.mail.inbox:
         paths.add(config.path(config.service.mail.inbox))

@@ -78,6 +78,7 @@ def build(
     now: datetime,
     meeting: Meeting | None = None,
     images: Sequence[tuple[str, bytes]] = (),
+    secret: bytes = b"",
 ) -> EmailMessage:
     """Render `kind` for one recipient and wrap it in a message (with a calendar for invites).
 
@@ -99,7 +100,7 @@ def build(
         cal = invite_calendar(config, group, recipient, meeting)
     return compose(kind=HEADER_KIND.get(kind, kind), key=key, group=group.id, sender=sender(config),
                    recipient=Mailbox(recipient.name, recipient.email), rendered=rendered,
-                   date=now, calendar=cal, method=method, images=images)
+                   date=now, calendar=cal, method=method, images=images, secret=secret)
 
 
 def base_context(config: Config, group: Group, recipient: Member) -> dict[str, Any]:

@@ -4,13 +4,15 @@ An invite or cancellation follows iMIP (RFC 6047): multipart/mixed holding a
 multipart/alternative of text/plain, text/html and `text/calendar; method=...`, plus the
 same calendar as an `invite.ics` attachment (Gmail, Outlook, Apple Calendar and Thunderbird
 each pick the part they read). The Message-ID is derived from the send's key and the
-recipient, so a resend after a crash carries the same Message-ID and mail systems drop the
-duplicate.
+recipient, keyed with the installation's secret (HMAC): a resend after a crash carries the
+same Message-ID and mail systems drop the duplicate, and nobody without the secret can name a
+message friendtor sent (a reply is taken only when it names one sent to its author).
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -76,9 +78,10 @@ def content_id(name: str, key: str, recipient: str, sender: str) -> str:
     return f"{name}.{digest}@{sender.rpartition('@')[2]}"
 
 
-def message_id(key: str, recipient: str, sender: str) -> str:
-    """Same send, same recipient: same Message-ID, forever."""
-    digest = hashlib.sha256(f"{key}\x00{recipient.lower()}".encode()).hexdigest()[:40]
+def message_id(key: str, recipient: str, sender: str, secret: bytes = b"") -> str:
+    """Same send, same recipient, same secret: same Message-ID, forever. Unguessable with the
+    installation's secret (previews, which are never sent, have none)."""
+    digest = hmac.new(secret, f"{key}\x00{recipient.lower()}".encode(), hashlib.sha256).hexdigest()[:40]
     return f"<{digest}@{sender.rpartition('@')[2]}>"
 
 
@@ -94,6 +97,7 @@ def compose(
     calendar: bytes | None = None,
     method: str | None = None,
     images: Sequence[tuple[str, bytes]] = (),
+    secret: bytes = b"",
 ) -> EmailMessage:
     """One message to one recipient. `calendar` and `method` go together (invites only).
 
@@ -111,7 +115,7 @@ def compose(
     msg["From"] = sender.header("From")
     msg["To"] = recipient.header("To")
     msg["Date"] = format_datetime(date)
-    msg["Message-ID"] = message_id(key, recipient.email, sender.email)
+    msg["Message-ID"] = message_id(key, recipient.email, sender.email, secret)
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: vacation responders stay quiet
     msg[HEADER_KIND] = kind
     msg[HEADER_GROUP] = group

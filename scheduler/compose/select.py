@@ -43,6 +43,7 @@ class World:
     meetings: Mapping[tuple[str, str], Meeting]
     attendance: Mapping[str, Sequence[dict[str, Any]]]  # group -> attendance records
     failed: Sequence[OutboxRecord] = ()                 # outbox records that failed for good (reports)
+    secret: bytes = b""                                 # keys Message-IDs (scheduler.app.secret)
 
     def meetings_of(self, group: str) -> list[Meeting]:
         """One group's meetings (reports and reviews look at a group's, among every group's)."""
@@ -70,7 +71,8 @@ def message_for(record: OutboxRecord, config: Config, world: World, templates: T
              images: Sequence[tuple[str, bytes]] = ()) -> EmailMessage:
         template = "failure" if isinstance(payload, FailurePayload) else str(kind)
         return build(template, config=config, templates=templates, group=group, recipient=member,
-                     context=context, key=record.key, now=now, meeting=meeting, images=images)
+                     context=context, key=record.key, now=now, meeting=meeting, images=images,
+                     secret=world.secret)
 
     def picture(grid_payload: Mapping[str, Any] | None) -> tuple[dict[str, Any] | None,
                                                                  tuple[tuple[str, bytes], ...]]:
