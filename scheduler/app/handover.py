@@ -4,8 +4,8 @@ While the service runs it owns the state (the lock), so a coordinator's command 
 it: `friendtor attendance`, `reschedule` and `cancel` then leave a JSON record in
 `<state dir>/incoming/` (`hand_over`, the writer side) and the service stores it at its next
 tick (`Handover.ingest`, the reader side). Both sides of that protocol live in this module.
-Members' answers arrive here too: RSVPs from the reply inbox, and the answers of the guests
-of a Google Calendar event. A source is cleared only after what it carried is committed, so
+Members' answers arrive here too: RSVPs and replies with items (scheduler.app.intake) from the
+reply inbox, and the answers of the guests of a Google Calendar event. A source is cleared only after what it carried is committed, so
 a crash in between reads it again (storing a record twice is harmless).
 """
 
@@ -20,14 +20,23 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from email import policy
+from email.parser import BytesParser
+
 from scheduler.app import changes
+from scheduler.app.intake import DUPLICATE, TAKEN, ReplyIntake, ignored
 from scheduler.app.store import LockedError, Store, atomic_write, iso, parse_iso
-from scheduler.core.attendance import PARTSTAT_PRESENT, RESPONSE_PRESENT, stale
+from scheduler.core.attendance import PARTSTAT_PRESENT, RESPONSE_PRESENT, Reply, replies_in, stale
 from scheduler.core.config import Config
 from scheduler.core.errors import SendError
 from scheduler.core.log import event
 from scheduler.core.meetings import Meeting
 from scheduler.core.ports import GuestAnswers, Publisher, ReplyInbox
+
+
+INBOX_PER_TICK = 200              # messages read from the reply inbox in one tick; the rest wait
+MAX_MESSAGE_BYTES = 1024 * 1024  # a larger message is not read (no member writes a megabyte of items)
+MAX_PASSED = 10_000              # keys remembered as left for a person (then forgotten, read once more)
 
 
 def incoming_folder(state_path: Path) -> Path:
@@ -92,6 +101,11 @@ class Handover:
         self.commit = commit
         # None: RSVPs are not read (simulations, tests).
         self.inbox = inbox
+        self.replies = ReplyIntake(store, config)
+        # Messages that are neither an RSVP nor a taken reply (a bounce, a stranger's mail, a
+        # member's "thanks!") stay unread for a person, and are remembered here so each is read
+        # once per run: the per-tick cap then always reaches new mail. Memory only.
+        self.passed: set[str] = set()
         # (group, cycle) -> the day Google's answers were last read for that meeting. Kept in memory
         # only: after a restart each meeting is read once more that day, which is harmless.
         self.google_polled: dict[tuple[str, str], date] = {}
@@ -131,7 +145,7 @@ class Handover:
                 event("meeting cancelled" if result.cancelled else "meeting moved", group=result.group,
                       cycle=result.cycle, start=iso(result.start), sequence=result.sequence)
         dropped = [p for p in attendance + meetings if p.exists()]
-        seen = self._rsvps(now)
+        seen = self._inbox(now)
         if dropped or seen:
             self.commit()
             if not self.store.storage.dirty:  # saved: now the sources may go
@@ -140,36 +154,56 @@ class Handover:
                 if seen and self.inbox is not None and self.config.service.mail.inbox:
                     self.inbox.mark_seen(self.config.path(self.config.service.mail.inbox), seen)
 
-    def _rsvps(self, now: datetime) -> list[str]:
-        """Store the Accept/Tentative/Decline replies in the reply inbox; the keys of the messages
-        read. An answer about an older version of the meeting (a lower SEQUENCE, another start)
-        is stale: logged, not stored."""
+    def _inbox(self, now: datetime) -> list[str]:
+        """Read the reply inbox: each message is parsed once, then taken as RSVPs or as a reply
+        with items (scheduler.app.intake); the keys of the messages to mark seen."""
         inbox = self.config.service.mail.inbox if self.inbox is not None else None
         seen: list[str] = []
         if not inbox or self.inbox is None:
             return seen
-        by_uid = {m.uid: m for m in self.store.meetings().values()}
-        for key, replies in self.inbox.unread_replies(self.config.path(inbox)):
-            if not replies:
-                continue  # not an Accept/Decline (a bounce, a note): left unread for a person
-            seen.append(key)
-            for r in dict.fromkeys(replies):  # one answer once, however often the message carries it
-                meeting = by_uid.get(r.uid)
-                group = self.config.groups.get(meeting.group) if meeting else None
-                if meeting is None or group is None:
-                    event("reply for an unknown meeting ignored", uid=r.uid)
-                elif group.member(r.email) is None:
-                    event("reply from a non-member ignored", logging.WARNING, group=group.id, sender=r.email)
-                elif r.partstat not in PARTSTAT_PRESENT:
-                    continue  # NEEDS-ACTION, DELEGATED: no answer to record
-                elif (why := stale(r, meeting)) is not None:
-                    event("stale rsvp ignored", group=group.id, cycle=meeting.cycle, member=r.email,
-                          partstat=r.partstat, reason=why)
-                elif self.store.record_attendance(group.id, meeting.cycle, r.email, PARTSTAT_PRESENT[r.partstat],
-                                                  "rsvp", now):
-                    event("rsvp recorded", group=group.id, cycle=meeting.cycle, member=r.email,
-                          partstat=r.partstat)
+        if len(self.passed) > MAX_PASSED:
+            self.passed.clear()
+        for message in self.inbox.unread(self.config.path(inbox), limit=INBOX_PER_TICK, max_bytes=MAX_MESSAGE_BYTES,
+                                         skip=self.passed):
+            outcome = self._one(message.data, now) if message.data is not None else ignored("too large", None)
+            (seen.append if outcome in ("rsvp", TAKEN, DUPLICATE) else self.passed.add)(message.key)
         return seen
+
+    def _one(self, data: bytes, now: datetime) -> str:
+        """What became of one message: "rsvp", or what the reply intake said."""
+        try:
+            msg = BytesParser(policy=policy.default).parsebytes(data)
+            rsvps = replies_in(msg)  # type: ignore[arg-type]
+        except Exception:  # noqa: BLE001 (a malformed message costs only itself)
+            return ignored("unreadable", None)
+        if rsvps:
+            self._rsvps(rsvps, now)
+            return "rsvp"
+        try:
+            return self.replies.take(msg, data, now)  # type: ignore[arg-type]
+        except (LookupError, TypeError, ValueError, UnicodeError):  # headers a parser choked on
+            return ignored("unreadable", None)
+
+    def _rsvps(self, replies: list[Reply], now: datetime) -> None:
+        """Store the Accept/Tentative/Decline answers of one message. An answer about an older
+        version of the meeting (a lower SEQUENCE, another start) is stale: logged, not stored."""
+        by_uid = {m.uid: m for m in self.store.meetings().values()}
+        for r in dict.fromkeys(replies):  # one answer once, however often the message carries it
+            meeting = by_uid.get(r.uid)
+            group = self.config.groups.get(meeting.group) if meeting else None
+            if meeting is None or group is None:
+                event("reply for an unknown meeting ignored", uid=r.uid)
+            elif group.member(r.email) is None:
+                event("reply from a non-member ignored", logging.WARNING, group=group.id, sender=r.email)
+            elif r.partstat not in PARTSTAT_PRESENT:
+                continue  # NEEDS-ACTION, DELEGATED: no answer to record
+            elif (why := stale(r, meeting)) is not None:
+                event("stale rsvp ignored", group=group.id, cycle=meeting.cycle, member=r.email,
+                      partstat=r.partstat, reason=why)
+            elif self.store.record_attendance(group.id, meeting.cycle, r.email, PARTSTAT_PRESENT[r.partstat],
+                                              "rsvp", now):
+                event("rsvp recorded", group=group.id, cycle=meeting.cycle, member=r.email,
+                      partstat=r.partstat)
 
     def guest_answers(self, now: datetime, publishers: Mapping[str, Publisher]) -> None:
         """RSVPs from the Google event's guests (responseStatus), for meetings published there.

@@ -14,6 +14,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from scheduler.app.records import iso
+from scheduler.core.config import Config
+from scheduler.core.goals import config_with_replies
 
 _TEXT, _BOOL = (str,), (bool,)
 FIELDS = {
@@ -51,6 +53,8 @@ class ReplyTables:
         self._sent = {d["message_id"]: int(i) for i, d in storage.table("sent").items()}
         self._replies = {d["message_id"]: int(i) for i, d in storage.table("replies").items()}
         self._items = {d["id"]: int(i) for i, d in storage.table("items").items()}
+        self._merged: tuple[Config, int, Config] | None = None  # (config, version, merged)
+        self.version = 0   # moves on with every change to the items
         if writable:
             # Messages sent before Message-IDs were recorded here: their IDs (kept on the outbox
             # record) keep working, so a reply to an email from before the upgrade is still read.
@@ -95,11 +99,24 @@ class ReplyTables:
         while (item_id := secrets.token_hex(3)) in self._items:
             pass
         self._items[item_id] = self.db.table("items").insert({**doc, "id": item_id})
+        self.version += 1
         return item_id
 
     def remove_items(self, ids: list[str]) -> int:
         doc_ids = [self._items.pop(i) for i in ids if i in self._items]
+        self.version += 1
         return len(self.db.table("items").remove(doc_ids=doc_ids)) if doc_ids else 0
+
+    def merged(self, config: Config) -> Config:
+        """`config` with the members' items merged in (scheduler.core.goals), made again only
+        when the config or the items changed."""
+        if self._merged is None or self._merged[0] is not config or self._merged[1] != self.version:
+            by_group: dict[str, list[dict[str, Any]]] = {}
+            stored = self.storage.table("items")
+            for i in sorted(self._items.values()):
+                by_group.setdefault(stored[str(i)]["group"], []).append(dict(stored[str(i)]))
+            self._merged = (config, self.version, config_with_replies(config, by_group))
+        return self._merged[2]
 
     def prune(self, now: datetime) -> int:
         """Forget sent Message-IDs and replies older than KEPT (items stay: they are the group's)."""

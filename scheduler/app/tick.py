@@ -62,7 +62,7 @@ class Runner:
         self.publishers_factory = publishers_factory
         self.availability = availability
         self.dry_run = dry_run
-        config = lambda: self.watcher.config  # noqa: E731 (read at each use: a reload replaces it)
+        config = lambda: self.config  # noqa: E731 (read at each use: a reload replaces it)
         first = watcher.config
         self.delivery = Delivery(store, config, self.commit, transport=transport_factory(first),
                                  publishers={} if dry_run else publishers_factory(first),
@@ -73,7 +73,8 @@ class Runner:
 
     @property
     def config(self) -> Config:
-        return self.watcher.config
+        """The config in force, with the members' items from replies merged in (core.goals)."""
+        return self.store.replies.merged(self.watcher.config)
 
     # The ways out live in delivery; these let the CLI's signal handler and tests reach them.
     @property

@@ -9,13 +9,13 @@ does any I/O: these are only the shapes the two sides agree on.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from scheduler.core.attendance import Reply
 from scheduler.core.availability import Availability
 from scheduler.core.config import Config, Group
 from scheduler.core.meetings import Meeting
@@ -59,13 +59,25 @@ class GuestAnswers(Protocol):
         """Guest email (lower case) -> "accepted", "declined" or "tentative"."""
 
 
+@dataclass(frozen=True)
+class InboxMessage:
+    """One unread message in the reply inbox: its key there, and its bytes, or None when it is
+    larger than the inbox was asked to read (it is not read at all)."""
+
+    key: str
+    data: bytes | None
+
+
 class ReplyInbox(Protocol):
     """Where members' replies to friendtor's messages arrive (a Maildir).
 
-    A message is marked seen only after what it carried is stored, so a crash in between
-    reads it again (storing an RSVP twice is harmless)."""
+    `unread` hands over at most `limit` unread messages, oldest first, leaving out the keys in
+    `skip` (messages already looked at and left for a person); each is read only up to
+    `max_bytes`. A message is marked seen only after what it carried is stored, so a crash in
+    between reads it again (storing an RSVP, or a reply already recorded, twice is harmless)."""
 
-    def unread_replies(self, path: Path) -> Sequence[tuple[str, Sequence[Reply]]]: ...
+    def unread(self, path: Path, *, limit: int, max_bytes: int,
+               skip: AbstractSet[str] = frozenset()) -> Sequence[InboxMessage]: ...
 
     def mark_seen(self, path: Path, keys: Sequence[str]) -> None: ...
 

@@ -54,7 +54,7 @@ def test_maildir_transport_writes_nothing_until_it_sends(tmp_path):
 def test_reply_inbox_is_a_reply_inbox():
     """The inbox handed to the service has the ReplyInbox methods."""
     inbox: ReplyInbox = wiring.reply_inbox()
-    assert callable(inbox.unread_replies) and callable(inbox.mark_seen)
+    assert callable(inbox.unread) and callable(inbox.mark_seen)
 
 
 def test_python_dash_m_reaches_main():
