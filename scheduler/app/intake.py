@@ -11,7 +11,6 @@ own Message-ID is recorded when it is taken, so the same reply again does nothin
 from __future__ import annotations
 
 import hashlib
-import logging
 import re
 from collections.abc import Callable
 from datetime import datetime
@@ -23,6 +22,7 @@ from scheduler.app.store import Store
 from scheduler.core import goals as goals_of
 from scheduler.core.config import Config
 from scheduler.core.log import event
+from scheduler.core.outbox import Kind, OutboxRecord, ReceiptPayload, Send
 from scheduler.core.cycles import next_window
 from scheduler.core.replies import Agenda, Away, Celebrate, Commit, Done, Undo, parse_reply
 
@@ -97,37 +97,49 @@ class ReplyIntake:
             event("reply without items", group=group.id)
             return NO_ITEMS
         self.store.replies.note_reply(reply_id, group.id, member.email, now, sent["message_id"])
-        added = self._apply(group.id, member.email, reply_id, sent, parsed.items, now)
-        event("reply taken", group=group.id, member=member.email, added=added,
-              not_understood=len(parsed.not_understood), kind=sent["kind"])
+        recorded, wrong = self._apply(group.id, member.email, reply_id, sent, parsed.items, now)
+        wrong += [(n.line, n.why) for n in parsed.not_understood]
+        # The receipt goes to the author alone (the outbox key is the reply's: planned once).
+        receipt = Send(f"{Kind.RECEIPT}:{reply_id}", Kind.RECEIPT, group.id, member.email, member.name,
+                       member.timezone, now, ReceiptPayload(reply_id, tuple(recorded), tuple(wrong), parsed.notes))
+        self.store.add_sends([OutboxRecord.planned(receipt, group, now)])
+        event("reply taken", group=group.id, member=member.email, recorded=len(recorded), not_understood=len(wrong),
+              kind=sent["kind"])
         return TAKEN
 
-    def _apply(self, gid: str, member: str, reply_id: str, sent: dict[str, Any], items: tuple, now: datetime) -> int:
+    def _apply(self, gid: str, member: str, reply_id: str, sent: dict[str, Any], items: tuple,
+               now: datetime) -> tuple[list[str], list[tuple[str, str]]]:
+        """Store the items; what the receipt says was recorded, and what could not be."""
         group = self._config().groups[gid]
         base = {"group": gid, "member": member, "reply": reply_id, "received": iso(now)}
-        added = 0
+        recorded: list[str] = []
+        wrong: list[tuple[str, str]] = []
         for item in items:
-            doc: dict[str, Any] | None = None
             if isinstance(item, Commit):
                 doc = {"kind": "goal", "text": item.text, "due": item.due.isoformat() if item.due else None}
+                line = f"New goal: {item.text}" + (f" (by {_day(item.due)})" if item.due else "")
             elif isinstance(item, Done):
                 found = goals_of.resolve(item.ref, goals_of.open_goals(group, self.store.replies.items(gid), member))
                 if isinstance(found, str):
-                    event("done not matched", logging.INFO, group=gid, member=member)
+                    wrong.append((f"done: {item.ref}", found))
                     continue
-                doc = {"kind": "done", "text": found[1].text, "goal": found[0]}
+                doc, line = {"kind": "done", "text": found[1].text, "goal": found[0]}, f"Done: {found[1].text}"
             elif isinstance(item, Agenda | Celebrate):
-                doc = {"kind": "agenda" if isinstance(item, Agenda) else "celebrate", "text": item.text,
-                       "cycle": self._next_cycle(gid, now)}
+                kind = "agenda" if isinstance(item, Agenda) else "celebrate"
+                doc = {"kind": kind, "text": item.text, "cycle": self._next_cycle(gid, now)}
+                line = f"{'On the next agenda' if kind == 'agenda' else 'To celebrate'}: {item.text}"
             elif isinstance(item, Away):
                 doc = {"kind": "away", "text": "", "first": item.first.isoformat(), "last": item.last.isoformat()}
-            elif isinstance(item, Undo):
-                added -= self._undo(sent, member)
+                line = f"Away: {_day(item.first)}" + (f" to {_day(item.last)}" if item.last != item.first else "")
+            else:  # Undo
+                if sent["kind"] != Kind.RECEIPT:
+                    wrong.append(("undo", "undo works as a reply to the receipt of the reply to take back."))
+                else:
+                    recorded.append(f"Taken back: {self._undo(sent, member)} item(s) from your earlier reply")
                 continue
-            if doc is not None:
-                self.store.replies.add_item({**base, **doc})
-                added += 1
-        return added
+            self.store.replies.add_item({**base, **doc})
+            recorded.append(line)
+        return recorded, wrong
 
     def _next_cycle(self, gid: str, now: datetime) -> str | None:
         """The cycle of the group's next meeting, whose agenda shows the item."""
@@ -139,9 +151,11 @@ class ReplyIntake:
 
     def _undo(self, sent: dict[str, Any], member: str) -> int:
         """`undo` answering a receipt: remove what the receipted reply added (its author's only)."""
-        if sent["kind"] != "receipt":
-            return 0
         receipted = sent["key"].partition(":")[2]
         ids = [d["id"] for d in self.store.replies.items(sent["group"], member) if d["reply"] == receipted]
         return self.store.replies.remove_items(ids)
 
+
+
+def _day(day: Any) -> str:
+    return f"{day:%A} {day.day} {day:%B %Y}"

@@ -67,6 +67,12 @@ def preview(config: Config, group: Group, kind: str, recipient_email: str | None
             key = f"year-end:{group.id}:{year}"
         context = ctx.for_review(base, group, start, end, (), year_end=kind == "year-end")
         return build_it(context, key)
+    if kind == "receipt":  # an example reply's receipt: a member's own reply is never previewed
+        recorded = ["New goal: send the specific aims page to my mentor (by Friday 15 January 2027)",
+                    "On the next agenda: ten minutes on the resubmission timeline"]
+        context = ctx.for_receipt(base, recorded, [("away: next week-ish", "\"next week-ish\" is not a date I "
+                                                    "can read; write dates as 2027-03-15, 15 March or Mar 15.")], ())
+        return build_it(context, f"receipt:<example@{group.id}>")
     if kind == "nudge":
         goals = [g for g in group.goals if g.member == recipient.email and not g.done and g.due and g.due >= today]
         if not goals:

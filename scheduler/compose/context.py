@@ -291,3 +291,10 @@ def for_alert(ctx: dict, group: Group, recipient: Member, window_dates: Iterable
 def _name(group: Group, email: str) -> str:
     m = group.member(email)
     return m.name if m else email
+
+
+def for_receipt(ctx: dict, recorded: Sequence[str], not_understood: Sequence[tuple[str, str]],
+                notes: Sequence[str]) -> dict[str, Any]:
+    """A receipt for one reply, to its author only: what was recorded, what was not understood."""
+    return {**ctx, "recorded": list(recorded), "not_understood": [{"line": a, "why": b} for a, b in not_understood],
+            "notes": list(notes)}

@@ -76,6 +76,9 @@ def sample_contexts(group: Group) -> dict[str, dict]:
         "year-end": ctx.for_review(base, group, TODAY - timedelta(days=365), TODAY, attendance, year_end=True),
         "alert": {**ctx.for_alert(base, group, me, [TODAY, TODAY + timedelta(days=7)], [option]), "heatmap": image},
         "report": for_report(base, group, me, sample_world(group), datetime.combine(TODAY, time(14), UTC), image),
+        "receipt": ctx.for_receipt(base, ["New goal: Draft aims (by 15 March 2027)", "On the agenda: feedback"],
+                                   [("away: someday", "\"someday\" is not a date I can read.")],
+                                   ["Your reply had more than 50 items; only the first 50 were read."]),
         "failure": {**base, "failure": failure_payload("agenda", group.members[1].name, group.members[1].email,
                                                        "550 5.1.1 no such user", TODAY)},
     }

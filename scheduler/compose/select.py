@@ -27,7 +27,7 @@ from scheduler.compose.messages import content_id
 from scheduler.compose.build import base_context, build
 from scheduler.compose.render import Templates
 from scheduler.core.outbox import (FailurePayload, Kind, MeetingPayload, NoQuorumPayload, NudgePayload,
-                                   OutboxRecord, PeriodPayload, ReportPayload)
+                                   OutboxRecord, PeriodPayload, ReceiptPayload, ReportPayload)
 from scheduler.core.slots import Candidate, Verdict
 
 
@@ -117,6 +117,8 @@ def message_for(record: OutboxRecord, config: Config, world: World, templates: T
     if isinstance(payload, ReportPayload):
         image, images = picture(payload.heatmap)
         return make(for_report(base, group, member, world, now, image), images=images)
+    if isinstance(payload, ReceiptPayload):
+        return make(ctx.for_receipt(base, payload.recorded, payload.not_understood, payload.notes))
     return Skip(f"unknown kind {kind!r}")
 
 

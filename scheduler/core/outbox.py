@@ -47,6 +47,7 @@ class Kind(StrEnum):
     ALERT = "alert"            # to coordinators: no quorum, a failed send, unreadable calendars
     REPORT = "report"          # the coordinators' monthly report
     PUBLISH = "publish"        # the meeting into a shared calendar; the recipient is the calendar's name
+    RECEIPT = "receipt"        # to a member: what their reply recorded (key "receipt:<the reply's Message-ID>")
 
 
 class Status(StrEnum):
@@ -159,7 +160,23 @@ class ReportPayload:
         return out
 
 
-Payload = MeetingPayload | NudgePayload | PeriodPayload | NoQuorumPayload | FailurePayload | ReportPayload
+@dataclass(frozen=True)
+class ReceiptPayload:
+    """What one reply recorded and what it did not understand, in the words the receipt shows
+    (fixed when the reply is taken: the lines not understood are nowhere else)."""
+
+    reply: str                                      # the reply's Message-ID
+    recorded: tuple[str, ...] = ()
+    not_understood: tuple[tuple[str, str], ...] = ()  # (the line as written, why)
+    notes: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"reply": self.reply, "recorded": list(self.recorded),
+                "not_understood": [list(p) for p in self.not_understood], "notes": list(self.notes)}
+
+
+Payload = (MeetingPayload | NudgePayload | PeriodPayload | NoQuorumPayload | FailurePayload | ReportPayload
+           | ReceiptPayload)
 
 
 def candidate_payload(c: Candidate) -> dict[str, Any]:
@@ -185,6 +202,10 @@ def payload_from_json(kind: Kind, data: Mapping[str, Any]) -> Payload:
         return PeriodPayload(date.fromisoformat(data["start"]), date.fromisoformat(data["end"]))
     if kind == Kind.REPORT:
         return ReportPayload(_text(data["month"]), data.get("heatmap"))
+    if kind == Kind.RECEIPT:
+        return ReceiptPayload(_text(data["reply"]), tuple(_text(t) for t in data["recorded"]),
+                              tuple((_text(a), _text(b)) for a, b in data["not_understood"]),
+                              tuple(_text(t) for t in data["notes"]))
     if "failure" in data:  # an alert
         f = data["failure"]
         return FailurePayload(_text(f["kind"]), _text(f["name"]), _text(f["email"]), _text(f["error"]),

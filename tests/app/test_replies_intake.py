@@ -222,3 +222,66 @@ def test_old_outbox_message_ids_still_name_their_message(cfg):
         s.commit()
     with Store(cfg / "var" / "state.json") as s:
         assert s.replies.sent(sent_id(cfg, MAYA))["recipient"] == MAYA
+
+
+def receipts(folder: Path) -> list:
+    with Store(folder / "var" / "state.json", lock=False) as s:
+        return [r for r in s.sends() if r.kind == "receipt"]
+
+
+def test_a_taken_reply_gets_one_receipt_to_its_author(cfg):
+    """One receipt, to Maya only, listing what was recorded; the same reply again plans none."""
+    data = answering("gmail.eml", sent_id(cfg, MAYA))
+    deliver(cfg, data)
+    tick(cfg)
+    deliver(cfg, data)
+    tick(cfg, datetime(2026, 11, 22, 12, tzinfo=UTC))
+    [receipt] = receipts(cfg)
+    assert receipt.recipient == MAYA and receipt.status == "sent"
+    assert receipt.payload.recorded == ("New goal: send specific aims to Rafael (by Monday 15 March 2027)",
+                                        "Done: Send specific aims page to primary mentor",
+                                        "On the next agenda: 10 minutes on the resubmission timeline")
+
+
+def test_a_reply_with_nothing_to_record_gets_no_receipt(cfg):
+    """"Thanks, see you!" is conversation: no receipt, left unread for a person."""
+    reply = answering("gmail.eml", sent_id(cfg, MAYA))
+    reply = re.sub(rb"(?m)^(commit|done|agenda):.*$", b"", reply)
+    deliver(cfg, reply)
+    tick(cfg)
+    assert receipts(cfg) == [] and items(cfg) == [] and unread(cfg) == 1
+
+
+def test_not_understood_lines_are_quoted_back_to_their_author(cfg):
+    """A line that cannot be read is in the receipt (to its author), with why."""
+    reply = answering("gmail.eml", sent_id(cfg, MAYA)).replace(b"done: 1", b"away: someday soon")
+    deliver(cfg, reply)
+    tick(cfg)
+    [receipt] = receipts(cfg)
+    assert receipt.payload.not_understood[0][0] == "away: someday soon"
+
+
+def test_undo_in_reply_to_the_receipt_takes_back_what_the_reply_added(cfg):
+    """`undo` answering the receipt removes the reply's items; Maya's goal is open again."""
+    deliver(cfg, answering("gmail.eml", sent_id(cfg, MAYA)))
+    tick(cfg)
+    [receipt] = receipts(cfg)
+    undo = (f"From: Maya Chen <{MAYA}>\nTo: k-club@mentoring.example.org\nSubject: Re: Got it\n"
+            f"Message-ID: <undo-1@mail.example>\nIn-Reply-To: {receipt.message_id}\n\nundo\n\n"
+            f"> New goal: send specific aims\n").encode()
+    deliver(cfg, undo)
+    tick(cfg, datetime(2026, 11, 22, 12, tzinfo=UTC))
+    assert items(cfg) == []
+    undone = [r for r in receipts(cfg) if r.payload.reply == "<undo-1@mail.example>"]
+    assert undone[0].payload.recorded == ("Taken back: 3 item(s) from your earlier reply",)
+
+
+def test_undo_from_another_member_takes_nothing_back(cfg):
+    """Li answering Maya's receipt with `undo` is ignored: the receipt was not sent to Li."""
+    deliver(cfg, answering("gmail.eml", sent_id(cfg, MAYA)))
+    tick(cfg)
+    [receipt] = receipts(cfg)
+    deliver(cfg, (f"From: Li Wang <{LI}>\nMessage-ID: <undo-2@mail.example>\n"
+                  f"In-Reply-To: {receipt.message_id}\n\nundo\n").encode())
+    tick(cfg, datetime(2026, 11, 22, 12, tzinfo=UTC))
+    assert len(items(cfg)) == 3
