@@ -69,7 +69,9 @@ class Runner:
                                  # compiled once, not per tick
                                  templates=load_templates(first.folder / "templates", first.service.limits),
                                  dry_run=dry_run)
-        self.handover = Handover(store, config, self.commit, inbox)
+        # The intake reads the config as written: a `done: N` is read against the goals in the
+        # config and the items in the state (core.goals.open_goals), not a merge of both.
+        self.handover = Handover(store, lambda: self.watcher.config, self.commit, inbox)
 
     @property
     def config(self) -> Config:

@@ -285,3 +285,21 @@ def test_undo_from_another_member_takes_nothing_back(cfg):
                   f"In-Reply-To: {receipt.message_id}\n\nundo\n").encode())
     tick(cfg, datetime(2026, 11, 22, 12, tzinfo=UTC))
     assert len(items(cfg)) == 3
+
+
+def test_done_numbers_count_goals_from_replies_and_time_away_reaches_the_slot_finder(cfg):
+    """After the Gmail reply Maya's one open goal is the one she committed to by reply: `done: 1` marks
+    it; her `away:` joins her time away in the config the planner and slot finder read."""
+    deliver(cfg, answering("gmail.eml", sent_id(cfg, MAYA)))
+    tick(cfg)
+    with Store(cfg / "var" / "state.json", lock=False) as s:
+        receipt_id = next(r.message_id for r in s.sends() if r.kind == "receipt")
+    deliver(cfg, (f"From: Maya Chen <{MAYA}>\nMessage-ID: <two@mail.example>\nIn-Reply-To: {receipt_id}\n\n"
+                  f"done: 1\naway: 2027-01-04 to 2027-01-08\n").encode())
+    tick(cfg, datetime(2026, 11, 22, 12, tzinfo=UTC))
+    with Store(cfg / "var" / "state.json") as store:
+        runner = Runner(ConfigWatcher(cfg), store, lambda c: DryRunTransport(), availability=lambda *a: {})
+        group = runner.config.groups["k-club"]
+        mine = [g for g in group.goals if g.member == MAYA]
+        assert all(g.done for g in mine) and {g.text for g in mine} >= {"send specific aims to Rafael"}
+        assert group.member(MAYA).away[-1].covers(datetime(2027, 1, 6).date())
