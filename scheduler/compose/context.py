@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from scheduler.core.config import Group, Member
 from scheduler.core.cycles import cycle_of
+from scheduler.core.goals import goal_order
 from scheduler.core.meetings import Meeting
 from scheduler.core.slots import Candidate
 
@@ -88,6 +89,10 @@ def base(group: Group, recipient: Member, sender_name: str) -> dict[str, Any]:
             "is_coordinator": recipient.email in group.coordinators,
         },
         "sender_name": sender_name,
+        # The recipient's open goals, numbered as a `done: N` reply is read (core.goals).
+        "my_goals": [{"number": n, "text": g.text, "due": day_text(g.due) if g.due else ""}
+                     for n, g in enumerate(sorted((g for g in group.goals if g.member == recipient.email
+                                                   and not g.done), key=goal_order), 1)],
     }
 
 

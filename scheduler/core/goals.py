@@ -23,6 +23,11 @@ from typing import Any
 from scheduler.core.config import AgendaItem, Away, Config, Goal, Group, Milestone
 
 
+def goal_order(goal: Goal) -> tuple[date, str]:
+    """How every email sorts a member's open goals, and so numbers them."""
+    return (goal.due or date.max, goal.text)
+
+
 def goal_ref(goal: Goal, index: int) -> str:
     """How a `done` item names a goal: a config goal by its place and text, a reply's by id."""
     return f"config:{index}:{goal.text}"
@@ -48,7 +53,7 @@ def member_goals(group: Group, items: Sequence[Mapping[str, Any]]) -> list[tuple
 def open_goals(group: Group, items: Sequence[Mapping[str, Any]], member: str) -> list[tuple[str, Goal]]:
     """One member's open goals, numbered 1.. in this order in every email."""
     mine = [(ref, g) for ref, g in member_goals(group, items) if g.member.lower() == member.lower() and not g.done]
-    return sorted(mine, key=lambda rg: (rg[1].due or date.max, rg[1].text))
+    return sorted(mine, key=lambda rg: goal_order(rg[1]))
 
 
 def resolve(ref: int | str, goals: Sequence[tuple[str, Goal]]) -> tuple[str, Goal] | str:
