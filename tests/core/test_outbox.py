@@ -9,7 +9,7 @@ import pytest
 from builders import group, member
 
 from scheduler.core.outbox import (FINISHED, OPEN, Addressee, FailurePayload, Kind, MeetingPayload, NoQuorumPayload,
-                                   NudgePayload, OutboxRecord, PeriodPayload, ReportPayload, Send, Status, expires,
+                                   NudgePayload, OutboxRecord, PeriodPayload, ReceiptPayload, ReportPayload, Send, Status, expires,
                                    payload_from_json, retry_delay)
 
 NOW = datetime(2027, 3, 1, 12, tzinfo=UTC)
@@ -38,6 +38,9 @@ PAYLOADS = [
                   "summary": "cannot read"}}),
     (Kind.REPORT, ReportPayload("2027-03"), {"month": "2027-03"}),
     (Kind.REPORT, ReportPayload("2027-03", {"days": []}), {"month": "2027-03", "heatmap": {"days": []}}),
+    (Kind.RECEIPT, ReceiptPayload("<r@x.example>", ("New goal: aims",), (("away: soon", "not a date"),), ("cut",)),
+     {"reply": "<r@x.example>", "recorded": ["New goal: aims"], "not_understood": [["away: soon", "not a date"]],
+      "notes": ["cut"]}),
 ]
 
 
@@ -56,7 +59,9 @@ def test_every_kind_has_a_payload_case():
 @pytest.mark.parametrize("kind, data", [
     (Kind.INVITE, {}), (Kind.UPDATE, {"cycle": 2027}), (Kind.NUDGE, {"due": "soon"}),
     (Kind.REVIEW, {"start": "2027-01-01"}), (Kind.ALERT, {"failure": {"kind": "agenda"}}), (Kind.REPORT, {}),
-], ids=["invite-empty", "cycle-number", "due-text", "review-no-end", "failure-partial", "report-empty"])
+    (Kind.RECEIPT, {"reply": "<r@x>", "recorded": [1], "not_understood": [], "notes": []}),
+], ids=["invite-empty", "cycle-number", "due-text", "review-no-end", "failure-partial", "report-empty",
+        "receipt-number"])
 def test_a_payload_that_does_not_fit_its_kind_is_refused(kind, data):
     """A payload missing or mistyping a field raises (the store names the record when it reads the state)."""
     with pytest.raises((KeyError, TypeError, ValueError)):
