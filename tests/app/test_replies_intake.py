@@ -303,3 +303,29 @@ def test_done_numbers_count_goals_from_replies_and_time_away_reaches_the_slot_fi
         mine = [g for g in group.goals if g.member == MAYA]
         assert all(g.done for g in mine) and {g.text for g in mine} >= {"send specific aims to Rafael"}
         assert group.member(MAYA).away[-1].covers(datetime(2027, 1, 6).date())
+
+
+@pytest.mark.parametrize(("table", "field", "value", "says"), [
+    ("items", "kind", "wish", "items record 1 has a kind that is not one of goal, done, agenda"),
+    ("items", "due", 15, "items record 1 has 'due' that is not a date"),
+    ("items", "received", "yesterday", "items record 1 has 'received' that is not a date and time"),
+    ("sent", "recipient", 7, "sent record 1 has 'recipient' as a number, not text"),
+])
+def test_a_mistyped_reply_record_stops_the_state_with_one_line(cfg, table, field, value, says):
+    """Reply tables are checked when the state is read, like the others; the line names the field, not the value."""
+    import json
+
+    from scheduler.core.errors import StateError
+    deliver(cfg, answering("gmail.eml", sent_id(cfg, MAYA)))
+    tick(cfg)
+    state = cfg / "var" / "state.json"
+    with Store(state) as s:  # rewritten whole: the journal folded in
+        s.storage._write_all()
+    doc = json.loads(state.read_text())
+    doc.pop("checksum", None)
+    doc["meta"]["1"]["schema"] = 2
+    doc[table]["1"][field] = value
+    state.write_text(json.dumps(doc))
+    with pytest.raises(StateError, match=says) as caught:
+        Store(state, lock=False)
+    assert str(value) not in str(caught.value).replace(str(state), "")
