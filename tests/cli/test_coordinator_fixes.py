@@ -1,0 +1,100 @@
+"""What a new coordinator trips over (issue 12, point 7): `reschedule` names who cannot come at
+the new time and refuses one a required member cannot make without --force; `attendance` is
+refused for a meeting still to come.
+
+The example group's December meeting (Thu 10 Dec 2026) is scheduled by a `run` at NOW; the
+commands run with the clock pinned. Maya Chen, the required coordinator, is busy on Wed 16 Dec
+at 12:00 in her calendar, and her hours end at 18:00 New York time.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import time_machine
+
+from scheduler.app.store import Store
+from scheduler.cli.main import main
+
+ROOT = Path(__file__).resolve().parents[2]
+NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
+LATER = NOW + timedelta(hours=1)
+MAYA = "maya.chen@northeast-childrens.example"
+
+
+@pytest.fixture
+def cfg(tmp_path, capsys):
+    folder = tmp_path / "cfg"
+    shutil.copytree(ROOT / "config" / "example", folder, ignore=shutil.ignore_patterns("var"))
+    assert main(["run", "--config", str(folder), "--now", NOW.isoformat()]) == 0
+    capsys.readouterr()
+    return folder
+
+
+def command(capsys, folder: Path, *args: str, at: datetime = LATER) -> tuple[int, str, str]:
+    with time_machine.travel(at, tick=False):
+        code = main([*args, "--config", str(folder)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def december(folder: Path):
+    with Store(folder / "var" / "state.json", lock=False) as store:
+        return store.meetings()[("k-club", "2026-12")]
+
+
+@pytest.mark.parametrize(("to", "reason"), [
+    ("2026-12-16 12:00", "(busy)"),
+    ("2026-12-15 19:00", "(outside 08:00–18:00 local (19:00 in America/New_York))"),
+], ids=["busy", "outside-hours"])
+def test_reschedule_refuses_a_time_the_required_member_cannot_make(cfg, capsys, to, reason):
+    """One line, exit 2, naming the required member and the slot finder's reason; nothing stored
+    or handed over."""
+    before = december(cfg)
+    code, out, err = command(capsys, cfg, "reschedule", "k-club", "--to", to)
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1, err
+    assert f"required Maya Chen <{MAYA}> {reason} cannot come" in err and "--force" in err
+    assert december(cfg) == before and not (cfg / "var" / "incoming").exists()
+
+
+def test_reschedule_with_force_moves_it_and_still_warns(cfg, capsys):
+    """--force goes on, and still says the required member (and everyone else) cannot come, and why."""
+    code, out, err = command(capsys, cfg, "reschedule", "k-club", "--to", "2026-12-16 12:00", "--force")
+    assert code == 0, err
+    assert f"warning: required Maya Chen <{MAYA}> cannot come at the new time: busy" in out
+    assert december(cfg).start == datetime(2026, 12, 16, 17, tzinfo=UTC)
+
+
+def test_reschedule_names_every_member_who_cannot_come_and_why(cfg, capsys):
+    """A time the required member can make is moved to, and each member who cannot come is named
+    with the slot finder's reason, as `slots` gives it."""
+    code, out, err = command(capsys, cfg, "reschedule", "k-club", "--to", "2026-12-15 11:00")
+    assert code == 0, err
+    warnings = [line for line in out.splitlines() if line.startswith("warning:")]
+    assert "warning: Priya Raman <priya.raman@pacific-u.example> cannot come at the new time: busy" in warnings
+    assert ("warning: Ananya Das <ananya.das@kolkata-ich.example> cannot come at the new time: "
+            "outside 14:00–21:30 local (21:30 in Asia/Kolkata)") in warnings
+    assert not any(MAYA in line for line in warnings)
+    # The same reasons `slots` gives for that start.
+    code, slots_out, _ = command(capsys, cfg, "slots", "k-club", "--from", "2026-12-15", "--to", "2026-12-15",
+                                 "--json", "--top", "100", at=LATER)
+    [candidate] = [c for c in json.loads(slots_out)["candidates"] if c["start"] == "2026-12-15T16:00:00Z"]
+    named = {line.split("<")[1].split(">")[0]: line.split("new time: ")[1] for line in warnings}
+    assert named == candidate["unavailable"]
+
+
+def test_attendance_for_a_meeting_still_to_come_is_refused(cfg, capsys):
+    """Before December's meeting has ended: one line, exit 2, nothing stored; after it, recorded."""
+    meeting = december(cfg)
+    for at in (LATER, meeting.end - timedelta(minutes=1)):
+        code, out, err = command(capsys, cfg, "attendance", "k-club", "2026-12-10", "--present", MAYA, at=at)
+        assert code == 2 and len(err.strip().splitlines()) == 1, err
+        assert "meeting of 2026-12-10 has not happened yet (it ends Thu 10 Dec 2026 11:00 America/New_York)" in err
+        with Store(cfg / "var" / "state.json", lock=False) as store:
+            assert store.attendance("k-club") == []
+    code, out, err = command(capsys, cfg, "attendance", "k-club", "2026-12-10", "--present", MAYA, at=meeting.end)
+    assert code == 0 and "1 present" in out, err
