@@ -10,6 +10,7 @@ at 12:00 in her calendar, and her hours end at 18:00 New York time.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -98,3 +99,44 @@ def test_attendance_for_a_meeting_still_to_come_is_refused(cfg, capsys):
             assert store.attendance("k-club") == []
     code, out, err = command(capsys, cfg, "attendance", "k-club", "2026-12-10", "--present", MAYA, at=meeting.end)
     assert code == 0 and "1 present" in out, err
+
+
+STAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) (info|warning|error) ")
+
+
+def test_a_dry_run_logs_would_schedule_never_scheduled(tmp_path, capsys):
+    """`run --dry-run` says what it would do in its log lines as well as in its summary."""
+    folder = tmp_path / "cfg"
+    shutil.copytree(ROOT / "config" / "example", folder, ignore=shutil.ignore_patterns("var"))
+    assert main(["run", "--dry-run", "--config", str(folder), "--now", NOW.isoformat()]) == 0
+    out, err = capsys.readouterr()
+    assert "would schedule k-club 2026-12" in out
+    assert "info meeting would be scheduled group=k-club cycle=2026-12" in err
+    assert "scheduled" not in err.replace("would be scheduled", "") and "scheduled" not in out.replace("would schedule", "")
+
+
+def test_a_dry_run_with_no_quorum_says_coordinators_would_be_alerted(tmp_path, capsys):
+    """A window where no time reaches quorum: the dry run's warning says the alert would go, not that it went."""
+    folder = tmp_path / "cfg"
+    shutil.copytree(ROOT / "config" / "example", folder, ignore=shutil.ignore_patterns("var"))
+    toml = folder / "groups" / "k-club.toml"
+    toml.write_text(toml.read_text().replace("quorum = 0.5", "quorum = 1.0"))
+    assert main(["run", "--dry-run", "--config", str(folder), "--now", NOW.isoformat()]) == 0
+    err = capsys.readouterr().err
+    assert "warning no time reaches quorum; coordinators would be alerted group=k-club" in err
+    assert "coordinators alerted" not in err
+
+
+def test_text_log_lines_start_with_an_iso_8601_utc_timestamp(tmp_path, capsys):
+    """Every text log line starts with the instant it was logged, ISO 8601 in UTC, to the millisecond."""
+    folder = tmp_path / "cfg"
+    shutil.copytree(ROOT / "config" / "example", folder, ignore=shutil.ignore_patterns("var"))
+    before = datetime.now(UTC).replace(microsecond=0)
+    assert main(["run", "--once", "--config", str(folder), "--now", NOW.isoformat()]) == 0
+    after = datetime.now(UTC)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines
+    for line in lines:
+        m = STAMP.match(line)
+        assert m, line
+        assert before <= datetime.fromisoformat(m.group(1)) <= after
