@@ -140,3 +140,84 @@ def test_text_log_lines_start_with_an_iso_8601_utc_timestamp(tmp_path, capsys):
         m = STAMP.match(line)
         assert m, line
         assert before <= datetime.fromisoformat(m.group(1)) <= after
+
+
+def preview(capsys, folder: Path, kind: str, to: str, now: str, *extra: str) -> str:
+    assert main(["preview", "k-club", kind, "--config", str(folder), "--to", to, "--now", now, *extra]) == 0
+    return capsys.readouterr().out
+
+
+def example(tmp_path: Path, *edits: tuple[str, str]) -> Path:
+    folder = tmp_path / "cfg"
+    shutil.copytree(ROOT / "config" / "example", folder, ignore=shutil.ignore_patterns("var"))
+    toml = folder / "groups" / "k-club.toml"
+    text = toml.read_text()
+    for old, new in edits:
+        assert old in text
+        text = text.replace(old, new, 1)
+    toml.write_text(text)
+    return folder
+
+
+def test_the_follow_up_says_nothing_about_these_when_it_lists_no_goals(tmp_path, capsys):
+    """James has no goal: his follow-up asks only about something new, in text and HTML; Maya,
+    who has goals, is still asked whether one of these is done."""
+    folder = example(tmp_path)
+    html = tmp_path / "follow-up.html"
+    james = preview(capsys, folder, "follow-up", "james.carter@northeast-childrens.example",
+                    "2026-12-11T18:00:00Z", "--html", str(html))
+    assert "You have no commitments written down" in james
+    assert "these" not in james.split("What the others")[0] and "these" not in html.read_text()
+    assert "Did you name something new at the meeting?" in james
+    maya = preview(capsys, folder, "follow-up", MAYA, "2026-12-11T18:00:00Z")
+    assert "Did you name something new at the meeting, or is one of these done?" in maya
+
+
+def option_blocks(text: str) -> list[list[str]]:
+    """The alert's numbered options, each as its lines."""
+    body = text.split("The best options it found")[1].split("To go ahead")[0]
+    blocks = re.split(r"\n(?=\d\. )", body)[1:]
+    return [block.strip().splitlines() for block in blocks]
+
+
+def test_preview_alert_on_a_group_that_reaches_quorum_does_not_claim_it_does_not(tmp_path, capsys):
+    """The example group has times that reach its 50% quorum: the preview says so, subject and
+    text, and each option says it is enough to meet, with the numbers."""
+    folder = example(tmp_path)
+    html = tmp_path / "alert.html"
+    text = preview(capsys, folder, "alert", MAYA, "2026-11-20T12:00:00Z", "--html", str(html))
+    assert "No time reaches quorum" not in text and "No invitation has gone out" not in text
+    assert "Subject: A time reaches quorum for K Club" in text and "no alert is due" in text
+    blocks = option_blocks(text)
+    assert blocks and all(b[1].strip().startswith("Enough to meet: ") for b in blocks)
+    assert "Enough to meet: 10 of 12 expected, 6 needed." in blocks[0][1]
+    assert "No time reaches quorum" not in html.read_text() and "Enough to meet" in html.read_text()
+
+
+def test_an_alert_below_quorum_says_why_each_option_cannot_go_ahead(tmp_path, capsys):
+    """With a quorum no time reaches (every member) and James required, every option says it
+    cannot go ahead and why: the required member who cannot come, or how many are expected
+    against how many are needed; the opening line is true of every option."""
+    folder = example(tmp_path, ("quorum = 0.5", "quorum = 1.0"),
+                     ('calendar = "calendars/james-carter.ics"', 'calendar = "calendars/james-carter.ics"\nrequired = true'))
+    text = preview(capsys, folder, "alert", MAYA, "2026-11-20T12:00:00Z")
+    assert "there is no time when at least 100% of the group, and every required member, can come" in text
+    assert "Subject: No time reaches quorum for K Club" in text and "Enough to meet" not in text
+    blocks = option_blocks(text)
+    assert len(blocks) == 3
+    for block in blocks:
+        reason = block[1].strip()
+        if any(line.strip().startswith("James Carter: ") for line in block):
+            assert reason == "Cannot go ahead: James Carter cannot come, and is required."
+        else:
+            assert re.fullmatch(r"Cannot go ahead: \d+(\.5)? of 12 expected, 12 needed \(100% of the group\)\.", reason)
+
+
+def test_the_quorum_in_people_is_rounded_up_to_the_half_steps_attendance_moves_in(tmp_path, capsys):
+    """A 60% quorum of 12 is 7.2 people; attendance moves in halves, so 7.5 are needed."""
+    folder = example(tmp_path, ("quorum = 0.5", "quorum = 0.99"))
+    text = preview(capsys, folder, "alert", MAYA, "2026-11-20T12:00:00Z")
+    assert all("12 needed (99% of the group)." in b[1] for b in option_blocks(text))
+    folder = example(tmp_path / "b", ("quorum = 0.5", "quorum = 0.6"))
+    text = preview(capsys, folder, "alert", MAYA, "2026-11-20T12:00:00Z")
+    assert "7.5 needed" in text
