@@ -221,3 +221,111 @@ def test_the_quorum_in_people_is_rounded_up_to_the_half_steps_attendance_moves_i
     folder = example(tmp_path / "b", ("quorum = 0.5", "quorum = 0.6"))
     text = preview(capsys, folder, "alert", MAYA, "2026-11-20T12:00:00Z")
     assert "7.5 needed" in text
+
+
+# --- validate ------------------------------------------------------------------------------
+
+SMALL = """\
+name = "G"
+timezone = "UTC"
+coordinators = ["boss@x.example"]
+started = 2026-01-01
+
+[[members]]
+name = "Ana Lima"
+email = "ana@x.example"
+timezone = "UTC"
+
+[[members]]
+name = "Rafael Souza"
+email = "rafael@x.example"
+timezone = "UTC"
+hours = "9-5"
+
+[[goals]]
+member = "ben@uni-b.example"
+text = "Send the aims page"
+due = 2026-12-15
+"""
+
+
+def validate(capsys, tmp_path: Path, text: str) -> list[str]:
+    folder = tmp_path / "v"
+    (folder / "groups").mkdir(parents=True, exist_ok=True)
+    (folder / "groups" / "g.toml").write_text(text)
+    code = main(["validate", "--config", str(folder)])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == "" and "Traceback" not in err, out + err
+    return err.splitlines()
+
+
+def test_validate_reports_cross_references_together_with_field_problems(tmp_path, capsys):
+    """A field problem (Rafael's hours) no longer hides the coordinator who is not a member and
+    the goal of someone outside the group: all three, in one run, each naming whom it is about."""
+    lines = validate(capsys, tmp_path, SMALL)
+    assert len(lines) == 3, lines
+    assert lines[0].startswith("groups/g.toml: members[2] (Rafael Souza).hours: ")
+    assert lines[1].startswith("groups/g.toml: coordinators[1]: boss@x.example is not a member")
+    assert lines[2].startswith("groups/g.toml: goals[1] (ben@uni-b.example).member: ben@uni-b.example is not a member")
+
+
+def test_a_missing_email_names_the_member_and_a_reference_that_may_be_theirs_says_so(tmp_path, capsys):
+    """`members[2] (Rafael Souza).email: required key is missing`; a goal for an address no member
+    has is still reported, and points at the member whose email is missing."""
+    text = SMALL.replace('coordinators = ["boss@x.example"]', 'coordinators = ["ana@x.example"]')
+    text = text.replace('email = "rafael@x.example"\n', "").replace('hours = "9-5"\n', "")
+    lines = validate(capsys, tmp_path, text)
+    assert lines == [
+        "groups/g.toml: members[2] (Rafael Souza).email: required key is missing; add it",
+        "groups/g.toml: goals[1] (ben@uni-b.example).member: ben@uni-b.example is not a member of this group; "
+        "use one of: ana@x.example (or fix members[2]'s email, if it is theirs)",
+    ]
+
+
+def test_calendar_files_are_checked_even_when_a_field_is_wrong(tmp_path, capsys):
+    """A missing calendar file is reported beside a field problem of the same file."""
+    text = SMALL.replace('coordinators = ["boss@x.example"]', 'coordinators = ["ana@x.example"]')
+    text = text.replace('member = "ben@uni-b.example"', 'member = "ana@x.example"')
+    text = text.replace('name = "Ana Lima"\n', 'name = "Ana Lima"\ncalendar = "calendars/ana.ics"\n')
+    lines = validate(capsys, tmp_path, text)
+    assert [line.split(":")[1].strip() for line in lines] == ["members[2] (Rafael Souza).hours",
+                                                              "members[1] (Ana Lima).calendar"], lines
+
+
+@pytest.mark.parametrize("value", ["2026-13-01", "2026-02-30", "2026-1-5", "15/12/2026", "15.12.2026", "2026/12/15"])
+def test_an_unquoted_bad_date_gives_the_position_and_the_hint(tmp_path, capsys, value):
+    """tomllib sees a broken number; the line says where the value starts and how dates are written."""
+    [line] = validate(capsys, tmp_path, SMALL.replace("due = 2026-12-15", f"due = {value}"))
+    row = SMALL.splitlines().index("due = 2026-12-15") + 1
+    assert line == (f"groups/g.toml: line {row}, column 7: invalid TOML: not a date; "
+                    "dates are written 2026-11-01, without quotes")
+
+
+def test_a_bad_date_inside_an_inline_table_points_at_it(tmp_path, capsys):
+    """`away = [{ from = ..., to = 2027-02-30 }]`: the column of the bad date, with the hint."""
+    text = SMALL.replace('hours = "9-5"', "away = [{ from = 2027-01-11, to = 2027-02-30 }]")
+    [line] = validate(capsys, tmp_path, text)
+    assert line.endswith("column 35: invalid TOML: not a date; dates are written 2026-11-01, without quotes")
+
+
+@pytest.mark.parametrize(("value", "says"), [
+    ('"2026-12-15"', "a date in quotes is text: remove the quotes; dates are written 2026-11-01, without quotes"),
+    ('"1797292800"', "expected a date, got '1797292800'; dates are written 2026-11-01, without quotes"),
+    ("2026-12-15T00:00:00", "expected a date without a time of day, got 2026-12-15T00:00:00; "
+                              "dates are written 2026-11-01"),
+], ids=["quoted", "timestamp-text", "date-time"])
+def test_a_quoted_date_is_refused_with_the_hint(tmp_path, capsys, value, says):
+    """Text where a date is expected (which pydantic would quietly read, a midnight timestamp
+    included) is one line naming the field, with the hint."""
+    text = SMALL.replace('coordinators = ["boss@x.example"]', 'coordinators = ["ana@x.example"]')
+    text = text.replace('member = "ben@uni-b.example"', 'member = "ana@x.example"').replace('hours = "9-5"\n', "")
+    [line] = validate(capsys, tmp_path, text.replace("due = 2026-12-15", f"due = {value}"))
+    assert line == f"groups/g.toml: goals[1] (ana@x.example).due: {says}"
+
+
+def test_a_name_too_long_or_on_two_lines_is_not_shown_beside_the_path(tmp_path, capsys):
+    """Only a one-line name of at most 80 characters is shown; otherwise the path is as before."""
+    text = SMALL.replace('coordinators = ["boss@x.example"]', 'coordinators = ["ana@x.example"]')
+    text = text.replace('member = "ben@uni-b.example"', 'member = "ana@x.example"')
+    lines = validate(capsys, tmp_path, text.replace('name = "Rafael Souza"', f'name = "{"R" * 81}"'))
+    assert lines == ["groups/g.toml: members[2].hours: " + lines[0].split(".hours: ")[1]]
