@@ -311,18 +311,21 @@ def _calendars(data: dict[str, Any]) -> list[tuple[int, str | None]]:
 
 def _named(problem: Problem, data: dict[str, Any]) -> Problem:
     """`members[2].email` as `members[2] (Rafael Souza).email`, and `goals[3]` (or a milestone)
-    as `goals[3] (ben@uni-b.example)`: in a file of twelve members, a number alone sends the
-    coordinator counting blocks. Only a one-line name or address of bounded length is shown."""
-    m = re.match(r"(members|goals|milestones)\[(\d+)\]", problem.field)
-    if not m:
-        return problem
-    items = data.get(m.group(1))
-    index = int(m.group(2)) - 1
-    entry = items[index] if isinstance(items, list) and 0 <= index < len(items) else None
-    label = entry.get("name" if m.group(1) == "members" else "member") if isinstance(entry, dict) else None
-    if not isinstance(label, str) or not label.strip() or not label.isprintable() or len(label) > NAME_SHOWN:
-        return problem
-    return Problem(problem.file, f"{m.group(0)} ({label.strip()}){problem.field[m.end():]}", problem.message)
+    as `goals[3] (ben@uni-b.example)`, in the path and where a message refers to another entry
+    ("already used by members[2] (Ben Okoro)"): in a file of twelve members, a number alone sends
+    the coordinator counting blocks. Only a one-line name or address of bounded length is shown."""
+    def label(m: re.Match[str]) -> str:
+        items = data.get(m.group(1))
+        index = int(m.group(2)) - 1
+        entry = items[index] if isinstance(items, list) and 0 <= index < len(items) else None
+        text = entry.get("name" if m.group(1) == "members" else "member") if isinstance(entry, dict) else None
+        if not isinstance(text, str) or not text.strip() or not text.isprintable() or len(text) > NAME_SHOWN:
+            return m.group(0)
+        return f"{m.group(0)} ({text.strip()})"
+
+    entry = re.compile(r"\b(members|goals|milestones)\[(\d+)\](?! \()")
+    return Problem(problem.file, entry.sub(label, problem.field, count=1) if entry.match(problem.field) else problem.field,
+                   re.sub(r"\b(members)\[(\d+)\](?=[;,:) ]|$)(?! \()", label, problem.message))
 
 
 def _check_files(calendars: list[tuple[int, str | None]], folder: Path, service: Service) -> list[tuple[str, str]]:

@@ -329,3 +329,12 @@ def test_a_name_too_long_or_on_two_lines_is_not_shown_beside_the_path(tmp_path, 
     text = text.replace('member = "ben@uni-b.example"', 'member = "ana@x.example"')
     lines = validate(capsys, tmp_path, text.replace('name = "Rafael Souza"', f'name = "{"R" * 81}"'))
     assert lines == ["groups/g.toml: members[2].hours: " + lines[0].split(".hours: ")[1]]
+
+
+def test_a_duplicate_address_names_both_members(tmp_path, capsys):
+    """The path and the entry the message refers to both carry the member's name."""
+    text = SMALL.replace('coordinators = ["boss@x.example"]', 'coordinators = ["ana@x.example"]')
+    text = text.replace('member = "ben@uni-b.example"', 'member = "ana@x.example"').replace('hours = "9-5"\n', "")
+    lines = validate(capsys, tmp_path, text.replace('email = "rafael@x.example"', 'email = "ana@x.example"'))
+    assert lines == ["groups/g.toml: members[2] (Rafael Souza).email: ana@x.example is already used by "
+                     "members[1] (Ana Lima); each member needs their own address"]
