@@ -338,3 +338,26 @@ def test_a_duplicate_address_names_both_members(tmp_path, capsys):
     lines = validate(capsys, tmp_path, text.replace('email = "rafael@x.example"', 'email = "ana@x.example"'))
     assert lines == ["groups/g.toml: members[2] (Rafael Souza).email: ana@x.example is already used by "
                      "members[1] (Ana Lima); each member needs their own address"]
+
+
+# --- README -----------------------------------------------------------------------------------
+
+WORDS = {"invite": "invitation per member", "report": "monthly\nreport", "year-end": "year-end prompt",
+         "review": "mission review", "nudge": "nudge", "agenda": "agenda"}
+
+
+@pytest.mark.parametrize("now", ["2026-12-02T12:00:00Z", "2027-01-14T12:00:00Z", "2027-03-05T12:00:00Z",
+                                 "2027-06-20T12:00:00Z"])
+def test_the_readme_says_everything_the_first_command_sends(tmp_path, capsys, now):
+    """The README's paragraph on the first command names every kind of message its one tick sends
+    on the example, whatever the day (December brings the year-end prompt, January a review)."""
+    readme = (ROOT / "README.md").read_text()
+    paragraph = readme.split("The first command")[1].split("The second command")[0]
+    folder = tmp_path / "cfg"
+    shutil.copytree(ROOT / "config" / "example", folder, ignore=shutil.ignore_patterns("var"))
+    assert main(["run", "--once", "--config", str(folder), "--now", now]) == 0
+    sent = re.search(r"sent \d+: (.*)", capsys.readouterr().out).group(1)
+    kinds = [part.rsplit(" ", 1)[0] for part in sent.split(", ")]
+    assert "invite" in kinds
+    for kind in kinds:
+        assert " ".join(WORDS[kind].split()) in " ".join(paragraph.split()), kind
