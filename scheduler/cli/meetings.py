@@ -10,7 +10,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from scheduler.cli.arguments import group_of, load, local_time_text, parse_date
+from scheduler.core.config import Config, Group, Member
 from scheduler.core.errors import UsageError
+from scheduler.core.meetings import Meeting
 
 
 def cmd_attendance(args: argparse.Namespace) -> int:
@@ -52,7 +54,7 @@ def cmd_attendance(args: argparse.Namespace) -> int:
     return 0
 
 
-def _local_end(meeting, group) -> str:
+def _local_end(meeting: Meeting, group: Group) -> str:
     return f"{meeting.end.astimezone(group.tz):%a %d %b %Y %H:%M} {group.timezone}"
 
 
@@ -79,7 +81,8 @@ def cmd_change_meeting(args: argparse.Namespace) -> int:
             raise UsageError(f"--to: the {meeting.cycle} meeting already starts then; nothing to change")
         after = meeting.moved(start, start + (meeting.end - meeting.start), now)
         absent = _who_cannot_come(config, group, after.start, after.end)
-        blocked = [(member, reason) for member, reason in absent if member.required]
+        blocked = [(member, reason) for member, status, reason in absent
+                   if member.required and status == "unavailable"]
         if blocked and not args.force:
             raise UsageError(f"--to: {args.to}: required {_names(blocked)} cannot come; pick another time "
                              f"(`friendtor slots {group.id}` ranks them) or add --force")
@@ -99,15 +102,17 @@ def cmd_change_meeting(args: argparse.Namespace) -> int:
     warning = changes.lead_warning(after.start, now) if not after.cancelled else None
     if warning:
         print(f"note: {warning}")
-    for member, reason in absent:
-        print(f"warning: {'required ' if member.required else ''}{member.name} <{member.email}> "
-              f"cannot come at the new time: {reason}")
+    for member, status, reason in absent:
+        what = "cannot come" if status == "unavailable" else "may not come"
+        print(f"{'warning' if status == 'unavailable' else 'note'}: {'required ' if member.required else ''}"
+              f"{member.name} <{member.email}> {what} at the new time: {reason}")
     return 0
 
 
-def _who_cannot_come(config, group, start: datetime, end: datetime) -> list:
-    """(member, reason) for each member the slot finder marks unavailable at [start, end),
-    from their calendars, hours, working days, holidays and time away, as `slots` shows them."""
+def _who_cannot_come(config: Config, group: Group, start: datetime, end: datetime) -> list[tuple[Member, str, str]]:
+    """(member, status, reason) for each member the slot finder marks unavailable (or only
+    tentative: a tentative event, an unreadable calendar) at [start, end), from their calendars,
+    hours, working days, holidays and time away, as `slots` shows them."""
     from scheduler.cli import wiring
     from scheduler.core.slots import verdicts_at
 
@@ -115,8 +120,9 @@ def _who_cannot_come(config, group, start: datetime, end: datetime) -> list:
     # span that began the day before still counts.
     availability = wiring.group_availability(config, group, start - timedelta(days=1), end + timedelta(days=1))
     verdicts = {v.email: v for v in verdicts_at(group, start, availability)}
-    return [(m, verdicts[m.email].reason) for m in group.members if verdicts[m.email].status == "unavailable"]
+    return [(m, verdicts[m.email].status, verdicts[m.email].reason) for m in group.members
+            if verdicts[m.email].status != "available"]
 
 
-def _names(pairs: list) -> str:
+def _names(pairs: list[tuple[Member, str]]) -> str:
     return "; ".join(f"{member.name} <{member.email}> ({reason})" for member, reason in pairs)

@@ -361,3 +361,13 @@ def test_the_readme_says_everything_the_first_command_sends(tmp_path, capsys, no
     assert "invite" in kinds
     for kind in kinds:
         assert " ".join(WORDS[kind].split()) in " ".join(paragraph.split()), kind
+
+
+def test_reschedule_goes_ahead_when_the_required_members_calendar_is_unreadable_and_says_so(cfg, capsys):
+    """An unreadable calendar is not a "cannot come" (the slot finder counts it half): the move is
+    made, with a note that the required member may not come, and why."""
+    (cfg / "calendars" / "maya-chen.ics").write_text("not a calendar\n")
+    code, out, err = command(capsys, cfg, "reschedule", "k-club", "--to", "2026-12-16 12:00")
+    assert code == 0, err
+    [note] = [line for line in out.splitlines() if MAYA in line]
+    assert note.startswith(f"note: required Maya Chen <{MAYA}> may not come at the new time: calendar unknown: ")
