@@ -371,3 +371,14 @@ def test_reschedule_goes_ahead_when_the_required_members_calendar_is_unreadable_
     assert code == 0, err
     [note] = [line for line in out.splitlines() if MAYA in line]
     assert note.startswith(f"note: required Maya Chen <{MAYA}> may not come at the new time: calendar unknown: ")
+
+
+def test_preview_year_end_shows_the_prompt_the_service_will_send(tmp_path, capsys):
+    """A group started in July previews, in November, next year's prompt, covering July to the
+    November after (the service sends none in its first December)."""
+    folder = example(tmp_path, ("started = 2026-01-13", "started = 2026-07-01"))
+    text = preview(capsys, folder, "year-end", MAYA, "2026-11-20T12:00:00Z")
+    assert "(Wed 1 Jul 2026 to Tue 30 Nov 2027)" in text
+    folder = example(tmp_path / "b")
+    text = preview(capsys, folder, "year-end", MAYA, "2026-11-20T12:00:00Z")
+    assert "(Tue 13 Jan 2026 to Mon 30 Nov 2026)" in text
