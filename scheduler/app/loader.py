@@ -16,12 +16,16 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import PydanticCustomError
 
-from scheduler.core.config import Config, Group, Service, cross_check
+from scheduler.core.config import Config, Group, Service
+from scheduler.core.crossref import cross_check, cross_references
 from scheduler.core.errors import ConfigError, Problem
-from scheduler.core.fields import OUTSIDE_FOLDERS, calendar_folders, closest, did_you_mean, inside, show, toml_key
+from scheduler.core.fields import OUTSIDE_FOLDERS, _calendar, calendar_folders, closest, did_you_mean, inside, show, toml_key
 
 GROUP_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+DATE_HINT = "dates are written 2026-11-01, without quotes"
+NAME_SHOWN = 80  # a member's name or address beside members[N] in a problem's path, at most this long
 
 
 def load_config(folder: Path | str) -> Config:
@@ -63,12 +67,18 @@ def load_config(folder: Path | str) -> Config:
         if "id" in data:
             problems.append(Problem(rel, "id", "unknown key: the group's id is its file name; remove this line"))
             continue
-        group = _validate(Group, {**data, "id": gid}, rel, problems)
-        if group is None:
-            continue
-        problems.extend(Problem(rel, field, msg) for field, msg in cross_check(group))
-        problems.extend(Problem(rel, field, msg) for field, msg in _check_files(group, folder, service))
-        groups[gid] = group
+        found: list[Problem] = []
+        group = _validate(Group, {**data, "id": gid}, rel, found)
+        # Cross-references and calendar files are checked whether or not every field is right:
+        # all problems in all files are reported together (a file's field problems used to hide them).
+        found.extend(Problem(rel, field, msg) for field, msg in
+                     (cross_check(group) if group is not None else cross_references(data)))
+        wrong = {p.field for p in found}
+        found.extend(Problem(rel, field, msg) for field, msg in _check_files(_calendars(data), folder, service)
+                     if field not in wrong)
+        problems.extend(_named(p, data) for p in found)
+        if group is not None and not found:
+            groups[gid] = group
 
     # Coordinators' template overrides are config too: a broken one must fail here, in
     # `validate` and on reload, not in a member's inbox. Imported here: reading a config
@@ -104,7 +114,12 @@ def _read_toml(path: Path, rel: str, problems: list[Problem]) -> dict[str, Any] 
         m = re.search(r"\(at line (\d+), column (\d+)\)$", msg)
         end = re.search(r"\(at end of document\)$", msg)
         if m:
-            msg = f"line {m.group(1)}, column {m.group(2)}: invalid TOML: {msg[:m.start()].strip()}"
+            line, column = int(m.group(1)), int(m.group(2))
+            start = _date_like_at(text, line, column) if re.match(r"Expected newline|Invalid date", msg) else None
+            if start is not None:  # 2026-13-01, 2026-1-5, 1/11/2026: tomllib only sees a broken number
+                msg = f"line {line}, column {start}: invalid TOML: not a date; {DATE_HINT}"
+            else:
+                msg = f"line {line}, column {column}: invalid TOML: {msg[:m.start()].strip()}"
         elif end:
             last = text.rstrip().count("\n") + 1  # tomllib counts lines by LF, as we do here
             msg = f"line {last} (end of file): invalid TOML: {msg[:end.start()].strip()}"
@@ -114,6 +129,24 @@ def _read_toml(path: Path, rel: str, problems: list[Problem]) -> dict[str, Any] 
             msg += " (strings need quotes, e.g. name = \"Maya Chen\")"
         problems.append(Problem(rel, "", msg))
         return None
+
+
+def _date_like_at(text: str, line: int, column: int) -> int | None:
+    """The column where a date-like value (digits and -, / or .) starts, when tomllib's error at
+    `line`, `column` falls inside one; None otherwise."""
+    lines = text.split("\n")
+    if not 1 <= line <= len(lines):
+        return None
+    row = lines[line - 1]
+    i = min(max(column - 1, 0), len(row))
+    token = re.compile(r"[0-9A-Za-z:+./-]")
+    while i > 0 and (i >= len(row) or not token.match(row[i])) and token.match(row[i - 1]):
+        i -= 1
+    start = i
+    while start > 0 and token.match(row[start - 1]):
+        start -= 1
+    # A year first (2026-13-01, 2026/11/01, 2026-11) or last (1/11/2026, 11.01.2026); not 0.6.
+    return start + 1 if re.match(r"\d{4}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}", row[start:]) else None
 
 
 def _plain_toml_words(msg: str) -> str:
@@ -262,12 +295,44 @@ def _resolve(spec: str, folder: Path) -> Path | str:
     return path if path.is_absolute() else folder / path
 
 
-def _check_files(group: Group, folder: Path, service: Service) -> list[tuple[str, str]]:
+def _calendars(data: dict[str, Any]) -> list[tuple[int, str | None]]:
+    """Each [[members]] entry's calendar as validation reads it (None: none, or one whose own
+    field problem says what is wrong), numbered from 1."""
+    out: list[tuple[int, str | None]] = []
+    members = data.get("members")
+    for i, m in enumerate(members if isinstance(members, list) else [], 1):
+        spec = m.get("calendar") if isinstance(m, dict) else None
+        try:
+            out.append((i, None if spec is None else _calendar(spec)))
+        except PydanticCustomError:
+            out.append((i, None))
+    return out
+
+
+def _named(problem: Problem, data: dict[str, Any]) -> Problem:
+    """`members[2].email` as `members[2] (Rafael Souza).email`, and `goals[3]` (or a milestone)
+    as `goals[3] (ben@uni-b.example)`, in the path and where a message refers to another entry
+    ("already used by members[2] (Ben Okoro)"): in a file of twelve members, a number alone sends
+    the coordinator counting blocks. Only a one-line name or address of bounded length is shown."""
+    def label(m: re.Match[str]) -> str:
+        items = data.get(m.group(1))
+        index = int(m.group(2)) - 1
+        entry = items[index] if isinstance(items, list) and 0 <= index < len(items) else None
+        text = entry.get("name" if m.group(1) == "members" else "member") if isinstance(entry, dict) else None
+        if not isinstance(text, str) or not text.strip() or not text.isprintable() or len(text) > NAME_SHOWN:
+            return m.group(0)
+        return f"{m.group(0)} ({text.strip()})"
+
+    entry = re.compile(r"\b(members|goals|milestones)\[(\d+)\](?! \()")
+    return Problem(problem.file, entry.sub(label, problem.field, count=1) if entry.match(problem.field) else problem.field,
+                   re.sub(r"\b(members)\[(\d+)\](?=[;,:) ]|$)(?! \()", label, problem.message))
+
+
+def _check_files(calendars: list[tuple[int, str | None]], folder: Path, service: Service) -> list[tuple[str, str]]:
     """Calendar files named in the group must exist (URLs are checked when read), and a
     Google calendar needs the service's [google] credentials."""
     problems = []
-    for i, m in enumerate(group.members, 1):
-        spec = m.calendar
+    for i, spec in calendars:
         if spec and spec.lower().startswith("google:") and service.google is None:
             problems.append((f"members[{i}].calendar", "\"google:\" calendars are read with the service's "
                              "Google credentials; add a [google] table to service.toml (see docs/google.md)"))

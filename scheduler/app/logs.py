@@ -14,11 +14,20 @@ from datetime import UTC, datetime
 from scheduler.core.log import event, log  # noqa: F401 (the service logs through these)
 
 
+def _stamp(record: logging.LogRecord) -> str:
+    """When the line was logged: ISO 8601 in UTC, to the millisecond (2026-12-02T09:00:00.123Z)."""
+    return datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
 class _Text(logging.Formatter):
+    """`TIME LEVEL EVENT key=value...`: the time first, so a log read outside journald (a file,
+    a terminal, `run --once` from cron) still says when each thing happened."""
+
     def format(self, record: logging.LogRecord) -> str:
         fields = getattr(record, "fields", {})
         parts = [f"{k}={_quote(v)}" for k, v in fields.items() if v is not None]
-        line = f"{record.levelname.lower()} {record.getMessage()}" + (" " + " ".join(parts) if parts else "")
+        line = (f"{_stamp(record)} {record.levelname.lower()} {record.getMessage()}"
+                + (" " + " ".join(parts) if parts else ""))
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         return line

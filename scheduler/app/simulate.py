@@ -18,14 +18,16 @@ from pathlib import Path
 from scheduler.app.store import Store
 from scheduler.app.tick import Runner
 from scheduler.app.watcher import ConfigWatcher
-from scheduler.core.config import Config
+from scheduler.core.config import Config, Group
 from scheduler.core.errors import UsageError
 from scheduler.core.fields import FIRST_YEAR, LAST_YEAR
+from scheduler.core.meetings import Meeting
 from scheduler.core.outbox import OutboxRecord
 from scheduler.core.ports import AvailabilityReader, Transport
 
 MARKER = ".friendtor-simulation"
 LONGEST_STEP = timedelta(days=366)  # a step longer than a year would skip whole cycles unseen
+MEETING = "meeting"                 # a timeline row for a meeting scheduled, not a message
 MOST_TICKS = 50_000                 # a simulation that would not finish today is a typo (--step 1m over years)
 
 
@@ -62,6 +64,15 @@ def prepare_out(out: Path, config: Config) -> None:
 class Timeline:
     rows: list[tuple[datetime, str, str, str, int]] = field(default_factory=list)
     counts: Counter = field(default_factory=Counter)
+    meetings: int = 0
+
+    def scheduled(self, when: datetime, meeting: Meeting, group: Group) -> None:
+        """A meeting row: when it was scheduled, and the time it was given, in the group's zone
+        (the invites, agendas and follow-ups around it only make sense against that time)."""
+        s, e = meeting.start.astimezone(group.tz), meeting.end.astimezone(group.tz)
+        self.rows.append((when, MEETING, meeting.group,
+                          f"{meeting.cycle} on {s:%a %d %b %Y %H:%M}–{e:%H:%M} {group.timezone}", 0))
+        self.meetings += 1
 
     def add(self, when: datetime, records: list[OutboxRecord]) -> None:
         grouped = Counter((str(r.kind), r.group, r.key) for r in records)
@@ -95,6 +106,8 @@ def simulate(folder: Path, start: datetime, end: datetime, step: timedelta, out:
         now = start
         while now <= end:
             report = runner.tick(now)
+            for meeting in report.meetings:
+                timeline.scheduled(now, meeting, runner.config.groups[meeting.group])
             timeline.add(now, report.sent)
             for record in report.failed:
                 timeline.rows.append((now, f"FAILED {record.kind}", record.group, record.key, 1))
@@ -105,11 +118,13 @@ def simulate(folder: Path, start: datetime, end: datetime, step: timedelta, out:
 
 
 def format_timeline(timeline: Timeline, out: Path) -> str:
-    lines = [f"{when:%Y-%m-%d %H:%M} UTC  {kind:<10} {group:<12} {key:<32} {n:>3} recipient{'s' if n != 1 else ''}"
+    lines = [f"{when:%Y-%m-%d %H:%M} UTC  {kind:<10} {group:<12} " + (
+             key if kind == MEETING else f"{key:<32} {n:>3} recipient{'s' if n != 1 else ''}")
              for when, kind, group, key, n in timeline.rows]
     total = sum(timeline.counts.values())
     summary = ", ".join(f"{kind} {n}" for kind, n in sorted(timeline.counts.items()))
-    lines += ["", f"{total} messages ({summary or 'none'}); state and Maildir in {out} "
+    scheduled = f"{timeline.meetings} meeting{'s' if timeline.meetings != 1 else ''} scheduled, "
+    lines += ["", f"{scheduled}{total} messages ({summary or 'none'}); state and Maildir in {out} "
                   f"(open with: mutt -f {out / 'outbox'})"]
     return "\n".join(lines)
 

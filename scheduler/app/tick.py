@@ -128,10 +128,13 @@ class Runner:
     def record_plan(self, p: Plan, now: datetime) -> None:
         for m in p.meetings:
             self.store.save_meeting(m)
-            event("meeting scheduled", group=m.group, cycle=m.cycle, start=iso(m.start), uid=m.uid)
+            # A dry run keeps nothing: its log says what a real tick would do, never that it did.
+            event("meeting would be scheduled" if self.dry_run else "meeting scheduled", group=m.group,
+                  cycle=m.cycle, start=iso(m.start), uid=m.uid)
         for group, cycle, day in p.alerts:
             self.store.note_alert(group, cycle, day)
-            event("no time reaches quorum; coordinators alerted", logging.WARNING, group=group, cycle=cycle)
+            event(f"no time reaches quorum; coordinators {'would be ' if self.dry_run else ''}alerted", logging.WARNING,
+                  group=group, cycle=cycle)
         for group, kind, start, end in p.reviews:
             self.store.note_review(group, kind, start, end)
         for problem in p.problems:

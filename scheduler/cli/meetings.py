@@ -6,11 +6,13 @@ running service holds the lock, handed over to it through `<state dir>/incoming/
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from scheduler.cli.arguments import group_of, load, local_time_text, parse_date
+from scheduler.core.config import Config, Group, Member
 from scheduler.core.errors import UsageError
+from scheduler.core.meetings import Meeting
 
 
 def cmd_attendance(args: argparse.Namespace) -> int:
@@ -42,11 +44,18 @@ def cmd_attendance(args: argparse.Namespace) -> int:
         known = ", ".join(d.isoformat() for d in sorted(meetings)) or "none yet"
         raise UsageError(f"{group.id} had no meeting on {day} ({group.timezone}); meetings: {known}")
     now = datetime.now(UTC)
+    if meeting.end > now:
+        raise UsageError(f"{group.id}'s meeting of {day} has not happened yet (it ends "
+                         f"{_local_end(meeting, group)}); record who came once it is over")
     record = {"group": group.id, "cycle": meeting.cycle, "present": present, "absent": absent}
     n = len(present) + len(absent)
     where = store_or_hand_over(path, "attendance", record, lambda store: store_attendance(store, record, now), now)
     print(f"{group.name}, meeting of {day}: {len(present)} present, {len(absent)} absent; {n} records {where}")
     return 0
+
+
+def _local_end(meeting: Meeting, group: Group) -> str:
+    return f"{meeting.end.astimezone(group.tz):%a %d %b %Y %H:%M} {group.timezone}"
 
 
 def cmd_change_meeting(args: argparse.Namespace) -> int:
@@ -71,8 +80,14 @@ def cmd_change_meeting(args: argparse.Namespace) -> int:
         if start == meeting.start:
             raise UsageError(f"--to: the {meeting.cycle} meeting already starts then; nothing to change")
         after = meeting.moved(start, start + (meeting.end - meeting.start), now)
+        absent = _who_cannot_come(config, group, after.start, after.end)
+        blocked = [(member, reason) for member, status, reason in absent
+                   if member.required and status == "unavailable"]
+        if blocked and not args.force:
+            raise UsageError(f"--to: {args.to}: required {_names(blocked)} cannot come; pick another time "
+                             f"(`friendtor slots {group.id}` ranks them) or add --force")
     else:
-        start, after = None, meeting.cancel(now)
+        start, after, absent = None, meeting.cancel(now), []
     decided = decision_time(now, meeting, path)
     record = changes.change_record(args.command, meeting, decided, start)
 
@@ -87,4 +102,27 @@ def cmd_change_meeting(args: argparse.Namespace) -> int:
     warning = changes.lead_warning(after.start, now) if not after.cancelled else None
     if warning:
         print(f"note: {warning}")
+    for member, status, reason in absent:
+        what = "cannot come" if status == "unavailable" else "may not come"
+        print(f"{'warning' if status == 'unavailable' else 'note'}: {'required ' if member.required else ''}"
+              f"{member.name} <{member.email}> {what} at the new time: {reason}")
     return 0
+
+
+def _who_cannot_come(config: Config, group: Group, start: datetime, end: datetime) -> list[tuple[Member, str, str]]:
+    """(member, status, reason) for each member the slot finder marks unavailable (or only
+    tentative: a tentative event, an unreadable calendar) at [start, end), from their calendars,
+    hours, working days, holidays and time away, as `slots` shows them."""
+    from scheduler.cli import wiring
+    from scheduler.core.slots import verdicts_at
+
+    # A day either side, as `slots` reads whole local days: an all-day event or a long busy
+    # span that began the day before still counts.
+    availability = wiring.group_availability(config, group, start - timedelta(days=1), end + timedelta(days=1))
+    verdicts = {v.email: v for v in verdicts_at(group, start, availability)}
+    return [(m, verdicts[m.email].status, verdicts[m.email].reason) for m in group.members
+            if verdicts[m.email].status != "available"]
+
+
+def _names(pairs: list[tuple[Member, str]]) -> str:
+    return "; ".join(f"{member.name} <{member.email}> ({reason})" for member, reason in pairs)

@@ -72,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     rs.add_argument("--to", required=True, metavar='"YYYY-MM-DD HH:MM"',
                     help="the new start, local time in the group's zone")
     rs.add_argument("--cycle", metavar="KEY", help="which meeting, e.g. 2026-12 (default: the next one)")
+    rs.add_argument("--force", action="store_true",
+                    help="move it even when a required member cannot come then (they are still named)")
     config_arg(rs)
 
     cn = sub.add_parser("cancel", help="cancel a scheduled meeting; members get a cancellation")

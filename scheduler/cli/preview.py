@@ -18,7 +18,7 @@ from scheduler.core.cycles import next_key, next_window, window
 from scheduler.core.errors import UsageError
 from scheduler.core.meetings import Meeting, meeting_uid
 from scheduler.compose.build import base_context, build, meeting_key, sender
-from scheduler.core.planner import LEAD, add_months
+from scheduler.core.planner import LEAD, YEAR_END_AFTER_MONTHS, add_months
 from scheduler.app.templates import load_templates
 from scheduler.compose.render import KINDS
 from scheduler.core.slots import find_slots
@@ -62,8 +62,12 @@ def preview(config: Config, group: Group, kind: str, recipient_email: str | None
             key = f"review:{group.id}:{end.isoformat()}"
         else:
             year = today.year if today <= date(today.year, group.reviews.year_end_month, 1) else today.year + 1
+            settled = add_months(group.started, YEAR_END_AFTER_MONTHS)  # none in the first six months
+            while date(year, group.reviews.year_end_month, 1) < settled:
+                year += 1
             day = date(year, group.reviews.year_end_month, 1)
-            start, end = max(group.started, add_months(day, -12)), day - timedelta(days=1)
+            start, end = add_months(day, -12), day - timedelta(days=1)
+            start = start if settled <= start else group.started  # the first covers all since started
             key = f"year-end:{group.id}:{year}"
         context = ctx.for_review(base, group, start, end, (), year_end=kind == "year-end")
         return build_it(context, key)

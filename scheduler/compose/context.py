@@ -8,6 +8,7 @@ The variables are documented in docs/templates.md.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -277,15 +278,26 @@ def for_review(ctx: dict, group: Group, period_start: date, period_end: date,
 def for_alert(ctx: dict, group: Group, recipient: Member, window_dates: Iterable[date],
               options: Sequence[Candidate]) -> dict[str, Any]:
     names = {m.email: m.name for m in group.members}
+    required = {m.email for m in group.members if m.required}
     dates = list(window_dates)
+    size = len(group.members)
+    # Expected attendance moves in halves (tentative and unknown count half): the quorum in those steps.
+    needed = math.ceil(group.meetings.quorum * size * 2 - 1e-9) / 2
     return {
         **ctx,
         "window": {"first": day_text(dates[0]), "last": day_text(dates[-1])} if dates else {"first": "", "last": ""},
         "quorum_percent": round(group.meetings.quorum * 100),
+        "size": size,
+        "needed": f"{needed:g}",
+        # Why each option cannot go ahead, so no line reads as if it could (`preview alert` on a
+        # group that does reach quorum shows options that can: the text says so too).
         "options": [{
             **when(c.start, c.end, recipient.timezone),
             "attendance_percent": round(c.attendance * 100),
             "expected": f"{c.expected:g}",
+            "viable": c.viable,
+            "required_missing": [names[v.email] for v in c.verdicts
+                                 if v.email in required and v.status == "unavailable"],
             "available": [names.get(v.email, "a former member") for v in c.verdicts if v.status == "available"],
             "not_available": [{"name": names.get(v.email, "a former member"), "reason": v.reason}
                               for v in c.verdicts if v.status != "available"],

@@ -196,36 +196,6 @@ class Group(Frozen):
         return next((m for m in self.members if m.email == email), None)
 
 
-def cross_check(group: Group) -> list[tuple[str, str]]:
-    """Problems between fields of one group, as (field path, message); [] when consistent."""
-    problems: list[tuple[str, str]] = []
-    seen: dict[str, int] = {}
-    for i, m in enumerate(group.members, 1):
-        if m.email in seen:
-            problems.append((f"members[{i}].email",
-                             f"{m.email} is already used by members[{seen[m.email]}]; each member needs their own address"))
-        seen.setdefault(m.email, i)
-    emails = ", ".join(sorted(seen))
-    for i, c in enumerate(group.coordinators, 1):
-        if c not in seen:
-            problems.append((f"coordinators[{i}]", f"{c} is not a member; add a [[members]] entry for them "
-                             f"or use one of: {emails}"))
-    for key, items in (("goals", group.goals), ("milestones", group.milestones)):
-        for i, item in enumerate(items, 1):
-            if item.member not in seen:
-                problems.append((f"{key}[{i}].member", f"{item.member} is not a member of this group; "
-                                 f"use one of: {emails}"))
-    roles = group.roles
-    for key in ("facilitator", "note_taker"):
-        who = getattr(roles, key)
-        if who not in ("rotate", "none") and who not in seen:
-            problems.append((f"roles.{key}", f"{who} is not a member; use \"rotate\", \"none\" or one of: {emails}"))
-    if roles.facilitator == roles.note_taker and roles.facilitator not in ("rotate", "none"):
-        problems.append(("roles.note_taker", f"{roles.note_taker} is already the facilitator; one person "
-                         "cannot do both in one meeting, so name someone else or use \"rotate\""))
-    return problems
-
-
 # --- service.toml ------------------------------------------------------------------------
 
 def _env_name(v: str) -> str:

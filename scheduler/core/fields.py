@@ -119,7 +119,19 @@ def _day(value: date) -> date:
     return value
 
 
-Day = Annotated[date, AfterValidator(_day)]
+def _toml_date(value: Any) -> Any:
+    """A TOML date, not text that looks like one: pydantic would read "2026-11-01" and even a
+    midnight timestamp ("1793491200") as a date, and a date-time at midnight as its day."""
+    if isinstance(value, datetime):
+        raise fail(f"expected a date without a time of day, got {show(value)}; dates are written 2026-11-01")
+    if isinstance(value, str):
+        quoted = re.fullmatch(r"\s*\d{4}-\d{2}-\d{2}\s*", value)
+        raise fail(("a date in quotes is text: remove the quotes" if quoted else f"expected a date, got {show(value)}")
+                   + "; dates are written 2026-11-01, without quotes")
+    return value
+
+
+Day = Annotated[date, BeforeValidator(_toml_date), AfterValidator(_day)]
 
 
 # --- email addresses -------------------------------------------------------------------

@@ -19,7 +19,8 @@ Misfire rules (what happens to something whose time has passed):
 - follow-up: from `follow_up_days_after` the meeting ended, for 7 days; then skipped.
 - goal nudge: from `nudge_days_before` the due date (09:00 in the member's zone) until
   the end of the due date; then skipped.
-- mission review and year-end prompt: from 09:00 (group's zone) on their date, for 14 days.
+- mission review and year-end prompt (none in a group's first six months): from 09:00 (group's
+  zone) on their date, for 14 days.
 - coordinators' report: from 09:00 (group's zone) on the 1st of each month, for 7 days;
   none for the month the group started in. It carries the heatmap of the next window, and
   each alert carries the heatmap of its window (drawn at send time from the stored grid).
@@ -49,6 +50,7 @@ from scheduler.core.slots import Candidate, find_slots
 
 LEAD = timedelta(hours=24)          # an invite gives members at least a day's notice
 SEND_AT = time(9, 0)                # local time for date-only prompts (nudges, reviews)
+YEAR_END_AFTER_MONTHS = 6           # a group's first months are too early to ask "continue or close?"
 
 AvailabilityFn = Callable[[Group, Window], Mapping[str, Availability]]
 
@@ -331,9 +333,8 @@ def _plan_nudges(group: Group, now: datetime, out: _Builder) -> None:
 def _plan_reviews(group: Group, now: datetime, out: _Builder) -> None:
     today = now.astimezone(group.tz).date()
     step = group.reviews.mission_review_months
-    # Only the review dates that can be inside their grace period now need looking at.
     months_in = (today.year - group.started.year) * 12 + today.month - group.started.month
-    for k in range(max(1, months_in // step - 1), months_in // step + 2):
+    for k in range(max(1, months_in // step - 1), months_in // step + 2):  # those that can be due now
         end = add_months(group.started, k * step)
         at = datetime.combine(end, SEND_AT, group.tz)
         if at <= now < at + REVIEW_GRACE:
@@ -344,12 +345,15 @@ def _plan_reviews(group: Group, now: datetime, out: _Builder) -> None:
                          PeriodPayload(start, end))
     if not group.reviews.year_end:
         return
+    # A group started in July skips its first December (its mission review covers those months);
+    # the first year-end covers everything since `started`, so no month falls between prompts.
+    settled = add_months(group.started, YEAR_END_AFTER_MONTHS)
     for year in (today.year - 1, today.year):
         day = date(year, group.reviews.year_end_month, 1)
         at = datetime.combine(day, SEND_AT, group.tz)
-        if group.started < day and at <= now < at + REVIEW_GRACE:
-            start = max(group.started, add_months(day, -12))
-            end = day - timedelta(days=1)
+        if settled <= day and at <= now < at + REVIEW_GRACE:
+            start, end = add_months(day, -12), day - timedelta(days=1)
+            start = start if settled <= start else group.started
             out.reviews.append((group.id, "year-end", start, end))
             for m in group.members:
                 out.send(Kind.YEAR_END, f"year-end:{group.id}:{year}", group, m, at, PeriodPayload(start, end))

@@ -287,6 +287,15 @@ def find_slots(
     ]
 
 
+def verdicts_at(group: Group, start: datetime, availability: Mapping[str, Availability]) -> tuple[Verdict, ...]:
+    """Every member's verdict at one given start (on the grid or not), with the reasons
+    `find_slots` gives: what `reschedule` shows for a time the coordinator picked."""
+    duration, t = group.meetings.duration_minutes * 60, _epoch(start)
+    return tuple(_verdict(m, availability.get(m.email, NO_CALENDAR),
+                          _paint_member(m, availability.get(m.email, NO_CALENDAR), [t], duration)[0], t)
+                 for m in group.members)
+
+
 def _comfortable(member: Member, painted: list[bool] | None, i: int, starts: list[int], duration: int) -> bool:
     """Whether candidate i lies inside the member's comfortable hours (asked only for returned ones)."""
     if painted is not None:

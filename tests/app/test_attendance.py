@@ -11,6 +11,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+import time_machine
 
 from integrations.inbox import MaildirInbox
 from integrations.mail import DryRunTransport
@@ -24,6 +25,7 @@ from scheduler.app.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
+AFTER = datetime(2026, 12, 11, 12, tzinfo=UTC)
 MAYA, LI, JAMES = ("maya.chen@northeast-childrens.example", "li.wang@pacific-u.example",
                    "james.carter@northeast-childrens.example")
 
@@ -38,6 +40,12 @@ def cfg(tmp_path, capsys):
     assert main(["run", "--config", str(folder), "--now", NOW.isoformat()]) == 0
     capsys.readouterr()
     return folder
+
+
+def attend(argv: list[str]) -> int:
+    """The `attendance` command the day after December's meeting (it refuses one still to come)."""
+    with time_machine.travel(AFTER, tick=False):
+        return main(argv)
 
 
 def runner(folder: Path, store: Store) -> Runner:
@@ -68,7 +76,7 @@ def reply(attendee: str, partstat: str, uid: str = "k-club-2026-12@mentoring.exa
 
 def test_coordinator_records_attendance(cfg, capsys):
     """`attendance GROUP DATE --present/--absent` stores one record per member for that meeting."""
-    code = main(["attendance", "k-club", "2026-12-10", "--config", str(cfg), "--present", MAYA, LI.upper(),
+    code = attend(["attendance", "k-club", "2026-12-10", "--config", str(cfg), "--present", MAYA, LI.upper(),
                  "--absent", JAMES])
     assert code == 0 and "2 present, 1 absent" in capsys.readouterr().out
     assert records(cfg) == {MAYA: (True, "coordinator"), LI: (True, "coordinator"), JAMES: (False, "coordinator")}
@@ -77,7 +85,7 @@ def test_coordinator_records_attendance(cfg, capsys):
 def test_record_made_while_the_service_runs_is_picked_up_at_the_next_tick(cfg, capsys):
     """With the service holding the lock, the record waits in incoming/ and the next tick stores it."""
     with Store(cfg / "var" / "state.json") as store:
-        assert main(["attendance", "k-club", "2026-12-10", "--config", str(cfg), "--present", MAYA]) == 0
+        assert attend(["attendance", "k-club", "2026-12-10", "--config", str(cfg), "--present", MAYA]) == 0
         assert "handed to the running service" in capsys.readouterr().out
         dropped = list((cfg / "var" / "incoming").glob("attendance-*.json"))
         assert len(dropped) == 1
@@ -109,7 +117,7 @@ def test_rsvps_from_the_inbox(cfg, caplog):
 
 def test_rsvp_never_overrides_the_coordinator(cfg):
     """A late Decline does not undo a coordinator's record that the member came."""
-    main(["attendance", "k-club", "2026-12-10", "--config", str(cfg), "--present", LI])
+    attend(["attendance", "k-club", "2026-12-10", "--config", str(cfg), "--present", LI])
     mailbox.Maildir(cfg / "var" / "inbox", create=True).add(reply(LI, "DECLINED"))
     with Store(cfg / "var" / "state.json") as store:
         runner(cfg, store).tick(NOW)
@@ -135,7 +143,7 @@ def test_broken_reply_attachments_are_ignored(payload):
 ], ids=["nobody-named", "bad-date", "no-meeting", "stranger", "both"])
 def test_bad_attendance_input(cfg, capsys, argv, expected):
     """Bad attendance commands exit 2 with one line and store nothing."""
-    code = main(["attendance", "k-club", argv[0], "--config", str(cfg), *argv[1:]])
+    code = attend(["attendance", "k-club", argv[0], "--config", str(cfg), *argv[1:]])
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1 and expected in err
     assert records(cfg) == {}
@@ -143,7 +151,7 @@ def test_bad_attendance_input(cfg, capsys, argv, expected):
 
 def test_review_numbers_come_from_recorded_attendance(cfg):
     """The mission review counts present and absent per meeting and compares with the 50% target."""
-    main(["attendance", "k-club", "2026-12-10", "--config", str(cfg), "--present", MAYA, LI, "--absent", JAMES])
+    attend(["attendance", "k-club", "2026-12-10", "--config", str(cfg), "--present", MAYA, LI, "--absent", JAMES])
     with Store(cfg / "var" / "state.json", lock=False) as s:
         world = World(s.meetings(), {"k-club": s.attendance("k-club")})
     meetings = attendance_by_meeting(world, "k-club", date(2026, 7, 13), date(2027, 1, 13))
@@ -179,7 +187,7 @@ def test_review_shows_attendance_per_member(cfg):
     from scheduler.compose.build import build
     from scheduler.app.templates import load_templates
 
-    main(["attendance", "k-club", "2026-12-10", "--config", str(cfg), "--present", MAYA, LI, "--absent", JAMES])
+    attend(["attendance", "k-club", "2026-12-10", "--config", str(cfg), "--present", MAYA, LI, "--absent", JAMES])
     config = ConfigWatcher(cfg).config
     group = config.groups["k-club"]
     with Store(cfg / "var" / "state.json", lock=False) as s:

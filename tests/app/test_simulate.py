@@ -142,3 +142,22 @@ def test_out_folder_that_is_not_a_simulation_is_refused(capsys, tmp_path):
                  "--out", str(precious)])
     assert code == 2 and "not a friendtor simulation folder" in capsys.readouterr().err
     assert (precious / "thesis.tex").read_text() == "years of work"
+
+
+def test_the_timeline_shows_each_meeting_and_its_time(tmp_path, capsys):
+    """Each meeting scheduled is a timeline row with its cycle and local start and end, in the
+    group's zone, before its invites; the summary counts the meetings."""
+    folder = tmp_path / "cfg"
+    shutil.copytree(EXAMPLE, folder, ignore=shutil.ignore_patterns("var"))
+    assert main(["simulate", "--config", str(folder), "--from", "2026-11-16", "--to", "2026-12-31", "--step", "6h",
+                 "--out", str(tmp_path / "sim")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    meetings = [line for line in lines if line.split()[3:4] == ["meeting"]]
+    assert meetings == [
+        "2026-11-16 00:00 UTC  meeting    k-club       2026-11 on Thu 19 Nov 2026 10:00–11:00 America/New_York",
+        "2026-11-17 06:00 UTC  meeting    k-club       2026-12 on Thu 10 Dec 2026 10:00–11:00 America/New_York",
+        "2026-12-22 06:00 UTC  meeting    k-club       2027-01 on Thu 21 Jan 2027 10:00–11:00 America/New_York",
+    ]
+    invite = next(i for i, line in enumerate(lines) if "invite:k-club:2026-12" in line)
+    assert lines.index(meetings[1]) == invite - 1
+    assert lines[-1].startswith("3 meetings scheduled, ")

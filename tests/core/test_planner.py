@@ -185,7 +185,42 @@ def test_mission_review_every_six_months_from_started():
     while day < at(2027, 11, 1):
         keys |= {s.key for s in st.tick(cfg, day).sends if s.kind in ("review", "year-end")}
         day += timedelta(days=1)
-    assert keys == {"review:g:2026-12-02", "review:g:2027-06-02", "year-end:g:2026"}
+    # 1 December 2026 is inside the group's first six months: no year-end prompt that year.
+    assert keys == {"review:g:2026-12-02", "review:g:2027-06-02"}
+
+
+def year_end_sends(cfg, start: datetime, end: datetime) -> dict[str, set]:
+    """Every year-end key planned between two instants, ticking daily, with its periods."""
+    st, found = State(), {}
+    day = start
+    while day < end:
+        p = st.tick(cfg, day)
+        for g, kind, lo, hi in p.reviews:
+            if kind == "year-end":
+                found.setdefault(f"{lo}..{hi}", set()).update(s.key for s in p.sends if s.kind == "year-end")
+        day += timedelta(days=1)
+    return found
+
+
+def test_no_year_end_prompt_three_weeks_after_the_group_started():
+    """A group started on 10 November gets no "continue, redefine or close?" on 1 December."""
+    cfg = config(started=date(2026, 11, 10))
+    assert year_end_sends(cfg, at(2026, 11, 28), at(2026, 12, 20)) == {}
+
+
+def test_a_group_started_in_july_gets_its_first_year_end_the_next_december_covering_everything():
+    """Started 1 July 2026: nothing in December 2026; December 2027's prompt covers July 2026 to
+    November 2027; December 2028's covers the twelve months before it."""
+    cfg = config(started=date(2026, 7, 1))
+    assert year_end_sends(cfg, at(2026, 11, 28), at(2026, 12, 20)) == {}
+    assert year_end_sends(cfg, at(2027, 11, 28), at(2027, 12, 20)) == {"2026-07-01..2027-11-30": {"year-end:g:2027"}}
+    assert year_end_sends(cfg, at(2028, 11, 28), at(2028, 12, 20)) == {"2027-12-01..2028-11-30": {"year-end:g:2028"}}
+
+
+def test_a_group_six_months_old_on_the_first_of_december_gets_the_prompt():
+    """Started 1 June 2026: six months are up on 1 December 2026, and the prompt covers them."""
+    cfg = config(started=date(2026, 6, 1))
+    assert year_end_sends(cfg, at(2026, 11, 28), at(2026, 12, 20)) == {"2026-06-01..2026-11-30": {"year-end:g:2026"}}
 
 
 def test_naive_now_is_refused():

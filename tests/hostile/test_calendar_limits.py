@@ -175,7 +175,7 @@ def test_validate_refuses_a_calendar_outside_the_config_folder(tmp_path, capsys,
     (tmp_path / "outside.ics").write_text(bomb("DAILY"))
     set_calendar(folder, value)
     line = one_problem(capsys, folder)
-    assert line.startswith(f"{GROUP}: members[1].calendar: ") and "outside the config folder" in line
+    assert line.startswith(f"{GROUP}: members[1] (Maya Chen).calendar: ") and "outside the config folder" in line
     assert "[limits] calendar_folders" in line and SECRET not in line
 
 
@@ -187,7 +187,7 @@ def test_validate_refuses_a_symlink_to_the_google_token(tmp_path, capsys) -> Non
     (folder / "calendars" / "sneaky.ics").symlink_to(token)
     set_calendar(folder, "calendars/sneaky.ics")
     line = one_problem(capsys, folder)
-    assert "members[1].calendar" in line and "outside the config folder" in line and SECRET not in line
+    assert "members[1] (Maya Chen).calendar" in line and "outside the config folder" in line and SECRET not in line
 
 
 def test_a_listed_folder_is_allowed(tmp_path, capsys) -> None:

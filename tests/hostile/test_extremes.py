@@ -33,8 +33,8 @@ def one_problem(capsys: pytest.CaptureFixture[str], folder: Path) -> str:
 
 
 FAR = [
-    pytest.param("due = 2026-12-15", "due = 9999-12-31", "goals[1].due", id="goal-due-year-9999"),
-    pytest.param("due = 2026-12-15", "due = 0001-01-01", "goals[1].due", id="goal-due-year-1"),
+    pytest.param("due = 2026-12-15", "due = 9999-12-31", "goals[1] (maya.chen@northeast-childrens.example).due", id="goal-due-year-9999"),
+    pytest.param("due = 2026-12-15", "due = 0001-01-01", "goals[1] (maya.chen@northeast-childrens.example).due", id="goal-due-year-1"),
     pytest.param("started = 2026-01-13", "started = 9999-12-31", "started", id="started-year-9999"),
     pytest.param("away = [{ from = 2027-01-11, to = 2027-04-02 }]",
                  "away = [{ from = 2027-01-11, to = 9999-12-31 }]", "away[1].to", id="away-to-year-9999"),

@@ -23,6 +23,7 @@ from scheduler.core.meetings import Meeting
 
 MEMBER = "a@x.example"
 START = datetime(2199, 3, 10, 15, tzinfo=UTC)  # a meeting still to come whenever the tests run
+PAST = datetime(2026, 2, 10, 15, tzinfo=UTC)   # one that is over: attendance is recorded after a meeting
 
 
 def config(folder: Path, state: str = "var/state.json") -> Path:
@@ -36,9 +37,12 @@ def config(folder: Path, state: str = "var/state.json") -> Path:
 
 
 def with_meeting(path: Path) -> None:
-    """A state holding one meeting (cycle 2199-03), written by the Store."""
+    """A state holding a meeting still to come (cycle 2199-03) and one that is over (2026-02,
+    for `attendance`), written by the Store."""
     with Store(path) as store:
         store.save_meeting(Meeting("g", "2199-03", "g-2199-03@x.example", 0, START, START + timedelta(hours=1),
+                                   datetime(2026, 1, 1, tzinfo=UTC)))
+        store.save_meeting(Meeting("g", "2026-02", "g-2026-02@x.example", 0, PAST, PAST + timedelta(hours=1),
                                    datetime(2026, 1, 1, tzinfo=UTC)))
         store.commit()
 
@@ -77,7 +81,7 @@ COMMANDS = {
     "validate": ["validate"],
     "run --dry-run": ["run", "--dry-run", "--now", "2199-03-01T00:00:00Z"],
     "run --once": ["run", "--once", "--now", "2199-03-01T00:00:00Z"],
-    "attendance": ["attendance", "g", "2199-03-10", "--present", MEMBER],
+    "attendance": ["attendance", "g", "2026-02-10", "--present", MEMBER],
     "reschedule": ["reschedule", "g", "--to", "2199-03-11 15:00"],
     "cancel": ["cancel", "g"],
 }
