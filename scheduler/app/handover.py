@@ -25,6 +25,7 @@ from email.parser import BytesParser
 
 from scheduler.app import changes
 from scheduler.app.intake import DUPLICATE, TAKEN, ReplyIntake, ignored
+from scheduler.app.replystate import change_items
 from scheduler.app.store import LockedError, Store, atomic_write, iso, parse_iso
 from scheduler.core.attendance import PARTSTAT_PRESENT, RESPONSE_PRESENT, Reply, replies_in, stale
 from scheduler.core.config import Config
@@ -45,7 +46,7 @@ def incoming_folder(state_path: Path) -> Path:
 
 
 def hand_over(state_path: Path, kind: str, record: Mapping[str, Any], now: datetime) -> Path:
-    """Leave `record` ("attendance" or "meeting") for the running service's next tick. The
+    """Leave `record` ("attendance", "meeting" or "goals") for the running service's next tick. The
     name sorts by time, so changes are applied in the order they were given."""
     folder = incoming_folder(state_path)
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -144,7 +145,19 @@ class Handover:
             else:
                 event("meeting cancelled" if result.cancelled else "meeting moved", group=result.group,
                       cycle=result.cycle, start=iso(result.start), sequence=result.sequence)
-        dropped = [p for p in attendance + meetings if p.exists()]
+        goals = sorted(folder.glob("goals-*.json"))
+        for path in goals:  # `friendtor goals --done/--remove`, in the order they were given
+            try:
+                record = json.loads(path.read_text())
+                why = change_items(self.store.replies, record, now)
+            except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+                _set_aside(path, "goals change", exc)
+                continue
+            if why is not None:  # the item went meanwhile: nothing to do, the record is dropped
+                event("goals change ignored", logging.WARNING, group=record["group"], id=record["id"], reason=why)
+            else:
+                event("goals changed", group=record["group"], id=record["id"], action=record["action"])
+        dropped = [p for p in attendance + meetings + goals if p.exists()]
         seen = self._inbox(now)
         if dropped or seen:
             self.commit()

@@ -127,3 +127,45 @@ class ReplyTables:
             if old:
                 removed += len(self.db.table(table).remove(doc_ids=[index.pop(k) for k in old]))
         return removed
+
+
+# --- a coordinator's corrections (`friendtor goals GROUP --done ID / --remove ID`) -------------
+
+COORDINATOR = "coordinator"   # the "reply" of an item a coordinator added (a done mark): no Message-ID
+GOALS_ACTIONS = ("done", "remove")
+
+
+def goals_record(group: str, action: str, item_id: str) -> dict[str, str]:
+    """The record `friendtor goals` stores, or hands over to the running service."""
+    if action not in GOALS_ACTIONS:
+        raise ValueError(f"unknown goals action {action!r}")
+    return {"group": group, "action": action, "id": item_id}
+
+
+def change_items(tables: ReplyTables, record: Mapping[str, Any], now: datetime) -> str | None:
+    """Apply a coordinator's goals record; None, or why it no longer applies (the item is gone,
+    or already done). Removing a goal removes its done mark too; removing a done mark reopens
+    the goal it marked. A malformed record is a ValueError/KeyError (set aside by the intake)."""
+    group, action, item_id = record["group"], record["action"], record["id"]
+    if action not in GOALS_ACTIONS or not all(isinstance(v, str) for v in (group, item_id)):
+        raise ValueError(f"not a goals record (action {action!r})")
+    items = tables.items(group)
+    found = next((d for d in items if d["id"] == item_id), None)
+    if found is None:
+        return f"{group} has no item {item_id} (removed since, by its member's undo or another command)"
+    marks = [d["id"] for d in items if d["kind"] == "done" and d.get("goal") == f"item:{item_id}"]
+    if action == "remove":
+        tables.remove_items([item_id, *marks])
+        return None
+    if found["kind"] != "goal":
+        return f"item {item_id} is {_a(found['kind'])} item, not a goal; only goals are marked done (--remove takes it away)"
+    if marks:
+        return f"goal {item_id} is already done"
+    tables.add_item({"group": group, "member": found["member"], "kind": "done", "text": found["text"],
+                     "goal": f"item:{item_id}", "reply": COORDINATOR, "received": iso(now)})
+    return None
+
+
+def _a(kind: str) -> str:
+    return {"goal": "a goal", "done": "a done", "agenda": "an agenda", "celebrate": "a celebration",
+            "away": "a time-away"}.get(kind, "an")

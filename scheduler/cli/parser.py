@@ -81,6 +81,16 @@ def build_parser() -> argparse.ArgumentParser:
     cn.add_argument("--cycle", metavar="KEY", help="which meeting, e.g. 2026-12 (default: the next one)")
     config_arg(cn)
 
+    gl = sub.add_parser("goals", help="list, mark done, remove or export members' goals and items")
+    gl.add_argument("group", metavar="GROUP")
+    config_arg(gl)
+    gl.add_argument("--member", metavar="EMAIL", help="list only this member's goals and items")
+    what = gl.add_mutually_exclusive_group()
+    what.add_argument("--done", metavar="ID", help="mark a goal from a reply done (IDs are in the list)")
+    what.add_argument("--remove", metavar="ID", help="remove an item that came from a reply")
+    what.add_argument("--export", action="store_true", help="print the reply items as TOML for the group file")
+    what.add_argument("--json", action="store_true", help="print the list as JSON")
+
     st = sub.add_parser("status", help="upcoming meetings, what was sent, what is pending or failed")
     st.add_argument("group", metavar="GROUP", nargs="?")
     config_arg(st)
