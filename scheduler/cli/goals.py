@@ -45,7 +45,8 @@ def cmd_goals(args: argparse.Namespace) -> int:
         return 0
     rows = list_rows(group, items, meetings, member)
     if args.json:
-        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        # ASCII: a member's text cannot carry a C1 control or a lone surrogate to the terminal.
+        print(json.dumps(rows, indent=2))
     else:
         print(_table(group, rows, member))
     return 0
@@ -78,7 +79,10 @@ def list_rows(group: Group, items: list[dict[str, Any]], meetings: dict[str, Any
     by_id = {d["id"]: d for d in items}
     marks = {d.get("goal"): d for d in items if d["kind"] == "done"}
     goals = member_goals(group, items)
+    # Members in the file's order, then anyone who has left the group but still has goals
+    # from replies (listed, so a coordinator can remove them).
     order = [m.email.lower() for m in group.members]
+    order += sorted({g.member.lower() for _, g in goals} - set(order))
     rows: list[dict[str, Any]] = []
     for email in order:
         if member is not None and email != member:
@@ -95,6 +99,11 @@ def list_rows(group: Group, items: list[dict[str, Any]], meetings: dict[str, Any
             if mark is not None:
                 row["done_by"] = {"id": mark["id"], **_source(group, mark)}
             rows.append(row)
+    refs = {ref for ref, _ in goals}
+    for d in items:  # a done mark whose goal is gone (its text edited in the file): removable
+        if d["kind"] == "done" and d.get("goal") not in refs and (member is None or d["member"].lower() == member):
+            rows.append({"id": d["id"], "kind": "done", "member": d["member"].lower(), "text": d["text"],
+                         "source": _source(group, d)})
     for i, a in enumerate(group.agenda, start=1):
         if member is None:
             rows.append({"id": f"agenda-{i}", "kind": "agenda", "member": None, "text": a.text,
@@ -247,32 +256,40 @@ def export_toml(group: Group, items: list[dict[str, Any]]) -> str:
     out = [f"# {len(items)} item(s) from members' replies to {group.id}; after appending them, remove each",
            f"# from the state (friendtor goals {group.id} --remove ID) so they are not counted twice."]
     for d in items:
-        member = d["member"].lower()
+        member, tag = d["member"].lower(), _comment(d["id"])
         if member not in members:
-            out.append(f"# {d['id']}: skipped, {_comment(member)} is no longer a member")
+            out.append(f"# {tag}: skipped, {_comment(member)} is no longer a member")
             continue
         if d["kind"] == "goal":
-            out += ["", f"[[goals]]  # {d['id']}", f"member = {toml_string(member)}", f"text = {toml_string(d['text'])}"]
-            if d.get("due"):
-                out.append(f"due = {date.fromisoformat(d['due']).isoformat()}")
+            out += ["", f"[[goals]]  # {tag}", f"member = {toml_string(member)}", f"text = {toml_string(d['text'])}"]
+            if _day(d.get("due")):
+                out.append(f"due = {_day(d.get('due'))}")
             if f"item:{d['id']}" in marks:
                 out.append("done = true")
         elif d["kind"] == "celebrate":
             day = datetime.fromisoformat(d["received"].replace("Z", "+00:00")).astimezone(group.tz).date()
-            out += ["", f"[[milestones]]  # {d['id']}", f"member = {toml_string(member)}",
+            out += ["", f"[[milestones]]  # {tag}", f"member = {toml_string(member)}",
                     f"text = {toml_string(d['text'])}", f"date = {day.isoformat()}"]
         elif d["kind"] == "agenda":
             name = next((m.name for m in group.members if m.email.lower() == member), member)
-            out += ["", f"[[agenda]]  # {d['id']}", f"text = {toml_string(name + ': ' + d['text'])}"]
+            out += ["", f"[[agenda]]  # {tag}", f"text = {toml_string(name + ': ' + d['text'])}"]
             if d.get("cycle"):
                 out.append(f"cycle = {toml_string(d['cycle'])}")
-        elif d["kind"] == "done" and str(d.get("goal", "")).startswith("config:"):
+        elif d["kind"] == "done" and re.fullmatch(r"config:[0-9]{1,6}:.*", str(d.get("goal", "")), re.S):
             n = int(str(d["goal"]).split(":")[1]) + 1
-            out.append(f"# {d['id']}: [[goals]] number {n} ({_comment(d['text'])}) is done: set done = true there")
+            out.append(f"# {tag}: [[goals]] number {n} ({_comment(d['text'])}) is done: set done = true there")
         elif d["kind"] == "away":
-            out.append(f"# {d['id']}: {_comment(member)} is away: add "
-                       f"{{ from = {d['first']}, to = {d['last']} }} to their away list")
+            out.append(f"# {tag}: {_comment(member)} is away: add "
+                       f"{{ from = {_day(d.get('first'))}, to = {_day(d.get('last'))} }} to their away list")
     return "\n".join(out) + "\n"
+
+
+def _day(text: Any) -> str | None:
+    """A stored date as TOML writes it (a bare date), or None when it is not one."""
+    try:
+        return date.fromisoformat(text).isoformat() if isinstance(text, str) and text else None
+    except ValueError:
+        return None
 
 
 def toml_string(text: str) -> str:

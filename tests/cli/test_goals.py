@@ -286,3 +286,15 @@ def test_before_the_first_run_the_list_is_the_group_file(tmp_path, capsys):
     code, out, err = command(capsys, folder, "--remove", "abc123")
     one_line_error(code, out, err)
     assert "has not run yet" in err
+
+
+def test_a_done_mark_whose_goal_is_gone_is_listed_and_removable(cfg, capsys):
+    """A member's done mark on a file goal whose text was edited since is still listed (kind
+    done) so a coordinator can remove it; an ex-member's goal from a reply is listed too."""
+    mark = add(cfg, MAYA, "done", "Old wording", goal="config:0:Old wording")
+    gone = add(cfg, "left@elsewhere.example", "goal", "Still here")
+    rows = json.loads(command(capsys, cfg, "--json")[1])
+    assert [r["kind"] for r in rows if r["id"] == mark] == ["done"]
+    assert [r["member"] for r in rows if r["id"] == gone] == ["left@elsewhere.example"]
+    assert command(capsys, cfg, "--remove", mark)[0] == 0 and command(capsys, cfg, "--remove", gone)[0] == 0
+    assert items(cfg) == []
