@@ -22,8 +22,8 @@ from scheduler.app.store import Store
 from scheduler.core import goals as goals_of
 from scheduler.core.config import Config
 from scheduler.core.log import event
-from scheduler.core.outbox import Kind, OutboxRecord, ReceiptPayload, Send
-from scheduler.core.cycles import next_window
+from scheduler.core.outbox import Kind, OutboxRecord, ReceiptPayload, Send, midnight
+from scheduler.core.cycles import first_day, next_key, next_window
 from scheduler.core.replies import Agenda, Away, Celebrate, Commit, Done, Undo, parse_reply
 
 MAX_REFERENCES = 50          # Message-IDs looked at in one reply's In-Reply-To and References
@@ -143,10 +143,16 @@ class ReplyIntake:
 
     def _next_cycle(self, gid: str, now: datetime) -> str | None:
         """The cycle of the group's next meeting, whose agenda shows the item."""
-        coming = [m for (g, _), m in self.store.meetings().items() if g == gid and not m.cancelled and m.start > now]
+        mine = [m for (g, _), m in self.store.meetings().items() if g == gid and not m.cancelled]
+        coming = [m for m in mine if m.start > now]
         if coming:
             return min(coming, key=lambda m: m.start).cycle
-        upcoming = next_window(self._config().groups[gid], now)  # not scheduled yet: the cycle to come
+        group = self._config().groups[gid]
+        upcoming = next_window(group, now)  # not scheduled yet: the cycle to come
+        # A window with days left whose meeting was held already (10 Feb, replying on the 11th)
+        # has no agenda to come: the item goes on the next cycle's.
+        if upcoming and upcoming.key in {m.cycle for m in mine}:
+            upcoming = next_window(group, midnight(first_day(group, next_key(group, upcoming.key)), group.tz))
         return upcoming.key if upcoming else None
 
     def _undo(self, sent: dict[str, Any], member: str) -> int:

@@ -38,8 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     pv = sub.add_parser("preview", help="show exactly what a member would receive")
     pv.add_argument("group", metavar="GROUP")
-    pv.add_argument("kind", metavar="KIND", help="invite, update, cancel, agenda, follow-up, nudge, "
-                    "review, year-end or alert")
+    pv.add_argument("kind", metavar="KIND", help="invite, update, cancel, call, agenda, follow-up, "
+                    "nudge, review, year-end, alert, report or receipt")
     config_arg(pv)
     pv.add_argument("--to", metavar="EMAIL", help="the member (default: the first member; alerts: a coordinator)")
     pv.add_argument("--now", metavar="ISO8601", help="as if at this instant, e.g. 2026-12-01T09:00:00Z")

@@ -113,6 +113,8 @@ def preview(config: Config, group: Group, kind: str, recipient_email: str | None
     if kind == "cancel":
         cancelled = meeting.cancel(now)
         return build_it(ctx.for_invite(base, group, recipient, cancelled), meeting_key(kind, cancelled), cancelled)
+    if kind == "call":
+        return build_it(ctx.for_call(base, group, recipient, meeting), meeting_key(kind, meeting))
     if kind == "agenda":
         return build_it(ctx.for_agenda(base, group, recipient, meeting, today), meeting_key(kind, meeting))
     # follow-up: sent after the meeting; the next meeting is the first eligible date of the next cycle.

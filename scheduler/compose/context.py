@@ -190,6 +190,14 @@ def for_invite(ctx: dict, group: Group, recipient: Member, meeting: Meeting,
     return out
 
 
+def for_call(ctx: dict, group: Group, recipient: Member, meeting: Meeting) -> dict[str, Any]:
+    """The call for items before a meeting: the meeting, when the agenda goes out (answers before
+    then are on it) and, from the base, the recipient's open goals, numbered."""
+    agenda_at = meeting.start - timedelta(days=group.meetings.agenda_days_before)
+    return {**ctx, "meeting": meeting_context(group, recipient, meeting),
+            "agenda_date": day_text(agenda_at.astimezone(recipient.tz).date())}
+
+
 def for_agenda(ctx: dict, group: Group, recipient: Member, meeting: Meeting, today: date) -> dict[str, Any]:
     meeting_day = meeting.start.astimezone(group.tz).date()
     recent = meeting_day - timedelta(days=62)

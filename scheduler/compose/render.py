@@ -25,7 +25,7 @@ from jinja2 import select_autoescape
 from scheduler.compose.sandbox import Budget, BudgetedEnvironment
 from scheduler.core.errors import TemplateProblem
 
-KINDS = ("invite", "update", "cancel", "agenda", "follow-up", "nudge", "review", "year-end", "alert", "report",
+KINDS = ("invite", "update", "cancel", "call", "agenda", "follow-up", "nudge", "review", "year-end", "alert", "report",
          "receipt")
 # Template sets: every kind, plus the report to coordinators that a message could not be delivered.
 TEMPLATE_SETS = (*KINDS, "failure")

@@ -69,6 +69,7 @@ def sample_contexts(group: Group) -> dict[str, dict]:
                                                                   meeting.end + timedelta(days=1), meeting.stamp),
                                  previous=meeting),
         "cancel": ctx.for_invite(base, group, me, meeting.cancel(meeting.stamp)),
+        "call": ctx.for_call(base, group, me, meeting),
         "agenda": ctx.for_agenda(base, group, me, meeting, TODAY),
         "follow-up": ctx.for_follow_up(base, group, me, meeting, TODAY + timedelta(days=30), TODAY),
         "nudge": ctx.for_nudge(base, group, me, group.goals[:1], TODAY),

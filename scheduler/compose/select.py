@@ -89,8 +89,10 @@ def message_for(record: OutboxRecord, config: Config, world: World, templates: T
         meeting = world.meetings.get((group.id, payload.cycle))
         if meeting is None:
             return Skip("the meeting is not in the state")
-        if kind in (Kind.INVITE, Kind.UPDATE, Kind.AGENDA) and (meeting.cancelled or meeting.start <= now):
+        if kind in (Kind.INVITE, Kind.UPDATE, Kind.CALL, Kind.AGENDA) and (meeting.cancelled or meeting.start <= now):
             return Skip("the meeting was cancelled" if meeting.cancelled else "the meeting has already started")
+        if kind == Kind.CALL and now >= meeting.start - timedelta(days=group.meetings.agenda_days_before):
+            return Skip("the agenda is already due: answers would come too late for it")
         return _about_meeting(record, payload, meeting, group, member, base, world, now, make)
     if isinstance(payload, NudgePayload):
         goals = [g for g in group.goals if g.member == member.email and g.due == payload.due and not g.done]
@@ -124,7 +126,7 @@ def message_for(record: OutboxRecord, config: Config, world: World, templates: T
 
 def _about_meeting(record: OutboxRecord, payload: MeetingPayload, meeting: Meeting, group: Group, member: Member,
                    base: dict[str, Any], world: World, now: datetime, make: Any) -> EmailMessage | Skip:
-    """invite, update, cancel, agenda, follow-up: the meeting is in the state."""
+    """invite, update, cancel, call, agenda, follow-up: the meeting is in the state."""
     kind = record.kind
     if kind == Kind.UPDATE and (payload.sequence if payload.sequence is not None
                                 else meeting.sequence) != meeting.sequence:
@@ -142,6 +144,8 @@ def _about_meeting(record: OutboxRecord, payload: MeetingPayload, meeting: Meeti
         # Only this member's copy is cancelled (they left the group); the meeting goes on for the others.
         gone = replace(meeting, sequence=meeting.sequence + 1, cancelled=True, stamp=record.created)
         return make(ctx.for_invite(base, group, member, gone, everyone=False), gone)
+    if kind == Kind.CALL:
+        return make(ctx.for_call(base, group, member, meeting))
     if kind == Kind.AGENDA:
         return make(ctx.for_agenda(base, group, member, meeting, now.astimezone(group.tz).date()))
     if kind == Kind.FOLLOW_UP:

@@ -117,6 +117,9 @@ class Meetings(Frozen):
     quorum: float = 0.5
     invite_days_before: int = Field(21, ge=1, le=120)
     agenda_days_before: int = Field(2, ge=0, le=30)
+    # The call for items goes out this many days before each meeting; 0 turns it off for the group.
+    # It is sent only while it is earlier than the agenda (a call after the agenda could not be answered).
+    call_days_before: int = Field(7, ge=0, le=30)
     follow_up_days_after: int = Field(1, ge=0, le=30)
     # Candidate start times are this many minutes apart (and aligned to the hour).
     grid_minutes: Literal[5, 10, 15, 20, 30, 60] = 15

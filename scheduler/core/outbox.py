@@ -40,6 +40,7 @@ class Kind(StrEnum):
     UPDATE = "update"          # a moved meeting's new time
     CANCEL = "cancel"          # a cancelled meeting, or one member's copy after they left
     AGENDA = "agenda"
+    CALL = "call"              # to a member: the call for agenda items, commitments and wins before a meeting
     FOLLOW_UP = "follow-up"
     NUDGE = "nudge"            # goals falling due
     REVIEW = "review"          # mission review
@@ -72,7 +73,7 @@ def sid(key: str, recipient: str) -> str:
 
 @dataclass(frozen=True)
 class MeetingPayload:
-    """invite, update, cancel, agenda, follow-up, publish: about the meeting of one cycle."""
+    """invite, update, cancel, call, agenda, follow-up, publish: about the meeting of one cycle."""
 
     cycle: str
     sequence: int | None = None   # an update: the SEQUENCE it announces (a later move supersedes it)
@@ -187,7 +188,7 @@ def candidate_payload(c: Candidate) -> dict[str, Any]:
                           "local_start": v.local_start.isoformat()} for v in c.verdicts]}
 
 
-MEETING_KINDS = (Kind.INVITE, Kind.UPDATE, Kind.CANCEL, Kind.AGENDA, Kind.FOLLOW_UP, Kind.PUBLISH)
+MEETING_KINDS = (Kind.INVITE, Kind.UPDATE, Kind.CANCEL, Kind.CALL, Kind.AGENDA, Kind.FOLLOW_UP, Kind.PUBLISH)
 
 
 def payload_from_json(kind: Kind, data: Mapping[str, Any]) -> Payload:

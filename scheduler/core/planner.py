@@ -1,29 +1,28 @@
 """The planner: every message that should have gone out by `now` and has not. Pure.
 
-Given the config, a view of the stored state, `now` and a way to read availability, it
-returns new meeting records and sends. It reads no clock and does no I/O; availability is a
-function the caller supplies (the service reads calendars, tests pass a dict), called only
-for a group that is actually choosing a time.
+Given the config, a view of the stored state, `now` and a way to read availability, it returns new
+meeting records and sends. It reads no clock and does no I/O; availability is a function the caller
+supplies (the service reads calendars, tests pass a dict), called only for a group choosing a time.
 
-Each send has a deterministic key (`agenda:k-club:2026-12`) and goes to one recipient; a
-key and recipient already in the outbox, in any state, is never planned again. That is
-what makes a tick idempotent, and a restart after any downtime safe.
+Each send has a deterministic key (`agenda:k-club:2026-12`) and goes to one recipient; a key and
+recipient already in the outbox, in any state, is never planned again: that makes a tick idempotent,
+and a restart after any downtime safe.
 
 Misfire rules (what happens to something whose time has passed):
-- invite: planned from `invite_days_before` the cycle window opens until 24 hours before
-  the window's last possible start; a window that closed while the service was down gets
-  no meeting (the coordinators hear about the next one as usual).
-- no time reaches quorum: the coordinators are alerted, at most once a day per cycle, and
-  the search runs again the next day until the window closes.
+- invite: planned from `invite_days_before` the cycle window opens until 24 hours before the
+  window's last possible start; a window that closed while the service was down gets no meeting
+  (the coordinators hear about the next one as usual).
+- no time reaches quorum: the coordinators are alerted, at most once a day per cycle, and the
+  search runs again the next day until the window closes.
+- call for items: from `call_days_before` the meeting (0: none) until the agenda is due; never after.
 - agenda: from `agenda_days_before` the meeting until it starts; never after it started.
 - follow-up: from `follow_up_days_after` the meeting ended, for 7 days; then skipped.
-- goal nudge: from `nudge_days_before` the due date (09:00 in the member's zone) until
-  the end of the due date; then skipped.
-- mission review and year-end prompt (none in a group's first six months): from 09:00 (group's
-  zone) on their date, for 14 days.
-- coordinators' report: from 09:00 (group's zone) on the 1st of each month, for 7 days;
-  none for the month the group started in. It carries the heatmap of the next window, and
-  each alert carries the heatmap of its window (drawn at send time from the stored grid).
+- goal nudge: from `nudge_days_before` the due date (09:00, member's zone) to the due date's end.
+- mission review and year-end prompt (none in a group's first six months): from 09:00 (group's zone)
+  on their date, for 14 days.
+- coordinators' report: from 09:00 (group's zone) on the 1st of each month, for 7 days; none for
+  the month the group started in. It carries the next window's heatmap, and each alert its own
+  window's (drawn at send time from the stored grid).
 - nothing is ever sent twice to catch up: each key is planned once.
 """
 
@@ -42,9 +41,8 @@ from scheduler.core.cycles import Window, cycle_of, first_day, next_key, next_wi
 from scheduler.core.meetings import Meeting, by_group, meeting_uid
 from scheduler.core.alerts import CalendarProblem, GroupProblem, calendar_alerts, group_alerts
 # The misfire windows, add_months and candidate_payload are known from here too.
-from scheduler.core.outbox import (FOLLOW_UP_GRACE, LOOKBACK, REPORT_GRACE, REVIEW_GRACE,  # noqa: F401
-                                   Addressee, Kind, MeetingPayload, NoQuorumPayload, NudgePayload, Payload,
-                                   PeriodPayload, ReportPayload, Send, add_months, candidate_payload, midnight)
+from scheduler.core.outbox import (FOLLOW_UP_GRACE, LOOKBACK, REPORT_GRACE, REVIEW_GRACE, Addressee, Kind,  # noqa: F401
+    MeetingPayload, NoQuorumPayload, NudgePayload, Payload, PeriodPayload, ReportPayload, Send, add_months, candidate_payload, midnight)
 from scheduler.core.history import Burden, Usual, recent_burden, usual_time
 from scheduler.core.slots import Candidate, find_slots
 
@@ -57,9 +55,8 @@ AvailabilityFn = Callable[[Group, Window], Mapping[str, Availability]]
 
 @dataclass(frozen=True)
 class StateView:
-    """What the planner needs from the state. The service passes read-only views of the
-    store's indexes (copying them every tick would cost more than planning); they do not
-    change while the planner runs."""
+    """What the planner needs from the state: read-only views of the store's indexes (copying
+    them every tick would cost more than planning), which do not change while the planner runs."""
 
     meetings: Mapping[tuple[str, str], Meeting]
     planned: AbstractSet[str]                                 # sids already in the outbox
@@ -165,8 +162,8 @@ class _Builder:
             self.sends.setdefault(s.sid, s)
 
     def result(self) -> Plan:
-        return Plan(tuple(self.meetings), tuple(self.sends.values()), tuple(self.alerts), tuple(self.reviews),
-                    tuple(self.problems), tuple(self.group_problems))
+        return Plan(*(tuple(x) for x in (self.meetings, self.sends.values(), self.alerts, self.reviews,
+                                         self.problems, self.group_problems)))
 
 
 def _plan_group(config: Config, group: Group, state: StateView, now: datetime,
@@ -227,8 +224,7 @@ def _plan_cycle(config: Config, group: Group, w: Window, state: StateView, now: 
 
 
 def past_burden(group: Group, state: StateView, before: datetime) -> Burden:
-    """Each member's recent burden of inconvenient meeting times, from the group's meetings
-    in the state that started before `before` (cancelled ones excluded)."""
+    """Each member's recent burden of inconvenient times, from the group's meetings (not cancelled) before `before`."""
     return recent_burden(group, [(m.start, m.end) for m in _held_before(group, state, before)])
 
 
@@ -276,6 +272,10 @@ def _plan_meeting(group: Group, meeting: Meeting, state: StateView, now: datetim
                 if f"uninvite:{g}:{c}|{m.email}" in state.planned:
                     out.send(Kind.INVITE, f"reinvite:{g}:{c}", group, m, now, MeetingPayload(c, bump=2))
     agenda_at = meeting.start - timedelta(days=group.meetings.agenda_days_before)
+    call_at = meeting.start - timedelta(days=group.meetings.call_days_before)
+    if group.meetings.call_days_before and call_at <= now < min(agenda_at, meeting.start):
+        for m in group.members:  # answers must reach the agenda: never once it is due
+            out.send(Kind.CALL, f"call:{g}:{c}", group, m, call_at, MeetingPayload(c))
     if agenda_at <= now < meeting.start:
         for m in group.members:
             out.send(Kind.AGENDA, f"agenda:{g}:{c}", group, m, agenda_at, MeetingPayload(c))

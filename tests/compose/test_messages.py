@@ -204,7 +204,7 @@ def test_headers_name_one_recipient_the_sender_the_kind_and_the_group(kind):
     mail = example().service.mail
     (sender,) = msg["From"].addresses
     assert (sender.addr_spec, sender.display_name) == (mail.sender, mail.sender_name)
-    assert msg["X-Friendtor-Kind"] in {"invite", "update", "cancel", "agenda", "follow-up", "nudge",
+    assert msg["X-Friendtor-Kind"] in {"invite", "update", "cancel", "call", "agenda", "follow-up", "nudge",
                                        "review", "year-end", "alert", "report", "receipt"}
     assert msg["X-Friendtor-Kind"] == kind
     assert msg["X-Friendtor-Group"] == GID

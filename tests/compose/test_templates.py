@@ -314,3 +314,34 @@ def test_the_budgeted_sandbox_leaves_ordinary_template_code_alone() -> None:
               "{{ ns.n }}")
     templates = Templates(TemplateSources(override={"x.txt": source.encode()}), Budget(2, 10_000, time.monotonic))
     assert templates._render("x.txt", {}) == "5 2 2,1,0 True 12 1024 --- [1, 2] 007 6 1"
+
+
+@pytest.mark.parametrize("kind", ["invite", "agenda", "follow-up", "nudge"])
+def test_the_reply_paragraph_comes_before_the_sign_off(kind):
+    """Invite, agenda, follow-up and nudge end with the numbered goals and the reply paragraph, then the sign-off."""
+    context = sample_contexts(sample_group(share=False))[kind]
+    rendered = load_templates(None).render(kind, context)
+    sign_off = " and ".join(context["group"]["coordinators"])
+    for body in (rendered.text, rendered.html):
+        assert "replying to this email" in body and "commit:" in body and "undo" in body
+        assert body.index("replying to this email") < body.rindex(sign_off), kind
+
+
+def test_the_follow_up_says_reply_and_the_coordinators_can_still_add_items():
+    """The follow-up no longer sends members to the coordinators for each item, and still says coordinators can add one."""
+    rendered = load_templates(None).render("follow-up", sample_contexts(sample_group(share=False))["follow-up"])
+    for body in (rendered.text, rendered.html):
+        flat = " ".join(body.split())
+        assert "and it goes on the next agenda" in flat and "can add it for you too" in flat
+        assert "tell " not in flat.lower()
+
+
+def test_the_call_lists_numbered_goals_and_the_reply_lines():
+    """The call names the meeting, when the agenda goes out, the member's open goals numbered, and each reply keyword."""
+    context = sample_contexts(sample_group(share=False))["call"]
+    rendered = load_templates(None).render("call", context)
+    assert context["my_goals"] and context["agenda_date"] in rendered.text
+    for g in context["my_goals"]:
+        assert f"{g['number']}. {g['text']}" in rendered.text and g["text"] in rendered.html
+    for keyword in ("done:", "commit:", "celebrate:", "agenda:", "away:", "undo"):
+        assert keyword in rendered.text and keyword in rendered.html

@@ -21,6 +21,7 @@ PAYLOADS = [
     (Kind.INVITE, MeetingPayload("2027-03", bump=2), {"cycle": "2027-03", "bump": 2}),
     (Kind.UPDATE, MeetingPayload("2027-03", sequence=3), {"cycle": "2027-03", "sequence": 3}),
     (Kind.CANCEL, MeetingPayload("2027-03"), {"cycle": "2027-03"}),
+    (Kind.CALL, MeetingPayload("2027-03"), {"cycle": "2027-03"}),
     (Kind.AGENDA, MeetingPayload("2027-03"), {"cycle": "2027-03"}),
     (Kind.FOLLOW_UP, MeetingPayload("2027-03"), {"cycle": "2027-03"}),
     (Kind.PUBLISH, MeetingPayload("2027-03"), {"cycle": "2027-03"}),

@@ -264,3 +264,50 @@ def test_no_meeting_before_the_group_started():
     for day in range(0, 120, 3):
         st.tick(cfg, at(2027, 2, 1) + timedelta(days=day))
     assert sorted(c for _, c in st.meetings) == ["2027-06"]
+
+
+def test_call_for_items_goes_out_call_days_before_and_never_once_the_agenda_is_due():
+    """The call goes to every member from call_days_before the meeting; a tick once the agenda is due plans none."""
+    cfg, st = config(), State()
+    st.tick(cfg, at(2027, 2, 17))
+    meeting = st.meetings[("g", "2027-03")]
+    before = st.tick(cfg, meeting.start - timedelta(days=7, minutes=1))
+    assert not [s for s in before.sends if s.kind == "call"]
+    p = st.tick(cfg, meeting.start - timedelta(days=7))
+    calls = [s for s in p.sends if s.kind == "call"]
+    assert {s.recipient for s in calls} == {m["email"] for m in MEMBERS}
+    assert {s.key for s in calls} == {"call:g:2027-03"} and all(s.due == meeting.start - timedelta(days=7) for s in calls)
+    assert not [s for s in st.tick(cfg, meeting.start - timedelta(days=3)).sends if s.kind == "call"]  # once
+    late = State()
+    late.meetings = dict(st.meetings)
+    p = late.tick(cfg, meeting.start - timedelta(days=2))  # the agenda is due: too late to ask for items
+    assert not [s for s in p.sends if s.kind == "call"] and [s for s in p.sends if s.kind == "agenda"]
+    down = State()
+    down.meetings = dict(st.meetings)
+    assert [s for s in down.tick(cfg, meeting.start - timedelta(days=2, minutes=1)).sends if s.kind == "call"]
+
+
+def test_call_for_items_off_for_a_group_with_call_days_before_zero():
+    """`call_days_before = 0` turns the call off for that group; everything else is planned as before."""
+    cfg, st = config(meetings={"weekdays": ["tue", "wed", "thu"], "weeks_of_month": [2, 3], "call_days_before": 0}), State()
+    st.tick(cfg, at(2027, 2, 17))
+    meeting = st.meetings[("g", "2027-03")]
+    sends = [s for day in range(8, -1, -1) for s in st.tick(cfg, meeting.start - timedelta(days=day, hours=-1)).sends]
+    assert not [s for s in sends if s.kind == "call"] and [s for s in sends if s.kind == "agenda"]
+
+
+def test_call_for_items_rendered_late_is_skipped_once_the_agenda_is_due():
+    """A call retried after the agenda became due is not sent: its answers could no longer reach the agenda."""
+    cfg, st = config(), State()
+    st.tick(cfg, at(2027, 2, 17))
+    meeting = st.meetings[("g", "2027-03")]
+    doc = outbox_record(key="call:g:2027-03", kind="call", group="g", recipient="ravi@uni-b.example",
+                        name="Ravi Iyer", timezone="Asia/Kolkata", payload={"cycle": "2027-03"},
+                        created="2027-03-01T00:00:00Z")
+    world, templates = World(st.meetings, {}), load_templates(None)
+    msg = message_for(doc, cfg, world, templates, meeting.start - timedelta(days=6))
+    text = msg.get_body(("plain",)).get_content()
+    assert msg["X-Friendtor-Kind"] == "call" and "1. Submit abstract (due Sat 20 Mar 2027)" in text
+    assert "commit:" in text and "agenda:" in text and "celebrate:" in text and "done: 1" in text
+    late = message_for(doc, cfg, world, templates, meeting.start - timedelta(days=2))
+    assert isinstance(late, Skip) and "agenda" in late.reason
