@@ -114,14 +114,21 @@ class ReplyIntake:
         base = {"group": gid, "member": member, "reply": reply_id, "received": iso(now)}
         recorded: list[str] = []
         wrong: list[tuple[str, str]] = []
+        # `done: N` means the number the member saw: the open goals before this reply, not
+        # renumbered by a commitment or a done earlier in the same reply.
+        shown = goals_of.open_goals(group, self.store.replies.items(gid), member)
         for item in items:
             if isinstance(item, Commit):
                 doc = {"kind": "goal", "text": item.text, "due": item.due.isoformat() if item.due else None}
                 line = f"New goal: {item.text}" + (f" (by {_day(item.due)})" if item.due else "")
             elif isinstance(item, Done):
-                found = goals_of.resolve(item.ref, goals_of.open_goals(group, self.store.replies.items(gid), member))
+                still_open = goals_of.open_goals(group, self.store.replies.items(gid), member)
+                found = goals_of.resolve(item.ref, shown if isinstance(item.ref, int) else still_open)
                 if isinstance(found, str):
                     wrong.append((f"done: {item.ref}", found))
+                    continue
+                if found[0] not in {ref for ref, _ in still_open}:
+                    wrong.append((f"done: {item.ref}", "that goal is already marked done."))
                     continue
                 doc, line = {"kind": "done", "text": found[1].text, "goal": found[0]}, f"Done: {found[1].text}"
             elif isinstance(item, Agenda | Celebrate):

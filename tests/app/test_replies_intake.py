@@ -329,3 +329,16 @@ def test_a_mistyped_reply_record_stops_the_state_with_one_line(cfg, table, field
     with pytest.raises(StateError, match=says) as caught:
         Store(state, lock=False)
     assert str(value) not in str(caught.value).replace(str(state), "")
+
+
+def test_done_numbers_are_the_ones_the_member_saw_not_renumbered_by_the_same_reply(cfg):
+    """`commit: X by …` then `done: 1` in one reply marks goal 1 of the email, not the new commitment
+    (which would sort first); `done: 1` twice in one reply is recorded once."""
+    deliver(cfg, (f"From: Maya Chen <{MAYA}>\nMessage-ID: <first@mail.example>\n"
+                  f"In-Reply-To: {sent_id(cfg, MAYA)}\n\n"
+                  "commit: draft the budget by 2026-11-25\ndone: 1\ndone: 1\n").encode())
+    tick(cfg)
+    got = items(cfg, MAYA)
+    (done,) = [d for d in got if d["kind"] == "done"]
+    assert done["text"] == "Send specific aims page to primary mentor"
+    assert [d["text"] for d in got if d["kind"] == "goal"] == ["draft the budget"]
