@@ -18,7 +18,8 @@ import os
 import smtplib
 import socket
 import ssl
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -28,7 +29,8 @@ from scheduler.core.ports import Transport
 
 from .exchange import Exchange
 from .hosts import is_loopback
-from .secrets import auth_variants, password_from_env, scrub
+from .secrets import auth_variants, password_from_env
+from .smtpwire import _code, _decode, _hang_up, _is_transient, _refusal, _reply, _Session, _Stale, _Watched, _WatchedSSL
 
 DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
 
@@ -64,6 +66,9 @@ class MaildirTransport:
     def __init__(self, path: Path):
         self.path = Path(path)
         self._box: mailbox.Maildir | None = None
+
+    def session(self) -> AbstractContextManager[None]:
+        return nullcontext()  # the mailbox stays open anyway
 
     def send(self, message: EmailMessage) -> None:
         self.deliver(message)
@@ -107,13 +112,18 @@ class MaildirTransport:
 # --- SMTP --------------------------------------------------------------------------------
 
 class SmtpTransport:
-    """Sends through an SMTP server, one connection per message.
+    """Sends through an SMTP server, one session per delivery batch.
 
-    One connection per message, not one held open across a tick: a group sends a dozen
-    messages a month, so the handshake costs nothing that matters, while a long-lived
-    connection would need idle-timeout and reconnect handling and would let one broken
-    session fail messages that have nothing to do with it. Each send succeeds or fails on
-    its own, which is what the outbox records.
+    Inside `with transport.session():` (the delivery loop opens one per batch) the
+    connection stays open from one message to the next: the handshake (TCP, EHLO, TLS,
+    AUTH) is most of the cost of a small message, and paying it once per batch is what keeps
+    delivery near wire speed (docs/performance.md). Each message still succeeds or fails on
+    its own: a refused recipient or message is answered with RSET (smtplib does it) and the
+    next goes out on the same session; a session that can no longer be trusted (a time-out,
+    a 421, a dropped connection, anything that is not a plain refusal) is closed, and the
+    next message opens a new one. A session found dead before the server said anything
+    about the message (a relay's idle time-out between two messages, a 421 at MAIL FROM) is
+    reopened once for the same message. Outside a session, each send is a session of its own.
 
     `security`: "starttls" upgrades a plain connection and refuses to go on when the server
     does not offer STARTTLS (never a silent fallback to clear text); "ssl" is TLS from the
@@ -136,39 +146,92 @@ class SmtpTransport:
         self._password = password
         self._context = ssl_context or ssl.create_default_context()
         self._where = f"SMTP server {settings.host}:{self.port}"
+        self._batching = False
+        self._held: _Session | None = None  # the open session of the current batch
+        self.connections = 0  # sessions opened, for tests and benchmarks
 
     def __repr__(self) -> str:  # never show the password, even in a debugger or log
         return f"SmtpTransport({self.settings.host}:{self.port}, security={self.settings.security})"
 
+    @contextmanager
+    def session(self) -> Iterator[None]:
+        """Keeps one SMTP session open for the sends inside; QUIT at the end."""
+        self._batching = True
+        try:
+            yield
+        finally:
+            self._batching = False
+            held, self._held = self._held, None
+            if held is not None:
+                # QUIT within the deadline too: a server silent at QUIT must not hold the tick.
+                with Exchange(self.settings.timeout_seconds) as exchange:
+                    if held.sock is not None:
+                        exchange.watch(held.sock)
+                    _hang_up(held, polite=True)
+
     def send(self, message: EmailMessage) -> None:
-        """One session within one deadline: greeting, EHLO, STARTTLS, AUTH, MAIL, RCPT, DATA
-        and QUIT all within `timeout_seconds` (the socket timeout alone bounds each wait, so a
-        server trickling its greeting a byte at a time would hold the tick for minutes)."""
+        """Delivers within one deadline of `timeout_seconds`: the message's MAIL, RCPT and
+        DATA, plus the greeting, EHLO, STARTTLS and AUTH when a session must be opened for it
+        (the socket timeout alone bounds each wait, so a server trickling its greeting a
+        byte at a time would hold the tick for minutes)."""
         sender, recipient = envelope(message)
-        with Exchange(self.settings.timeout_seconds) as exchange:
-            smtp: _Session | None = None
-            delivered = False
+        held, self._held = self._held, None
+        if held is not None:
             try:
-                smtp = self._connect(exchange)
-                smtp.send_message(message, sender, [recipient])
+                self._send_on(held, message, sender, recipient)
+                return
+            except _Stale:
+                pass  # dead before anything was said about this message: once more, afresh
+        self._send_on(None, message, sender, recipient)
+
+    def _send_on(self, smtp: _Session | None, message: EmailMessage, sender: str, recipient: str) -> None:
+        reused = smtp is not None
+        with Exchange(self.settings.timeout_seconds) as exchange:
+            keep = False
+            try:
+                if smtp is None:
+                    smtp = self._connect(exchange)
+                else:
+                    smtp.exchange, smtp.about_message = exchange, False
+                    if smtp.sock is None:
+                        raise _Stale
+                    exchange.watch(smtp.sock)
+                try:
+                    smtp.send_message(message, sender, [recipient])
+                except (smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused) as exc:
+                    # A plain refusal leaves the session usable (smtplib sent RSET); a 421 closes it.
+                    keep = _refusal(exc) and smtp.sock is not None
+                    raise
                 if exchange.cut:
                     # A reply cut short at the deadline can still parse ("250 ..." without its
                     # line end): an acceptance cut short is no acceptance. Sent again later with
                     # the same Message-ID, so a server that did take it drops the copy.
+                    keep = False
                     raise self._cut(exchange)
-                delivered = True
+                keep = True
             except SendError as error:
+                keep = False
                 if exchange.cut:
                     raise self._classified(error, smtp) from None
                 raise
+            except _Stale:
+                raise
             except Exception as exc:
+                if exchange.cut:
+                    keep = False
+                elif reused and (not smtp.about_message or _code(exc) == 421) and not _refusal(exc):
+                    keep = False
+                    raise _Stale from None
                 error = self._cut(exchange) if exchange.cut else self._classify(exc, sender, recipient)
                 if error is None:
                     raise
                 raise self._classified(error, smtp) from None  # the library's text may quote the server: not chained
             finally:
                 if smtp is not None:
-                    _hang_up(smtp, polite=delivered and not exchange.cut)
+                    if keep and self._batching and not exchange.cut:
+                        self._held = smtp
+                    else:
+                        _hang_up(smtp, polite=keep and not exchange.cut)
 
     def _connect(self, exchange: Exchange) -> _Session:
         s = self.settings
@@ -178,6 +241,7 @@ class SmtpTransport:
                               else _Watched(timeout=s.timeout_seconds))
         smtp.exchange = exchange
         smtp._host = s.host  # type: ignore[attr-defined]  # the name TLS verifies (the constructor sets it)
+        self.connections += 1
         try:
             code, reply = smtp.connect(s.host, self.port)
             if code != 220:
@@ -303,63 +367,6 @@ class SmtpTransport:
         return SendError(message, **kwargs)
 
 
-class _Session(smtplib.SMTP):
-    """An SMTP session whose socket its Exchange can cut at the deadline, and which knows
-    whether the server has said anything about the message yet (answered MAIL FROM)."""
-
-    exchange: Exchange
-    about_message = False
-
-    def mail(self, sender, options=()):
-        reply = super().mail(sender, options)
-        self.about_message = True
-        return reply
-
-    def _watched_socket(self, host, port, timeout) -> socket.socket:
-        # The connect itself waits at most what is left of the deadline.
-        sock = smtplib.SMTP._get_socket(self, host, port, max(0.1, min(timeout, self.exchange.remaining())))
-        self.exchange.watch(sock)
-        return sock
-
-
-class _Watched(_Session):
-    def _get_socket(self, host, port, timeout):
-        return self._watched_socket(host, port, timeout)
-
-
-class _WatchedSSL(_Session, smtplib.SMTP_SSL):
-    """TLS from the first byte: the plain socket is watched before the handshake."""
-
-    def _get_socket(self, host, port, timeout):
-        return self.context.wrap_socket(self._watched_socket(host, port, timeout), server_hostname=self._host)
-
-
-def _hang_up(smtp: smtplib.SMTP, *, polite: bool) -> None:
-    """Closes the connection. After a delivery, a failed QUIT must not turn it into a failure
-    (that would send the message twice), so errors here are ignored."""
-    try:
-        if polite:
-            smtp.quit()
-    except (smtplib.SMTPException, OSError):
-        pass
-    finally:
-        smtp.close()
-
-
-def _is_transient(code: int) -> bool:
-    return 400 <= code < 500
-
-
-def _decode(text: bytes | str) -> str:
-    """A server's words as error text: one line, no control characters, no encoded blob
-    (an echoed AUTH line), cut to a sane length."""
-    return scrub(text)
-
-
-def _reply(exc: smtplib.SMTPResponseException) -> str:
-    return f"{exc.smtp_code} {_decode(exc.smtp_error)}"
-
-
 # --- dry run -----------------------------------------------------------------------------
 
 class DryRunTransport:
@@ -367,6 +374,9 @@ class DryRunTransport:
 
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
+
+    def session(self) -> AbstractContextManager[None]:
+        return nullcontext()  # nothing to keep open
 
     def send(self, message: EmailMessage) -> None:
         envelope(message)  # a dry run should fail where a real run would

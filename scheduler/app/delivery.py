@@ -24,7 +24,7 @@ from scheduler.core.config import Config
 from scheduler.core.errors import SendError
 from scheduler.core.log import event
 from scheduler.core.outbox import Kind, MeetingPayload, OutboxRecord, Status, retry_delay
-from scheduler.core.ports import Publisher, Transport
+from scheduler.core.ports import Publisher, Transport, transport_session
 
 if TYPE_CHECKING:
     from scheduler.app.tick import TickReport
@@ -90,16 +90,17 @@ class Delivery:
                 self.commit()
             started = time.monotonic()
             results: list[OutboxRecord] = []
-            for i, record in enumerate(batch):
-                if self.stop:
-                    # Not attempted: back to where they were, so attempts stay honest.
-                    results += [_untouched(r, now) for r in batch[i:]]
-                    break
-                if self._is_held(record.channel, now):
-                    results.append(_untouched(record, now))
-                    report.held.append(record)
-                    continue
-                results.append(self._send_one(record, world, templates, now, report))
+            with transport_session(self.transport):  # one SMTP connection for the whole batch
+                for i, record in enumerate(batch):
+                    if self.stop:
+                        # Not attempted: back to where they were, so attempts stay honest.
+                        results += [_untouched(r, now) for r in batch[i:]]
+                        break
+                    if self._is_held(record.channel, now):
+                        results.append(_untouched(record, now))
+                        report.held.append(record)
+                        continue
+                    results.append(self._send_one(record, world, templates, now, report))
             # The batch is sized by sending time alone: that is what a crash would repeat.
             elapsed = time.monotonic() - started
             if not self.dry_run:

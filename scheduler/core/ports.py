@@ -9,6 +9,7 @@ does any I/O: these are only the shapes the two sides agree on.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,6 +27,14 @@ class Transport(Protocol):
     """Delivers one message to its one recipient, or raises SendError."""
 
     def send(self, message: EmailMessage) -> None: ...
+
+
+def transport_session(transport: Transport) -> AbstractContextManager[object]:
+    """`transport.session()` if it has one: the sends inside form one delivery batch, which a
+    transport may serve on one connection (SMTP). Optional, so a transport (or a test's fake)
+    with only `send` still works; the built-in ones all have it."""
+    session = getattr(transport, "session", None)
+    return session() if session is not None else nullcontext()
 
 
 @dataclass(frozen=True)
