@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import email.utils
 import mailbox
 import ssl
 import stat
+import time
 from email.headerregistry import Address
 from email.message import EmailMessage
 from pathlib import Path
@@ -334,3 +336,137 @@ def test_transport_for_smtp_without_the_variable_is_one_line_naming_it(tmp_path,
 def test_default_port_follows_security(security, port):
     """Without a port, starttls uses 587, ssl 465 and none 25."""
     assert SmtpTransport(Smtp(host="localhost", security=security), None).port == port
+
+
+# --- one session per batch ------------------------------------------------------------------
+
+class Sessions(Recorder):
+    """Accepts everything and counts the SMTP sessions its messages came in."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sessions: list[object] = []  # kept alive, so no two sessions share an identity
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        if all(s is not session for s in self.sessions):
+            self.sessions.append(session)
+        return await super().handle_DATA(server, session, envelope)
+
+
+class DropsAfter(Sessions):
+    """Hangs up right after accepting the `after`-th message, once (a relay's idle time-out)."""
+
+    def __init__(self, after: int) -> None:
+        super().__init__()
+        self.after, self.dropped = after, False
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        reply = await super().handle_DATA(server, session, envelope)
+        if len(self.received) == self.after and not self.dropped:
+            self.dropped = True
+            asyncio.get_running_loop().call_later(0.05, server.transport.close)
+        return reply
+
+
+class Busy421(Sessions):
+    """Answers the `at`-th MAIL FROM with a 421 (the server is shutting this session down), once."""
+
+    def __init__(self, at: int) -> None:
+        super().__init__()
+        self.at, self.mails = at, 0
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options) -> str:
+        self.mails += 1
+        if self.mails == self.at:
+            return "421 4.3.2 service shutting down"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+
+class RefusesOne(Sessions):
+    """Refuses one address with a 550 and takes the others."""
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:
+        if address == "nobody@uni-a.example":
+            return "550 5.1.1 no such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
+def numbered(n: int, to: str = RECIPIENT) -> EmailMessage:
+    msg = message(to=to, body=f"message {n}")
+    msg.replace_header("Message-ID", f"<m{n}@group.example>")
+    return msg
+
+
+def test_a_batch_goes_out_on_one_connection():
+    """Every message sent inside one session() travels on one SMTP connection."""
+    handler = Sessions()
+    with running(handler) as server:
+        transport = SmtpTransport(smtp_settings(server), None)
+        with transport.session():
+            for n in range(6):
+                transport.send(numbered(n))
+        assert len(server.received) == 6
+        assert len(handler.sessions) == 1 and transport.connections == 1
+
+
+def test_outside_a_session_each_message_has_its_own_connection():
+    """Without session(), each send is a session of its own, as before."""
+    handler = Sessions()
+    with running(handler) as server:
+        transport = SmtpTransport(smtp_settings(server), None)
+        for n in range(3):
+            transport.send(numbered(n))
+        assert len(server.received) == 3 and len(handler.sessions) == 3
+
+
+def test_a_connection_dropped_mid_batch_is_reopened():
+    """A server that hangs up between two messages costs a reconnect, not a message."""
+    handler = DropsAfter(2)
+    with running(handler) as server:
+        transport = SmtpTransport(smtp_settings(server), None)
+        with transport.session():
+            for n in range(5):
+                if n == 2:
+                    time.sleep(0.3)  # the hang-up has happened
+                transport.send(numbered(n))
+        assert len(server.received) == 5
+        assert len(handler.sessions) == 2 and transport.connections == 2
+
+
+def test_a_421_mid_batch_reconnects_and_sends_the_message():
+    """A 421 at MAIL FROM closes the session; the same message goes out on a new one."""
+    handler = Busy421(at=3)
+    with running(handler) as server:
+        transport = SmtpTransport(smtp_settings(server), None)
+        with transport.session():
+            for n in range(5):
+                transport.send(numbered(n))
+        assert len(server.received) == 5
+        assert len(handler.sessions) == 2 and transport.connections == 2
+
+
+def test_a_refused_recipient_fails_alone_on_the_same_session():
+    """A 550 for one recipient fails that message only; the rest go out on the same connection."""
+    handler = RefusesOne()
+    with running(handler) as server:
+        transport = SmtpTransport(smtp_settings(server), None)
+        with transport.session():
+            transport.send(numbered(0))
+            with pytest.raises(SendError) as refused:
+                transport.send(numbered(1, to="nobody@uni-a.example"))
+            transport.send(numbered(2))
+            transport.send(numbered(3))
+        assert not refused.value.transient and refused.value.recipient == "nobody@uni-a.example"
+        assert not refused.value.setup
+        assert [r.rcpt_tos for r in server.received] == [(RECIPIENT,)] * 3
+        assert len(handler.sessions) == 1 and transport.connections == 1
+
+
+def test_maildir_and_dry_run_accept_a_session(tmp_path: Path):
+    """Every built-in transport can be used inside session()."""
+    for transport in (MaildirTransport(tmp_path / "outbox"), DryRunTransport()):
+        with transport.session():
+            transport.send(numbered(0))
