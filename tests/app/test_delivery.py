@@ -280,3 +280,28 @@ def test_which_calendar_refusals_hold_publishing_back(code, transient, setup):
     from scheduler.app.delivery import _calendar_setup
 
     assert _calendar_setup(SendError("x", transient=transient, code=code)) is setup
+
+
+class CountingRefuseOne(RefuseOne):
+    """RefuseOne that also counts the SMTP sessions its messages came in."""
+
+    def __init__(self, address: str, reply: str):
+        super().__init__(address, reply)
+        self.sessions: list[Session] = []
+
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
+                          rcpt_options: list[str]) -> str:
+        if all(s is not session for s in self.sessions):
+            self.sessions.append(session)
+        return await super().handle_RCPT(server, session, envelope, address, rcpt_options)
+
+
+def test_a_tick_sends_each_batch_on_one_connection_and_a_refusal_costs_only_its_message(tmp_path, service):
+    """Twelve invites go out in at most three batches (5, then 5 or 10, ...), one SMTP session
+    each, not one per message; the 550 for one member fails that invite only."""
+    with running(CountingRefuseOne(DANIEL, "550 5.1.1 no such user")) as server:
+        runner = service(config_folder(tmp_path, (server.host, server.port)))
+        report = runner.tick(NOW)
+        assert len(report.sent) == 11 and len(server.received) == 11
+        assert sends(runner)[DANIEL].status == "failed"
+        assert 1 <= len(server.handler.sessions) <= 3
