@@ -30,7 +30,7 @@ from scheduler.core.ports import Transport
 from .exchange import Exchange
 from .hosts import is_loopback
 from .secrets import auth_variants, password_from_env
-from .smtpwire import _code, _decode, _hang_up, _is_transient, _refusal, _reply, _Session, _Stale, _Watched, _WatchedSSL
+from .smtpwire import SmtpExchange, _code, _decode, _hang_up, _is_transient, _refusal, _reply, _Session, _Stale, _Watched, _WatchedSSL
 
 DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
 
@@ -164,7 +164,7 @@ class SmtpTransport:
             held, self._held = self._held, None
             if held is not None:
                 # QUIT within the deadline too: a server silent at QUIT must not hold the tick.
-                with Exchange(self.settings.timeout_seconds) as exchange:
+                with SmtpExchange(self.settings.timeout_seconds) as exchange:
                     if held.sock is not None:
                         exchange.watch(held.sock)
                     _hang_up(held, polite=True)
@@ -186,7 +186,7 @@ class SmtpTransport:
 
     def _send_on(self, smtp: _Session | None, message: EmailMessage, sender: str, recipient: str) -> None:
         reused = smtp is not None
-        with Exchange(self.settings.timeout_seconds) as exchange:
+        with SmtpExchange(self.settings.timeout_seconds) as exchange:
             keep = False
             try:
                 if smtp is None:

@@ -3,11 +3,74 @@ small helpers that read smtplib's answers (kept apart so mail.py stays about del
 
 from __future__ import annotations
 
+import math
 import smtplib
 import socket
+import threading
+import time
 
+from . import exchange as _exchange
 from .exchange import Exchange
 from .secrets import scrub
+
+
+class _Watchdog:
+    """One thread for the deadlines of every SMTP exchange, started once.
+
+    `Exchange` starts a threading.Timer per exchange; on a kept session that thread start
+    (with the GIL contended) costs more than the message itself (docs/performance.md).
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._deadlines: dict[Exchange, float] = {}
+        self._thread: threading.Thread | None = None
+        self._until = math.inf  # when the thread wakes up next
+
+    def add(self, exchange: Exchange) -> None:
+        with self._cond:
+            self._deadlines[exchange] = exchange.deadline
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="smtp-deadlines", daemon=True)
+                self._thread.start()
+            elif exchange.deadline < self._until:
+                self._cond.notify()
+
+    def remove(self, exchange: Exchange) -> None:
+        with self._cond:
+            self._deadlines.pop(exchange, None)
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                for exchange, deadline in list(self._deadlines.items()):
+                    if deadline <= now:
+                        del self._deadlines[exchange]
+                        exchange._expire()
+                self._until = min(self._deadlines.values(), default=math.inf)
+                self._cond.wait(None if self._until == math.inf else self._until - now)
+
+
+_WATCHDOG = _Watchdog()
+
+
+class SmtpExchange(Exchange):
+    """An Exchange (same deadline, same SIGTERM abort) watched by the shared thread."""
+
+    def __enter__(self) -> SmtpExchange:
+        _exchange._open.add(self)  # abort_all() reaches it like any exchange
+        if _exchange.stopping():
+            self.abort()
+        _WATCHDOG.add(self)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        _WATCHDOG.remove(self)
+        _exchange._open.discard(self)
+        for dup in self._socks:
+            dup.close()
+        self._socks = []
 
 
 class _Session(smtplib.SMTP):
