@@ -85,7 +85,8 @@ def load_config(folder: Path | str) -> Config:
     # should not load the message pipeline that checking templates needs.
     from scheduler.app.templates import check_templates
 
-    problems.extend(check_templates(folder, service.limits))
+    # The state folder keeps the hash of the last clean template set (issue 13).
+    problems.extend(check_templates(folder, service.limits, (folder / service.state).parent))
 
     if problems:
         raise ConfigError(problems)

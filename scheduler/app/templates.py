@@ -13,6 +13,8 @@ the last good templates.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import multiprocessing
 import resource
 import time
@@ -20,6 +22,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import scheduler
+from scheduler.app.files import atomic_write, read_regular
 from scheduler.compose.render import TemplateSources, Templates
 from scheduler.compose.sandbox import Budget
 from scheduler.core.config import Limits
@@ -80,16 +84,66 @@ def _fingerprint(folder: Path) -> tuple:
     return tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in files)
 
 
-def check_templates(folder: Path, limits: Limits | None = None) -> list[Problem]:
+# In the state folder: the content hash of the last template set found without a problem.
+CHECKED_FILE = ".templates-checked.json"
+
+
+def check_templates(folder: Path, limits: Limits | None = None,
+                    state_folder: Path | None = None) -> list[Problem]:
     """Render every kind with sample data (emails shared and not); one Problem per broken
     template in the config folder's `templates/` (or in the bundled ones), and per template
-    over its budget."""
+    over its budget. With `state_folder`, a set already found clean (same bytes, same limits,
+    same friendtor) is not rendered again."""
     override = folder / "templates"
     # Rendering 18 emails costs a tenth of a second; the service reloads config often, so the
     # answer is kept until a template file changes.
     override = override if override.is_dir() else None
+    limits = limits or Limits()
+    key = _content_key(override, limits) if state_folder is not None else None
+    if key is not None and _checked(state_folder, key):
+        return []
     state = _fingerprint(override) if override else ()
-    return list(_check(override, state, _fingerprint(default_templates()), limits or Limits()))
+    problems = list(_check(override, state, _fingerprint(default_templates()), limits))
+    if key is not None and not problems:
+        _remember(state_folder, key)
+    return problems
+
+
+def _content_key(override: Path | None, limits: Limits) -> str | None:
+    # Only a clean answer is kept, so a broken template is always rendered and reported anew;
+    # the key holds every byte that answer depends on, and the version (the samples and the
+    # renderer change with friendtor). None (no caching) when a file cannot be read.
+    digest = hashlib.sha256(f"friendtor {scheduler.__version__}\n{limits!r}\n".encode())
+    try:
+        sets = (_read_folder(override) if override else {}, _read_folder(default_templates()))
+    except TemplateProblem:
+        return None
+    for files in sets:
+        digest.update(f"{len(files)}\n".encode())
+        for name, data in files.items():
+            digest.update(f"{name}\n{len(data)}\n".encode() + data)
+    return digest.hexdigest()
+
+
+def _checked(state_folder: Path, key: str) -> bool:
+    # A missing, unreadable, corrupt or foreign file is no answer: the templates are checked.
+    try:
+        raw = read_regular(state_folder / CHECKED_FILE)
+        record = json.loads(raw) if raw is not None and len(raw) < 4096 else None
+    except (OSError, ValueError):
+        return False
+    return isinstance(record, dict) and record.get("clean") == key
+
+
+def _remember(state_folder: Path, key: str) -> None:
+    # Only into a state folder that exists (validate creates none); a failure to write costs
+    # the next command a check, nothing more.
+    if not state_folder.is_dir():
+        return
+    try:
+        atomic_write(state_folder / CHECKED_FILE, json.dumps({"clean": key}).encode())
+    except OSError:
+        pass
 
 
 @lru_cache(maxsize=32)

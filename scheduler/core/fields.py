@@ -20,6 +20,8 @@ from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BeforeValidator
 from pydantic_core import PydanticCustomError
 
+from scheduler.core.regions import holiday_regions
+
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -258,19 +260,14 @@ HoursSpec = Annotated[Hours, BeforeValidator(_hours)]
 
 # --- public holiday regions --------------------------------------------------------------
 
-@lru_cache(maxsize=1)
-def _holiday_regions() -> dict[str, tuple[str, ...]]:
-    import holidays  # imported here: it is large, and only config validation and slots need it
-
-    return {c: tuple(s) for c, s in holidays.list_supported_countries().items()}
-
-
 def _holiday_region(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise fail(f"expected a country code such as \"US\" or \"CA-NL\", got {show(value)}")
     country, _, subdiv = value.strip().partition("-")
     country, subdiv = country.upper(), subdiv.upper()
-    regions = _holiday_regions()
+    # A static list, not `holidays.list_supported_countries()`: importing the package and
+    # walking every country cost each command a tenth of its time (issue 13).
+    regions = holiday_regions()
     if country not in regions:
         raise fail(f"unknown holiday country {country!r}{did_you_mean(country, list(regions))}; "
                    "use an ISO 3166 code such as \"US\", \"GB\" or \"IN\"")
