@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import date, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from scheduler.app.records import from_doc
@@ -71,3 +73,18 @@ def outbox_record(**doc) -> OutboxRecord:
                 "timezone": "UTC", "payload": {"cycle": "2027-01"}, "status": "pending", "attempts": 0,
                 "created": created, "updated": created, "due": created, "expires": created}
     return from_doc({**defaults, **doc})
+
+
+def example_with_inbox(tmp_path: Path, now: datetime) -> Path:
+    """A copy of the example config with `[mail] inbox = "var/inbox"`, after a first tick at
+    `now` (December's meeting scheduled and its invites sent)."""
+    from scheduler.cli.main import main  # here: the pure tests that use this module never load the CLI
+
+    folder = tmp_path / "cfg"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "config" / "example", folder,
+                    ignore=shutil.ignore_patterns("var"))
+    service = (folder / "service.toml").read_text().replace('sender_name = ', 'inbox = "var/inbox"\nsender_name = ')
+    (folder / "service.toml").write_text(service)
+    assert main(["run", "--config", str(folder), "--now", now.isoformat()]) == 0
+    return folder
+

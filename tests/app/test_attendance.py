@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import mailbox
-import shutil
 from datetime import UTC, date, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+
+from builders import example_with_inbox
 import time_machine
 
 from integrations.inbox import MaildirInbox
@@ -33,11 +34,7 @@ MAYA, LI, JAMES = ("maya.chen@northeast-childrens.example", "li.wang@pacific-u.e
 @pytest.fixture
 def cfg(tmp_path, capsys):
     """The example config with December's meeting scheduled (Thu 10 Dec 2026) and an inbox set."""
-    folder = tmp_path / "cfg"
-    shutil.copytree(ROOT / "config" / "example", folder, ignore=shutil.ignore_patterns("var"))
-    service = (folder / "service.toml").read_text().replace('sender_name = ', 'inbox = "var/inbox"\nsender_name = ')
-    (folder / "service.toml").write_text(service)
-    assert main(["run", "--config", str(folder), "--now", NOW.isoformat()]) == 0
+    folder = example_with_inbox(tmp_path, NOW)
     capsys.readouterr()
     return folder
 

@@ -9,12 +9,13 @@ import logging
 import mailbox
 import os
 import re
-import shutil
 import stat
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
+from builders import example_with_inbox
 
 from integrations.inbox import MaildirInbox
 from integrations.mail import DryRunTransport
@@ -36,11 +37,7 @@ MAYA, LI, JAMES = ("maya.chen@northeast-childrens.example", "li.wang@pacific-u.e
 @pytest.fixture
 def cfg(tmp_path, capsys):
     """The example config after a first run (the December invites sent), with an inbox set."""
-    folder = tmp_path / "cfg"
-    shutil.copytree(ROOT / "config" / "example", folder, ignore=shutil.ignore_patterns("var"))
-    service = (folder / "service.toml").read_text().replace('sender_name = ', 'inbox = "var/inbox"\nsender_name = ')
-    (folder / "service.toml").write_text(service)
-    assert main(["run", "--config", str(folder), "--now", NOW.isoformat()]) == 0
+    folder = example_with_inbox(tmp_path, NOW)
     capsys.readouterr()
     mailbox.Maildir(folder / "var" / "inbox", create=True)
     return folder
