@@ -75,16 +75,16 @@ def outbox_record(**doc) -> OutboxRecord:
     return from_doc({**defaults, **doc})
 
 
-def example_with_inbox(tmp_path: Path, now: datetime) -> Path:
-    """A copy of the example config with `[mail] inbox = "var/inbox"`, after a first tick at
-    `now` (December's meeting scheduled and its invites sent)."""
+def example_after_first_run(tmp_path: Path, now: datetime, *, inbox: bool = False) -> Path:
+    """A copy of the example config after a first tick at `now` (December's meeting scheduled
+    and its invites sent); with `inbox`, `[mail] inbox = "var/inbox"` is set first."""
     from scheduler.cli.main import main  # here: the pure tests that use this module never load the CLI
 
     folder = tmp_path / "cfg"
     shutil.copytree(Path(__file__).resolve().parents[1] / "config" / "example", folder,
                     ignore=shutil.ignore_patterns("var"))
-    service = (folder / "service.toml").read_text().replace('sender_name = ', 'inbox = "var/inbox"\nsender_name = ')
-    (folder / "service.toml").write_text(service)
+    if inbox:
+        service = (folder / "service.toml").read_text()
+        (folder / "service.toml").write_text(service.replace('sender_name = ', 'inbox = "var/inbox"\nsender_name = '))
     assert main(["run", "--config", str(folder), "--now", now.isoformat()]) == 0
     return folder
-

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from builders import example_with_inbox
+from builders import example_after_first_run
 import time_machine
 
 from integrations.inbox import MaildirInbox
@@ -34,7 +34,7 @@ MAYA, LI, JAMES = ("maya.chen@northeast-childrens.example", "li.wang@pacific-u.e
 @pytest.fixture
 def cfg(tmp_path, capsys):
     """The example config with December's meeting scheduled (Thu 10 Dec 2026) and an inbox set."""
-    folder = example_with_inbox(tmp_path, NOW)
+    folder = example_after_first_run(tmp_path, NOW, inbox=True)
     capsys.readouterr()
     return folder
 

@@ -17,7 +17,7 @@ import pytest
 import time_machine
 import vobject
 
-from builders import outbox_record
+from builders import example_after_first_run, outbox_record
 from scheduler.cli.main import main
 from scheduler.app.store import Store
 
@@ -30,9 +30,7 @@ UID = "k-club-2026-12@mentoring.example.org"
 @pytest.fixture
 def cfg(tmp_path, capsys):
     """The example config with December's meeting scheduled and its 12 invites in the Maildir."""
-    folder = tmp_path / "cfg"
-    shutil.copytree(ROOT / "config" / "example", folder, ignore=shutil.ignore_patterns("var"))
-    assert main(["run", "--config", str(folder), "--now", NOW.isoformat()]) == 0
+    folder = example_after_first_run(tmp_path, NOW)
     capsys.readouterr()
     return folder
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from builders import example_with_inbox
+from builders import example_after_first_run
 
 from integrations.inbox import MaildirInbox
 from integrations.mail import DryRunTransport
@@ -37,7 +37,7 @@ MAYA, LI, JAMES = ("maya.chen@northeast-childrens.example", "li.wang@pacific-u.e
 @pytest.fixture
 def cfg(tmp_path, capsys):
     """The example config after a first run (the December invites sent), with an inbox set."""
-    folder = example_with_inbox(tmp_path, NOW)
+    folder = example_after_first_run(tmp_path, NOW, inbox=True)
     capsys.readouterr()
     mailbox.Maildir(folder / "var" / "inbox", create=True)
     return folder

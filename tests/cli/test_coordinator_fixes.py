@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import time_machine
 
+from builders import example_after_first_run
 from scheduler.app.store import Store
 from scheduler.cli.main import main
 
@@ -29,9 +30,7 @@ MAYA = "maya.chen@northeast-childrens.example"
 
 @pytest.fixture
 def cfg(tmp_path, capsys):
-    folder = tmp_path / "cfg"
-    shutil.copytree(ROOT / "config" / "example", folder, ignore=shutil.ignore_patterns("var"))
-    assert main(["run", "--config", str(folder), "--now", NOW.isoformat()]) == 0
+    folder = example_after_first_run(tmp_path, NOW)
     capsys.readouterr()
     return folder
 

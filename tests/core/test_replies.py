@@ -212,3 +212,29 @@ def test_new_text_of_text_and_of_a_message_agree():
     text, cut = new_text(message("gmail.eml"))
     assert text.startswith("Thanks Li") and text.endswith("Maya") and not cut
     assert NotUnderstood("a", "b") == NotUnderstood("a", "b")  # frozen values compare by value
+
+
+@pytest.mark.parametrize(("zone", "received", "expected"), [
+    # 18:45 UTC on 14 March 2027 is 00:15 on the 15th in Kolkata (+05:30): "14 March" is next year's.
+    ("Asia/Kolkata", datetime(2027, 3, 14, 18, 45, tzinfo=UTC), date(2028, 3, 14)),
+    ("Asia/Kolkata", datetime(2027, 3, 14, 18, 15, tzinfo=UTC), date(2027, 3, 14)),
+    # St John's moves to -02:30 on 14 March 2027 at 02:00 local: 02:45 UTC on the 15th is 00:15 there.
+    ("America/St_Johns", datetime(2027, 3, 15, 2, 15, tzinfo=UTC), date(2027, 3, 14)),
+    ("America/St_Johns", datetime(2027, 3, 15, 2, 45, tzinfo=UTC), date(2028, 3, 14)),
+    # London is still on GMT on 14 March (it changes on 28 March): 23:30 UTC is the 14th there.
+    ("Europe/London", datetime(2027, 3, 14, 23, 30, tzinfo=UTC), date(2027, 3, 14)),
+    # New York changed that morning (-04:00): 03:30 UTC is 23:30 on the 14th, 04:30 UTC the 15th.
+    ("America/New_York", datetime(2027, 3, 15, 3, 30, tzinfo=UTC), date(2027, 3, 14)),
+    ("America/New_York", datetime(2027, 3, 15, 4, 30, tzinfo=UTC), date(2028, 3, 14)),
+])
+def test_the_members_day_in_half_hour_zones_and_across_dst(zone, received, expected):
+    """The day a reply came is read in the member's zone on that date: half-hour offsets and the
+    US and European clock changes move the day boundary, and with it what "by 14 March" means."""
+    assert parse_items("commit: x by 14 March", ZoneInfo(zone), received).items == (Commit("x", expected),)
+
+
+def test_the_members_day_after_the_european_change():
+    """00:30 BST on 29 March 2027 is 23:30 UTC on the 28th: for a London member "by 28 March" is next year's."""
+    received = datetime(2027, 3, 28, 23, 30, tzinfo=UTC)
+    assert parse_items("commit: x by 28 March", ZoneInfo("Europe/London"), received).items == (
+        Commit("x", date(2028, 3, 28)),)
