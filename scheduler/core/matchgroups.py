@@ -85,6 +85,7 @@ class Outcome:
             "institutions_per_member": round(sum(m.institutions / m.size for m in rows) / n, 3),
             "quorum_hours": round(sum(m.quorum_hours for m in rows) / n, 2),
             "groups_reaching_quorum": sum(m.quorum_hours > 0 for m in rows),
+            "free_at_best": round(sum(m.best / m.size for m in rows) / n, 3),
         }
 
 

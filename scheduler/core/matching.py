@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter
+from itertools import chain
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -138,19 +139,24 @@ class Pool:
 
     def main_interest(self, members: Sequence[int]) -> tuple[str | None, int]:
         """The interest most members hold (ties: first in sort order) and how many hold it."""
-        counts = Counter(k for i in members for k in self.interests[i])
+        counts = Counter(chain.from_iterable(self.interests[i] for i in members))
         if not counts:
             return None, 0
         key, n = min(counts.items(), key=lambda kv: (-kv[1], kv[0]))
         return key, n
 
-    def score(self, members: Sequence[int]) -> tuple[int, int, int, int, int]:
+    def shared(self, members: Sequence[int]) -> int:
+        """The objective's first part: how many hold the group's main interest (0 unless two do)."""
+        _, n = self.main_interest(members)
+        return n if n >= 2 else 0
+
+    def score(self, members: Sequence[int], shared: int | None = None) -> tuple[int, int, int, int, int]:
         """One group's worth (see the module docstring), a tuple compared lexicographically."""
-        _, shared = self.main_interest(members)
+        shared = self.shared(members) if shared is None else shared
         best, _ = best_count([self.bits[i] for i in members], self.full)
         stages = Counter(s for s in (self.stage[i] for i in members) if s is not None)
         mismatch = sum(stages.values()) - max(stages.values(), default=0)
-        return (shared if shared >= 2 else 0, int(best >= need(len(members))), best,
+        return (shared, int(best >= need(len(members))), best,
                 len({self.institution[i] for i in members}), -mismatch)
 
 
@@ -237,8 +243,13 @@ class Search:
             return False
         self.evaluations += 1
         old = (self.scores[ga] if ga >= 0 else (0,) * 5, self.scores[target] if target >= 0 else (0,) * 5)
-        sa = self.pool.score(new_a) if ga >= 0 else (0,) * 5
-        st = self.pool.score(new_t) if target >= 0 else (0,) * 5
+        # The first part is cheap and decides most changes: the rest is computed only on a tie or a gain.
+        share_a = self.pool.shared(new_a) if ga >= 0 else 0
+        share_t = self.pool.shared(new_t) if target >= 0 else 0
+        if share_a + share_t < old[0][0] + old[1][0]:
+            return False
+        sa = self.pool.score(new_a, share_a) if ga >= 0 else (0,) * 5
+        st = self.pool.score(new_t, share_t) if target >= 0 else (0,) * 5
         if _minus(_plus(sa, st), _plus(*old)) <= (0,) * 5:
             return False
         for gi, members, score in ((ga, new_a, sa), (target, new_t, st)):

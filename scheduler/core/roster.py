@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field
 
 from scheduler.core.config import Frozen, Member
 from scheduler.core.fields import Email, HoursSpec, SingleLine, TimeZoneName, _email, fail, show
@@ -62,6 +62,13 @@ def _phrase(value: str) -> str:
 Phrase = Annotated[SingleLine, AfterValidator(_phrase)]
 
 
+def _few(value: Any) -> Any:
+    # Counted before the entries are read, and said in a coordinator's words (not "tuple").
+    if isinstance(value, list | tuple) and len(value) > MAX_INTERESTS:
+        raise fail(f"{len(value)} interests; list at most {MAX_INTERESTS}, the ones that matter most")
+    return value
+
+
 class Person(Frozen):
     """One person on the roster; `hours` are local wall-clock hours on weekdays, as for members."""
 
@@ -71,7 +78,7 @@ class Person(Frozen):
     timezone: TimeZoneName
     hours: HoursSpec
     stage: Phrase | None = None
-    interests: tuple[Phrase, ...] = Field((), max_length=MAX_INTERESTS)
+    interests: Annotated[tuple[Phrase, ...], BeforeValidator(_few)] = ()
 
     @property
     def interest_keys(self) -> tuple[str, ...]:
