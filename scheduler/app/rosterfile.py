@@ -78,13 +78,25 @@ def check_out_folder(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out}: is a file; give a folder (a config folder: groups go into DIR/groups/)")
     groups = out / "groups"
-    if groups.exists() and (not groups.is_dir() or any(groups.iterdir())):
+    try:
+        taken = groups.exists() and (not groups.is_dir() or any(groups.iterdir()))
+    except OSError as exc:
+        raise UsageError(f"--out {out}: cannot look into {groups}: {exc.strerror}") from None
+    if taken:
         raise UsageError(f"--out {out}: {groups} already holds files; choose a new folder, or move those "
                          "groups away first (match never overwrites a group)")
 
 
 def write_groups(out: Path, formed: tuple[Formed, ...], roster_people: dict[str, Person], note: str) -> list[Path]:
     """Every group file, written into a scratch folder and moved into place at once."""
+    try:
+        return _write_groups(out, formed, roster_people, note)
+    except OSError as exc:
+        raise UsageError(f"--out {out}: cannot write the group files: {exc.strerror or exc}; "
+                         "choose a folder you can write to") from None
+
+
+def _write_groups(out: Path, formed: tuple[Formed, ...], roster_people: dict[str, Person], note: str) -> list[Path]:
     check_out_folder(out)
     out.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=".match-", dir=out))

@@ -186,3 +186,39 @@ class _nothing:
 
     def __exit__(self, *exc):
         return False
+
+
+def test_names_and_interests_with_quotes_and_backslashes_round_trip(tmp_path: Path, capsys) -> None:
+    """Text a person typed (quotes, backslashes, TOML syntax, accents) is written as TOML strings
+    and comments that read back as typed: the group file validates, nothing is injected."""
+    odd = [person(1, name='Zoë \\"Z\\" O\'Neil'), person(2, name="Back\\\\slash", institution='Inst = \\"x\\"'),
+           person(3), person(4)]
+    text = "".join(odd).replace('["research"]', '["\\"; evil = 1 #", "Ünïcode research"]')
+    roster = tmp_path / "roster.toml"
+    roster.write_text(text, encoding="utf-8")
+    out = tmp_path / "c"
+    code, _, err = run(capsys, str(roster), "--size", "4", "--out", str(out), "--month", "2027-03")
+    assert code == 0, err
+    [group] = load_config(out).groups.values()
+    assert {m.name for m in group.members} == {'Zoë "Z" O\'Neil', "Back\\slash", "Person 3", "Person 4"}
+    assert 'Inst = "x"' in {m.institution for m in group.members}
+    assert '"; evil = 1 #' in group.mission  # the typed text, as text: no key was injected (unknown keys fail)
+
+
+def test_a_group_that_cannot_meet_is_reported(tmp_path: Path, capsys) -> None:
+    """Four people whose hours never overlap: the group is written, and the report says that no
+    time reaches the quorum and who cannot come."""
+    zones = ["Pacific/Auckland", "Europe/London", "America/New_York", "Asia/Kolkata"]
+    roster = tmp_path / "roster.toml"
+    roster.write_text("".join(person(i, timezone=z, hours="09:00-10:00") for i, z in enumerate(zones, 1)))
+    code, text, err = run(capsys, str(roster), "--size", "4", "--out", str(tmp_path / "c"), "--month", "2027-03")
+    assert code == 0, err
+    assert "best time: no time reaches the quorum, 1 of 4 free" in text
+    assert "groups reaching quorum" in text and text.count("cannot come then:") == 3
+
+
+def test_an_unwritable_out_folder_is_one_line(tmp_path: Path, capsys) -> None:
+    """--out under a file: one line, exit 2."""
+    (tmp_path / "file").write_text("x")
+    code, _, err = run(capsys, str(SOCIETY), "--size", "4-6", "--out", str(tmp_path / "file" / "sub"))
+    assert code == 2 and len(err.splitlines()) == 1 and "--out" in err
