@@ -13,11 +13,12 @@ US and UK clock changes fall inside it).
 
 For each roster it prints, for the formed groups and for a random split of the same roster
 into the same sizes (the baseline `match` itself reports): interest fit, institutions per
-member, the share of members free at the group's best time, groups reaching quorum, and hours
-of the month at which the quorum can meet; then the time taken, split into the search
-(`matching.form`: bitmaps, seeding, local search) and the whole `match` (plus the slot
-finder's check of each formed group), each one run, wall time (`time.perf_counter`) and this process's CPU time
-(`time.process_time`: on a shared machine the better guide). It asserts nothing.
+member, the share of members free at the group's best time, the share at the group's most
+common career stage, groups reaching quorum, and hours of the month at which the quorum can
+meet. Then the time taken: the search alone (`matching.form`: bitmaps, seeding, local search)
+and the whole `match` (the search again, plus the slot finder's check of each formed group),
+one run each, as wall time (`time.perf_counter`) and this process's CPU time
+(`time.process_time`, the better guide on a shared machine). It asserts nothing.
 """
 
 from __future__ import annotations
@@ -70,7 +71,8 @@ def main() -> None:
     sizes = (30, 300) if ap.parse_args().quick else (30, 300, 3000)
     print(f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs, "
           f"load {os.getloadavg()[0]:.2f}")
-    keys = ("interest_fit", "institutions_per_member", "free_at_best", "groups_reaching_quorum", "quorum_hours")
+    keys = ("interest_fit", "institutions_per_member", "free_at_best", "stage_fit", "groups_reaching_quorum",
+            "quorum_hours")
     for n in sizes:
         roster = make_roster(n, random.Random(SEED + n))
         c0, t0 = time.process_time(), time.perf_counter()

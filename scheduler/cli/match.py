@@ -99,7 +99,8 @@ def as_text(outcome, paths: list[Path], people: dict, lo: int, hi: int, out: Pat
               f"  {'':28}{'formed':>10}{'random':>10}"]
     for key, label in (("interest_fit", "interest fit"), ("institutions_per_member", "institutions per member"),
                        ("quorum_hours", "quorum hours in the month"),
-                       ("free_at_best", "share free at the best time"), ("groups_reaching_quorum", "groups reaching quorum")):
+                       ("free_at_best", "share free at the best time"), ("stage_fit", "same career stage"),
+                       ("groups_reaching_quorum", "groups reaching quorum")):
         lines.append(f"  {label:28}{formed[key]:>10g}{rand[key]:>10g}")
     lines += ["", "Interests were compared ignoring case, spacing, punctuation and simple plurals."]
     for label, others in outcome.merged:

@@ -39,15 +39,18 @@ class Metrics:
     institutions: int         # distinct institutions
     quorum_hours: float       # hours of the month at which a meeting can start with the quorum
     best: int                 # most members free at one start
+    stage_fit: float = 1.0    # share of members who gave a stage that hold the group's most common one
 
     @classmethod
     def of(cls, pool: Pool, members: Sequence[int]) -> Metrics:
         _, shared = pool.main_interest(members)
         bits = [pool.bits[i] for i in members]
         best, _ = best_count(bits, pool.full)
+        stages = Counter(s for s in (pool.stage[i] for i in members) if s is not None)
         return cls(len(members), round(shared / len(members), 4) if shared >= 2 else 0.0,
                    len({pool.institution[i] for i in members}),
-                   bin(quorate(bits, pool.full)).count("1") * GRID / 3600, best)
+                   bin(quorate(bits, pool.full)).count("1") * GRID / 3600, best,
+                   round(max(stages.values()) / sum(stages.values()), 4) if stages else 1.0)
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,7 @@ class Outcome:
             "quorum_hours": round(sum(m.quorum_hours for m in rows) / n, 2),
             "groups_reaching_quorum": sum(m.quorum_hours > 0 for m in rows),
             "free_at_best": round(sum(m.best / m.size for m in rows) / n, 3),
+            "stage_fit": round(sum(m.stage_fit for m in rows) / n, 3),
         }
 
 

@@ -109,6 +109,7 @@ BAD_ROSTERS = {
                                 ["people[1] (Person 1).timezone: unknown time zone", "people[2] (Person 2).email: not a valid email"]),
     "empty roster": ("# nobody yet\n", ["people: no [[people]] entries"]),
     "empty list": ("people = []\n", ["people: no [[people]] entries"]),
+    "entries not tables": ("people = [1, 2]\n", ["people[1]: expected a table", "people[2]: expected a table"]),
     "people not a list": ("people = \"everyone\"\n", ["people: expected a list"]),
     "missing institution": (person(1).replace('institution = "University 1"\n', ""), ["people[1] (Person 1).institution: required key is missing"]),
     "unknown key": (person(1).replace("hours =", "hourz =") + person(2), ["people[1] (Person 1).hourz: unknown key (did you mean 'hours'?)"]),
