@@ -104,9 +104,9 @@ def match(roster: Roster, lo: int, hi: int, year: int, month: int, seed: int) ->
     formed = tuple(_formed(pool, g, labels, used, year, month) for g in ordered)
     sizes = plan_sizes(len(people), lo, hi)
     left = len(people) - sum(sizes)
-    reason = (f"{len(people)} people cannot all be placed in groups of {lo}-{hi}: {len(sizes)} groups of {hi} "
-              f"leave {left} over, and this person fit the formed groups least; add people to the roster "
-              "or widen --size")
+    groups = f"{len(sizes)} group{'s' if len(sizes) != 1 else ''} of {hi}"
+    reason = (f"{len(people)} people cannot all be placed in groups of {lo}-{hi}: {groups} leave{'s' if len(sizes) == 1 else ''} {left} over, "
+              "and this person fit the formed groups least; add people to the roster or widen --size")
     return Outcome(
         month=f"{year}-{month:02d}", seed=seed, formed=formed,
         unplaced=tuple(Unplaced(people[i].email, people[i].name, reason) for i in sorted(unplaced)),
