@@ -36,6 +36,7 @@ from itertools import chain
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from scheduler.core.availability import NO_CALENDAR
 from scheduler.core.config import Meetings
@@ -175,7 +176,7 @@ def plan_sizes(n: int, lo: int, hi: int) -> list[int]:
 
 
 def _offset_minutes(p: Person, at: datetime) -> int:
-    offset = at.astimezone(p.as_member().tz).utcoffset()
+    offset = at.astimezone(ZoneInfo(p.timezone)).utcoffset()
     return int(offset.total_seconds() // 60) if offset is not None else 0
 
 
