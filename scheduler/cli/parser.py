@@ -91,6 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--export", action="store_true", help="print the reply items as TOML for the group file")
     what.add_argument("--json", action="store_true", help="print the list as JSON")
 
+    mt = sub.add_parser("match", help="form groups that can meet from a roster of interested people")
+    mt.add_argument("roster", metavar="ROSTER.toml", help="[[people]] with name, email, institution, timezone, hours")
+    mt.add_argument("--size", required=True, metavar="MIN-MAX", help="people per group, e.g. 5-8")
+    mt.add_argument("--out", required=True, metavar="DIR", help="config folder; the groups go into DIR/groups/")
+    mt.add_argument("--month", metavar="YYYY-MM", help="the month meeting times are checked in (default: next month)")
+    mt.add_argument("--seed", type=int, default=1, metavar="N", help="seed for the search and the random split (default 1)")
+    mt.add_argument("--json", action="store_true", help="print the report as JSON")
+
     st = sub.add_parser("status", help="upcoming meetings, what was sent, what is pending or failed")
     st.add_argument("group", metavar="GROUP", nargs="?")
     config_arg(st)
