@@ -69,6 +69,29 @@ def read_regular(path: Path) -> bytes | None:
         os.close(fd)
 
 
+def read_capped(path: Path, max_bytes: int) -> bytes:
+    """The bytes of the regular file at `path` (links followed: coordinators link config files),
+    at most `max_bytes` of them.
+
+    Raises OSError: EINVAL for anything but a regular file (a FIFO must not hang the reader,
+    hence O_NONBLOCK; /dev/zero must not fill memory), EFBIG for a file over the bound."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(max_bytes + 1)
+    finally:
+        os.close(fd)
+    if len(data) > max_bytes:
+        raise OSError(errno.EFBIG, f"larger than {_size(max_bytes)}")
+    return data
+
+
+def _size(n: int) -> str:
+    return f"{n // (1024 * 1024)} MB" if n % (1024 * 1024) == 0 else f"{n // 1024:,} KB"
+
+
 def refused_link(exc: OSError) -> bool:
     """Whether opening failed because a symbolic link (or a non-file) stands at the path."""
     return exc.errno in (errno.ELOOP, errno.EINVAL)

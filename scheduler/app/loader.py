@@ -8,6 +8,7 @@ Field paths count list entries from 1, in file order: `members[3]` is the third
 
 from __future__ import annotations
 
+import errno
 import re
 import tomllib
 import types
@@ -18,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticCustomError
 
+from scheduler.app.files import read_capped
 from scheduler.core.config import Config, Group, Service
 from scheduler.core.crossref import cross_check, cross_references
 from scheduler.core.errors import ConfigError, Problem
@@ -40,9 +42,9 @@ def load_config(folder: Path | str) -> Config:
     service = Service()
     service_file = folder / "service.toml"
     if service_file.exists():
-        data = _read_toml(service_file, "service.toml", problems)
+        data = read_toml(service_file, "service.toml", problems)
         if data is not None:
-            service = _validate(Service, data, "service.toml", problems) or service
+            service = validate_model(Service, data, "service.toml", problems) or service
     for key, value in (("state", service.state), ("mail.maildir", service.mail.maildir)):
         resolved = _resolve(value, folder)
         if isinstance(resolved, str):
@@ -61,14 +63,14 @@ def load_config(folder: Path | str) -> Config:
             problems.append(Problem(rel, "", f"file name {gid!r} is the group's id and may use only lowercase "
                                     "letters, digits and '-'; rename the file, e.g. to groups/k-club.toml"))
             continue
-        data = _read_toml(path, rel, problems)
+        data = read_toml(path, rel, problems)
         if data is None:
             continue
         if "id" in data:
             problems.append(Problem(rel, "id", "unknown key: the group's id is its file name; remove this line"))
             continue
         found: list[Problem] = []
-        group = _validate(Group, {**data, "id": gid}, rel, found)
+        group = validate_model(Group, {**data, "id": gid}, rel, found)
         # Cross-references and calendar files are checked whether or not every field is right:
         # all problems in all files are reported together (a file's field problems used to hide them).
         found.extend(Problem(rel, field, msg) for field, msg in
@@ -93,11 +95,21 @@ def load_config(folder: Path | str) -> Config:
     return Config(folder=folder, service=service, groups=groups)
 
 
-def _read_toml(path: Path, rel: str, problems: list[Problem]) -> dict[str, Any] | None:
+# A group file is a few KB; the bound keeps a runaway file (or a link to a log) from filling the
+# service's memory on a reload. Rosters (`friendtor match`) pass their own.
+CONFIG_BYTES = 1024 * 1024
+
+
+def read_toml(path: Path, rel: str, problems: list[Problem], *, max_bytes: int = CONFIG_BYTES,
+              too_big: str = "split it, or remove what is not configuration") -> dict[str, Any] | None:
+    """The TOML table in `path`, or None with the reason added to `problems` (one line, never
+    quoting the file)."""
     try:
-        raw = path.read_bytes()
+        raw = read_capped(path, max_bytes)
     except OSError as exc:
-        problems.append(Problem(rel, "", f"cannot read the file: {exc.strerror}"))
+        fix = (f"; {too_big}" if exc.errno == errno.EFBIG else
+               "; make it a plain TOML file" if exc.errno == errno.EINVAL else "")
+        problems.append(Problem(rel, "", f"cannot read the file: {exc.strerror}{fix}"))
         return None
     try:
         # utf-8-sig: Windows Notepad starts UTF-8 files with a byte order mark; it is not an error.
@@ -160,7 +172,7 @@ def _plain_toml_words(msg: str) -> str:
     return msg
 
 
-def _validate(model: type[BaseModel], data: dict[str, Any], rel: str, problems: list[Problem]):
+def validate_model(model: type[BaseModel], data: dict[str, Any], rel: str, problems: list[Problem]):
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from scheduler.app.files import fsync_folder
-from scheduler.app.loader import _read_toml, _validate
+from scheduler.app.loader import read_toml, validate_model
 from scheduler.core.config import Group
 from scheduler.core.errors import ConfigError, Problem, UsageError
 from scheduler.core.fields import WEEKDAYS
@@ -31,16 +31,9 @@ MAX_SHOWN = 50                 # problems listed before "and N more"
 def read_roster(path: Path) -> Roster:
     """The roster in `path`, or ConfigError with one line per problem (at most MAX_SHOWN)."""
     rel = str(path) if str(path).isprintable() else repr(str(path))
-    try:
-        with path.open("rb") as f:
-            head = f.read(MAX_BYTES + 1)
-    except OSError as exc:
-        raise ConfigError([Problem(rel, "", f"cannot read the roster: {exc.strerror}; check the path")]) from None
-    if len(head) > MAX_BYTES:
-        raise ConfigError([Problem(rel, "", f"is larger than {MAX_BYTES // (1024 * 1024)} MB; a roster holds at "
-                                   f"most {MAX_PEOPLE:,} people, so split it")])
     problems: list[Problem] = []
-    data = _read_toml(path, rel, problems)
+    data = read_toml(path, rel, problems, max_bytes=MAX_BYTES,
+                     too_big=f"a roster holds at most {MAX_PEOPLE:,} people, so split it")
     if data is None:
         raise ConfigError(problems)
     people = data.get("people")
@@ -50,7 +43,7 @@ def read_roster(path: Path) -> Roster:
     if "people" not in data or people == []:
         raise ConfigError([Problem(rel, "people", "no [[people]] entries; add one per person, with name, "
                                    "email, institution, timezone and hours")])
-    roster = _validate(Roster, data, rel, problems)
+    roster = validate_model(Roster, data, rel, problems)
     problems.extend(Problem(rel, field, message) for field, message in duplicate_emails(data))
     if problems:
         shown = [_named(p, people) for p in problems[:MAX_SHOWN]]

@@ -2,7 +2,7 @@
 
 Rows are members (named with their zone), columns are grid steps in the group's zone, one
 panel per window date. Each cell is one of four states, painted by the slot finder's own
-per-member rules (`slots._paint_member`) with the meeting length set to one grid step, so
+per-member rules (`slots.paint_member`) with the meeting length set to one grid step, so
 a cell is "free" exactly when a meeting of one grid step starting there would find the
 member free. Nothing here re-derives hours, holidays or busy time.
 
@@ -35,7 +35,7 @@ from scheduler.core.slots import (
     OUTSIDE,
     TENTATIVE,
     UNKNOWN,
-    _paint_member,
+    paint_member,
     candidate_starts,
 )
 
@@ -96,7 +96,7 @@ def heatmap(group: Group, window: Window, availability: Mapping[str, Availabilit
     lo, hi = None, None
     for day in window.dates:
         starts = candidate_starts(group, Window(window.key, (day,)), None)
-        codes = [_paint_member(m, availability.get(m.email, NO_CALENDAR), starts, step * 60)
+        codes = [paint_member(m, availability.get(m.email, NO_CALENDAR), starts, step * 60)
                  for m in group.members]
         by_minute: dict[int, list[str]] = {}
         for i, s in enumerate(starts):

@@ -12,7 +12,7 @@ sum over its groups, compared as a tuple):
 
 Who can come when is worked out once per person, as a bitmap over every 15-minute start of a
 typical month (bit i set: free for a whole meeting from start i), painted by the slot finder's
-own per-member painting (`slots._paint_member`: the member's hours on each local date, so DST
+own per-member painting (`slots.paint_member`: the member's hours on each local date, so DST
 and half-hour zones come out as `slots` sees them). People with the same zone and hours share
 one bitmap. How many members are free at each start is then a bit-sliced counter over the
 members' bitmaps (`_planes`): a handful of integer operations per member, whatever the month's
@@ -41,7 +41,7 @@ from zoneinfo import ZoneInfo
 from scheduler.core.availability import NO_CALENDAR
 from scheduler.core.config import Meetings
 from scheduler.core.roster import Person, stage_key
-from scheduler.core.slots import FREE, _paint_member
+from scheduler.core.slots import FREE, paint_member
 
 QUORUM = Meetings().quorum           # the written groups keep the default quorum
 DURATION = 60 * 60                   # and one-hour meetings
@@ -66,7 +66,7 @@ def availability_bits(people: Sequence[Person], starts: list[int]) -> list[int]:
     for p in people:
         key = (p.timezone, p.hours)
         if key not in cache:
-            codes = _paint_member(p.as_member(), NO_CALENDAR, starts, DURATION)
+            codes = paint_member(p.as_member(), NO_CALENDAR, starts, DURATION)
             cache[key] = int("".join("1" if c == FREE else "0" for c in reversed(codes)) or "0", 2)
         out.append(cache[key])
     return out

@@ -122,7 +122,7 @@ def _epoch(dt: datetime) -> int:
     return int(dt.timestamp())
 
 
-def _paint_member(member: Member, avail: Availability, starts: list[int], duration: int) -> list[int]:
+def paint_member(member: Member, avail: Availability, starts: list[int], duration: int) -> list[int]:
     """Each candidate's state for one member (see the state constants above)."""
     n = len(starts)
     codes = [OUTSIDE] * n
@@ -207,7 +207,7 @@ def find_slots(
     duration = group.meetings.duration_minutes * 60
     starts = candidate_starts(group, window, not_before)
     members = group.members
-    states = [_paint_member(m, availability.get(m.email, NO_CALENDAR), starts, duration) for m in members]
+    states = [paint_member(m, availability.get(m.email, NO_CALENDAR), starts, duration) for m in members]
     preferred_masks = [_paint_preferred(m, starts, duration) for m in members]
 
     n = len(starts)
@@ -292,7 +292,7 @@ def verdicts_at(group: Group, start: datetime, availability: Mapping[str, Availa
     `find_slots` gives: what `reschedule` shows for a time the coordinator picked."""
     duration, t = group.meetings.duration_minutes * 60, _epoch(start)
     return tuple(_verdict(m, availability.get(m.email, NO_CALENDAR),
-                          _paint_member(m, availability.get(m.email, NO_CALENDAR), [t], duration)[0], t)
+                          paint_member(m, availability.get(m.email, NO_CALENDAR), [t], duration)[0], t)
                  for m in group.members)
 
 

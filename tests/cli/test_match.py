@@ -5,6 +5,7 @@ argument is one line per problem, exit 2, no traceback, nothing written."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -120,7 +121,7 @@ BAD_ROSTERS = {
     "invalid TOML": ("[[people]]\nname = Maya Chen\n", ["line 2, column 8: invalid TOML"]),
     "not UTF-8": (b"[[people]]\nname = \"\xff\"\n", ["line 2: not UTF-8 text"]),
     "too many people": (TOO_MANY, ["people: 10,001 people; a roster holds at most 10,000"]),
-    "too many bytes": ("#" + "x" * (8 * 1024 * 1024) + "\n", ["is larger than 8 MB"]),
+    "too many bytes": ("#" + "x" * (8 * 1024 * 1024) + "\n", ["larger than 8 MB; a roster holds at most"]),
     "size cannot be met": (person(1) + person(2) + person(3), ["people: 3 people cannot make one group of at least 5"]),
 }
 
@@ -171,14 +172,16 @@ def test_bad_arguments_are_one_line(argv: list[str], expected: str, tmp_path: Pa
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("what", ["missing", "folder"])
+@pytest.mark.parametrize("what", ["missing", "folder", "pipe"])
 def test_roster_that_is_not_a_file(what: str, tmp_path: Path, capsys) -> None:
-    """A roster path that does not exist, or is a folder: one line, exit 2."""
+    """A roster path that does not exist, is a folder or a FIFO (never waited on): one line, exit 2."""
     path = tmp_path / "roster.toml"
     if what == "folder":
         path.mkdir()
+    elif what == "pipe":
+        os.mkfifo(path)
     code, _, err = run(capsys, str(path), "--size", "5-8", "--out", str(tmp_path / "out"))
-    assert code == 2 and len(err.splitlines()) == 1 and "cannot read the roster" in err
+    assert code == 2 and len(err.splitlines()) == 1 and "roster.toml: cannot read the file: " in err
 
 
 class _nothing:

@@ -8,6 +8,7 @@ list entries from 1 in file order (members[3] is the third [[members]] block).
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -507,6 +508,21 @@ def test_folder_named_like_a_group_file_is_reported(write_config_folder, capsys)
     (folder / "groups" / "x.toml").mkdir()
     [line] = problems(validate(folder, capsys), 1)
     assert line.startswith("groups/x.toml: cannot read the file")
+
+
+def test_pipe_named_like_a_group_file_does_not_hang(write_config_folder, capsys):
+    """A FIFO called groups/x.toml is one line at once; reading it would wait for a writer forever."""
+    folder = write_config_folder({"g.toml": GROUP})
+    os.mkfifo(folder / "groups" / "x.toml")
+    [line] = problems(validate(folder, capsys), 1)
+    assert line == "groups/x.toml: cannot read the file: not a regular file; make it a plain TOML file"
+
+
+def test_oversized_group_file_is_refused_unread(write_config_folder, capsys):
+    """A group file over 1 MB (a link to a log, a runaway paste) is one line, not a reload that fills memory."""
+    big = GROUP + "#" + "x" * (1024 * 1024) + "\n"
+    [line] = problems(validate(write_config_folder({"g.toml": big}), capsys), 1)
+    assert line.startswith("groups/g.toml: cannot read the file: larger than 1 MB; split it")
 
 
 def test_empty_groups_folder_is_an_error(write_config_folder, capsys):
