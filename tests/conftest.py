@@ -62,14 +62,13 @@ OpenStore = Callable[..., "Store"]
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+def pg_server() -> Iterator[object]:
     """One real PostgreSQL server for the session (the `pgserver` package: no system service,
     no root setup), on a socket in its own folder, stopped at the end."""
-    from pg_servers import start_server
+    from pg_servers import private_server
 
-    server = start_server(tmp_path_factory.mktemp("pg"))
-    yield server
-    server.cleanup()
+    with private_server() as server:
+        yield server
 
 
 @pytest.fixture

@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import itertools
 import logging
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +30,22 @@ def start_server(folder: Path) -> Any:
     with psycopg.connect(url(server, TEMPLATE)) as conn:
         pgschema.prepare(conn, url(server, TEMPLATE))
     return server
+
+
+@contextmanager
+def private_server() -> Iterator[Any]:
+    """A server of its own in a new folder (not under pytest's 0700 tmp: pgserver runs PostgreSQL
+    as its own user when the tests run as root), stopped and removed at the end."""
+    folder = Path(tempfile.mkdtemp(prefix="friendtor-pg-"))
+    folder.chmod(0o755)
+    try:
+        server = start_server(folder / "data")
+        try:
+            yield server
+        finally:
+            server.cleanup()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def url(server: Any, database: str) -> str:
