@@ -179,10 +179,11 @@ class PgStore:
     # --- claims: which groups this node plans, which messages it sends ----------------------
 
     def claim_groups(self, groups: Iterable[str]) -> list[str]:
-        """The groups no other node is planning now, locked for this node until the next commit."""
+        """The groups no other node is planning now, locked for this node until the next commit.
+        A reader (a dry run) takes no lock: it records nothing, and must not keep nodes waiting."""
         groups = list(groups)
-        if not groups:
-            return []
+        if not groups or not self.lock:
+            return groups
         return [g for g, in self.q("SELECT g FROM unnest(%s::text[]) AS g "
                                    "WHERE pg_try_advisory_xact_lock(hashtext('friendtor plan ' || g))", (groups,))]
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import time_machine
 from pg_servers import fresh_database
 
 from scheduler.app import pgschema
@@ -161,3 +162,41 @@ def test_a_change_not_committed_is_dropped_and_a_lost_connection_is_state_unavai
         with pytest.raises(StateUnavailable):
             s.save_meeting(Meeting("g", "2027-03", "u@x", 0, now, now, now))
         assert s.meetings() == {}   # connected again: the next question is answered
+
+
+def test_a_reader_sees_one_snapshot_while_a_node_writes(pg_url):
+    """`status` on a database: every read of one store sees the state as it was at its first read."""
+    from test_store import send
+
+    with PgStore(pg_url, Service()) as node:
+        node.add_sends([send("invite:g:2027-03")])
+        node.commit()
+        with PgStore(pg_url, Service(), lock=False) as reader:
+            assert [r.key for r in reader.sends()] == ["invite:g:2027-03"]
+            node.add_sends([send("agenda:g:2027-03")])
+            node.update_sends([r.moved_on(r.status.__class__("sent"), message_id="<m@x>") for r in node.sends()
+                               if r.key.startswith("invite")])
+            node.commit()
+            assert [(r.key, str(r.status)) for r in reader.sends()] == [("invite:g:2027-03", "pending")]
+            assert reader.open_sends() and not reader.failed_sends()
+        with PgStore(pg_url, Service(), lock=False) as later:
+            assert sorted((r.key, str(r.status)) for r in later.sends()) == [
+                ("agenda:g:2027-03", "pending"), ("invite:g:2027-03", "sent")]
+
+
+def test_coordinators_commands_write_to_the_database_while_nodes_run(tmp_path, capsys, pg_url):
+    """cancel, attendance and goals store at once on a database (no incoming/ folder), beside a running node."""
+    from scheduler.app.stores import open_store
+    from scheduler.app.loader import load_config
+
+    folder = config_with_state(tmp_path, pg_url)
+    assert main(["run", "--once", "--now", NOW, "--config", str(folder)]) == 0
+    capsys.readouterr()
+    config = load_config(folder)
+    # A node holding the state (a TinyDB command would hand over); the command a day after the first tick.
+    with open_store(config), time_machine.travel(datetime(2026, 11, 21, 12, tzinfo=UTC), tick=False):
+        assert main(["cancel", "k-club", "--config", str(folder)]) == 0
+        assert "stored" in capsys.readouterr().out
+    assert not (folder / "var" / "incoming").exists()
+    with open_store(config, lock=False) as s:
+        assert [m.cancelled for (g, _), m in s.meetings().items() if g == "k-club"] == [True]
