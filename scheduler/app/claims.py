@@ -21,6 +21,9 @@ class SingleNode:
         """The groups this process may plan now, until the next commit: all of them."""
         return list(groups)
 
+    def wait_for_planners(self, groups: Iterable[str]) -> None:
+        """Nobody else plans: nothing to wait for."""
+
     def claim_sends(self, records: Iterable[OutboxRecord], now: datetime) -> list[OutboxRecord]:
         """Mark `records` "sending" (written at the next commit) and return the ones this
         process may send: all of them. A crash after the commit leaves them "sending", and the

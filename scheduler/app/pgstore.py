@@ -187,6 +187,14 @@ class PgStore:
         return [g for g, in self.q("SELECT g FROM unnest(%s::text[]) AS g "
                                    "WHERE pg_try_advisory_xact_lock(hashtext('friendtor plan ' || g))", (groups,))]
 
+    def wait_for_planners(self, groups: Iterable[str]) -> None:
+        """Wait until no other node is planning `groups` (their plans are then committed, and
+        their sends visible to this node's delivery); the locks go with the next commit."""
+        groups = list(groups)
+        if groups and self.lock:
+            self.q("SELECT count(pg_advisory_xact_lock(hashtext('friendtor plan ' || g))) FROM unnest(%s::text[]) AS g",
+                   (groups,))
+
     def claim_sends(self, records: Iterable[OutboxRecord], now: datetime) -> list[OutboxRecord]:
         """Claim the records still due (pending, a retry whose time came, or "sending" under a
         lease that ran out) that no other node holds; they are marked "sending" with this node's

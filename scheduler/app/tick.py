@@ -169,6 +169,12 @@ class Runner:
         self.record_plan(p, now)
         if not self.dry_run:
             self.commit()
+            # Groups another node was planning: their sends are shared too, so wait for that
+            # plan's commit (a moment) rather than leave the other node to send them all.
+            others = [gid for gid in self.config.groups if gid not in mine.groups]
+            if others:
+                self.store.wait_for_planners(others)
+                self.commit()
         self.delivery.deliver(now, report)
         # Sends that failed for good: their group's coordinators hear of it (sent next tick).
         self.record_sends(failure_alerts(self.config, report.failed, self.store.planned, now), now)

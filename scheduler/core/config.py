@@ -318,7 +318,8 @@ def _state(v: str) -> str:
         query = {k.lower() for k, _ in parse_qsl(parts.query, keep_blank_values=True)}
         try:
             has_password = bool(parts.password) or "password" in query
-            parts.port  # noqa: B018 (a bad port is a ValueError here, not a failure at connection time)
+            if "," not in parts.netloc:  # libpq's multi-host form (h1:5432,h2:5432) is checked by libpq
+                parts.port  # noqa: B018 (a bad port is a ValueError here, not a failure at connection time)
         except ValueError:
             raise fail("the PostgreSQL URI is not a valid libpq URI (check the host and the port), e.g. "
                        "state = \"postgresql://friendtor@db.example.org:5432/friendtor\"") from None

@@ -83,10 +83,9 @@ def check_every_message_went_out(url: str, server: Server) -> dict[str, str]:
 def test_two_nodes_share_a_40_group_tick_and_send_every_message_once(tmp_path, pg_url, slowish_smtp, start: Start):
     """Two nodes on one database: every message exactly once (by Message-ID), and both nodes sent some."""
     folder = forty_groups(tmp_path / "config", pg_url, slowish_smtp)
-    a = start(*node_args(folder))
-    # The second node starts once the first has planned and begun sending: there is work to share.
-    wait_for(lambda: rows(pg_url, "doc->>'status' = 'sending'") or not a.alive(), 60, "the first node sending")
-    b = start(*node_args(folder))
+    # Started together: one plans (the other finds the groups locked and waits for that plan's
+    # commit), then both send.
+    a, b = start(*node_args(folder)), start(*node_args(folder))
     assert a.wait(120) == 0, a.stderr
     assert b.wait(120) == 0, b.stderr
     check_every_message_went_out(pg_url, slowish_smtp)
