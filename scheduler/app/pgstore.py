@@ -136,10 +136,13 @@ class PgStore:
     @property
     def invited(self) -> Mapping[str, Mapping[str, tuple[str, str, str | None]]]:
         out: dict[str, dict[str, tuple[str, str, str | None]]] = {}
-        for d, in self.q("SELECT doc FROM outbox WHERE doc->>'kind' = %s ORDER BY seq", (str(Kind.INVITE),)):
-            if d["key"].startswith(f"{Kind.INVITE}:"):
-                out.setdefault(d["key"], {})[d["recipient"]] = (
-                    d["name"], d["timezone"], d.get("sent_at") if d["status"] == "sent" else None)
+        # The fields only, not whole documents: the planner asks every tick, and JSON is costly.
+        for k, to, name, zone, sent in self.q(
+                "SELECT doc->>'key', doc->>'recipient', doc->>'name', doc->>'timezone', "
+                "CASE WHEN doc->>'status' = 'sent' THEN doc->>'sent_at' END "
+                "FROM outbox WHERE doc->>'kind' = %s ORDER BY seq", (str(Kind.INVITE),)):
+            if k.startswith(f"{Kind.INVITE}:"):
+                out.setdefault(k, {})[to] = (name, zone, sent)
         return MappingProxyType(out)
 
     def sends(self) -> list[OutboxRecord]:
