@@ -35,7 +35,7 @@ from scheduler.app.pgreplies import PgReplies
 from scheduler.app.records import from_doc, iso, progress, to_doc
 from scheduler.app.store import MEETINGS_KEPT, _meeting
 from scheduler.core.config import Service
-from scheduler.core.errors import StateError
+from scheduler.core.errors import StateError, StateUnavailable
 from scheduler.core.meetings import Meeting
 from scheduler.core.outbox import FINISHED, OPEN, Kind, OutboxRecord
 
@@ -91,7 +91,16 @@ class PgStore:
             cur = self.conn.execute(sql, params)
             return cur.fetchall() if cur.description is not None else []
         except psycopg.Error as exc:
-            raise self._map(exc) from None
+            error = self._map(exc)
+            self._rollback()   # a failed statement spoils its transaction: the next tick starts clean
+            raise error from None
+
+    def _rollback(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.rollback()
+            except psycopg.Error:
+                self._lost()
 
     def close(self) -> None:
         if self.conn is not None:
@@ -108,11 +117,16 @@ class PgStore:
         self.close()
 
     def commit(self) -> bool:
+        """Keep every change since the last commit. A commit that fails loses them (unlike a
+        TinyDB store, which keeps them in memory): it is StateUnavailable whatever the cause,
+        so the tick stops there and the service tries again in a few seconds."""
         try:
             if self.conn is not None:
                 self.conn.commit()
         except psycopg.Error as exc:
-            raise self._map(exc) from None
+            error = self._map(exc)
+            self._rollback()
+            raise error if isinstance(error, StateUnavailable) else StateUnavailable(str(error)) from None
         return True
 
     # --- meetings ---------------------------------------------------------------------------

@@ -200,3 +200,11 @@ def test_coordinators_commands_write_to_the_database_while_nodes_run(tmp_path, c
     assert not (folder / "var" / "incoming").exists()
     with open_store(config, lock=False) as s:
         assert [m.cancelled for (g, _), m in s.meetings().items() if g == "k-club"] == [True]
+
+
+def test_a_refused_statement_costs_only_its_transaction(pg_url):
+    """A statement the database refuses is a StateError, and the store goes on with a clean transaction."""
+    with PgStore(pg_url, Service()) as s:
+        with pytest.raises(StateError, match="refused a change"):
+            s.q("INSERT INTO outbox (sid, doc) VALUES ('x', 'not json')")
+        assert s.sends() == [] and s.commit()
