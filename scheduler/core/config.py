@@ -364,7 +364,10 @@ class Service(Frozen):
         is a database."""
         if is_database(self.state):
             return folder / "var"
-        p = Path(self.state).expanduser()
+        try:
+            p = Path(self.state).expanduser()
+        except RuntimeError:  # "~nobody/...": the loader reports it; the folder is only a fallback then
+            p = Path(self.state)
         return (p if p.is_absolute() else folder / p).parent
 
     @model_validator(mode="after")

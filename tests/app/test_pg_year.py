@@ -23,12 +23,12 @@ from scheduler.app.watcher import ConfigWatcher
 
 REPO = Path(__file__).resolve().parents[2]
 STEP = timedelta(hours=6)
+cache: dict = {}   # member calendars, read once for both runs (they do not change)
 
 
 def run_year(folder: Path, outbox: Path) -> tuple[list[email.message.EmailMessage], list]:
     """Tick through 2027 as `friendtor simulate` does, against the state the config names."""
     start, end = day_bounds("2027-01-01", "2027-12-31")
-    cache: dict = {}
 
     def availability(config, group, lo, hi):  # calendars do not change during the year
         if (group.id, lo, hi) not in cache:
