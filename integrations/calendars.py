@@ -30,7 +30,7 @@ from .ics import CalendarBudget, busy_from_ics
 
 def feed_cache(config: Config, write_file: WriteFile | None) -> feeds.FeedCache:
     """The feed cache: `feeds/` next to the state file (var/feeds by default)."""
-    return feeds.FeedCache(config.path(config.service.state).parent / "feeds", write_file)
+    return feeds.FeedCache(config.service.local_folder(config.folder) / "feeds", write_file)
 
 
 def _google(config: Config, members: list[Member], start: datetime, end: datetime,

@@ -54,25 +54,53 @@ def write_config_folder(tmp_path: Path) -> WriteConfigFolder:
 
 
 # Every backend the state store can keep its state in. Store tests that ask for `store` run
-# once per backend; issue 11 adds "postgresql". Tests of one backend's own files (the TinyDB
-# journal, its lock file) open `Store` directly instead.
-STORE_BACKENDS = ("tinydb",)
+# once per backend. Tests of one backend's own files (the TinyDB journal, its lock file) open
+# `Store` directly instead.
+STORE_BACKENDS = ("tinydb", "postgresql")
 
 OpenStore = Callable[..., "Store"]
 
 
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[object]:
+    """One real PostgreSQL server for the session (the `pgserver` package: no system service,
+    no root setup), on a socket in its own folder, stopped at the end."""
+    from pg_servers import private_server
+
+    with private_server() as server:
+        yield server
+
+
+@pytest.fixture
+def pg_url(pg_server: object) -> str:
+    """A fresh database on the session's server, with friendtor's schema already made (copied
+    from a template database: seconds saved per test), as the `state` URI names it."""
+    from pg_servers import fresh_database
+
+    return fresh_database(pg_server)
+
+
 @pytest.fixture(params=STORE_BACKENDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OpenStore]:
+def store_backend(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The `state` value of this test's backend: a TinyDB file under tmp_path, or a fresh
+    PostgreSQL database's URI."""
+    if request.param == "tinydb":
+        return str(tmp_path / "store" / "state.json")
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def store(store_backend: str) -> Iterator[OpenStore]:
     """Factory that opens this test's state store on the backend under test: `store()` opens it
     as the service does (owning it), `store(lock=False)` as a reader beside the owner. Each call
     opens the same state again, so a test can commit, close and reopen. Use it in a `with`."""
+    from scheduler.app.pgstore import PgStore
     from scheduler.app.store import Store
-
-    path = tmp_path / "store" / "state.json"
+    from scheduler.core.config import Service, is_database
 
     def open_store(*, lock: bool = True) -> Store:
-        if request.param == "tinydb":
-            return Store(path, lock=lock)
-        raise AssertionError(f"no store backend {request.param!r}")
+        if is_database(store_backend):
+            return PgStore(store_backend, Service(), lock=lock)
+        return Store(Path(store_backend), lock=lock)
 
     yield open_store

@@ -16,7 +16,8 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from scheduler.app.store import Store, iso
+from scheduler.app.store import iso
+from scheduler.app.stores import StateStore
 from scheduler.compose.build import shared_event
 from scheduler.compose.render import TemplateProblem, Templates
 from scheduler.compose.select import Skip, World, message_for
@@ -36,7 +37,7 @@ BATCH_SECONDS = 2.0
 class Delivery:
     """Sends due outbox records through the transport (mail) and the publishers (shared calendars)."""
 
-    def __init__(self, store: Store, config: Callable[[], Config], commit: Callable[[], None], *,
+    def __init__(self, store: StateStore, config: Callable[[], Config], commit: Callable[[], None], *,
                  transport: Transport, publishers: Mapping[str, Publisher], templates: Templates,
                  dry_run: bool = False):
         self.store = store
@@ -86,8 +87,12 @@ class Delivery:
             if not batch:
                 break
             if not self.dry_run:
-                self.store.update_sends(r.moved_on(Status.SENDING, updated=now) for r in batch)
+                # Marked "sending" and written before anything goes out. With several nodes on
+                # one database, only what no other node holds is claimed: the rest is theirs.
+                batch = self.store.claim_sends(batch, now)
                 self.commit()
+                if not batch:
+                    continue
             started = time.monotonic()
             results: list[OutboxRecord] = []
             with transport_session(self.transport):  # one SMTP connection for the whole batch

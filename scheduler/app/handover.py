@@ -26,7 +26,8 @@ from email.parser import BytesParser
 from scheduler.app import changes
 from scheduler.app.intake import DUPLICATE, TAKEN, ReplyIntake, ignored
 from scheduler.app.replystate import change_items
-from scheduler.app.store import LockedError, Store, atomic_write, iso, parse_iso
+from scheduler.app.store import LockedError, atomic_write, iso, parse_iso
+from scheduler.app.stores import StateStore, open_store
 from scheduler.core.attendance import PARTSTAT_PRESENT, RESPONSE_PRESENT, Reply, replies_in, stale
 from scheduler.core.config import Config
 from scheduler.core.errors import SendError
@@ -55,26 +56,30 @@ def hand_over(state_path: Path, kind: str, record: Mapping[str, Any], now: datet
     return path
 
 
-def store_or_hand_over(path: Path, kind: str, record: Mapping[str, Any], store_it: Callable[[Store], object],
-                       now: datetime) -> str:
-    """Store a coordinator's record in the state, or, while the service owns it, leave it in
-    `<state dir>/incoming/` for its next tick; says which."""
+def store_or_hand_over(state: Config | Path, kind: str, record: Mapping[str, Any],
+                       store_it: Callable[[StateStore], object], now: datetime) -> str:
+    """Store a coordinator's record in the state (`state`: the config naming it, or a TinyDB
+    file), or, while the service owns a TinyDB state, leave it in `<state dir>/incoming/` for
+    its next tick; says which. A database is shared by the nodes and the commands alike: the
+    record is always stored at once."""
+    from scheduler.app.store import Store
+
     try:
-        with Store(path) as store:
+        with (open_store(state) if isinstance(state, Config) else Store(state)) as store:
             store_it(store)
             store.commit()
         return "stored"
     except LockedError:
-        hand_over(path, kind, record, now)
+        hand_over(state.path(state.service.state) if isinstance(state, Config) else state, kind, record, now)
         return "handed to the running service (it acts at its next tick)"
 
 
-def decision_time(now: datetime, meeting: Meeting, state_path: Path) -> datetime:
+def decision_time(now: datetime, meeting: Meeting, state_path: Path | None) -> datetime:
     """When a change counts as decided: now, to the second (as the state keeps times), but
     after the meeting's current version and after any change to it still waiting in
     `incoming/`, so two commands within one second are both applied, in the order given."""
     latest = meeting.stamp
-    for path in incoming_folder(state_path).glob("meeting-*.json"):
+    for path in incoming_folder(state_path).glob("meeting-*.json") if state_path is not None else ():
         with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
             record = json.loads(path.read_text())
             if (record["group"], record["cycle"]) == (meeting.group, meeting.cycle):
@@ -82,7 +87,7 @@ def decision_time(now: datetime, meeting: Meeting, state_path: Path) -> datetime
     return max(now.replace(microsecond=0), latest + timedelta(seconds=1))
 
 
-def store_attendance(store: Store, record: Mapping[str, Any], now: datetime) -> int:
+def store_attendance(store: StateStore, record: Mapping[str, Any], now: datetime) -> int:
     """Store a coordinator's record {"group", "cycle", "present": [...], "absent": [...]}."""
     n = 0
     for key, present in (("present", True), ("absent", False)):
@@ -95,7 +100,7 @@ def store_attendance(store: Store, record: Mapping[str, Any], now: datetime) -> 
 class Handover:
     """Takes in, at each tick, what arrived since the last: hand-over files, RSVPs, guests' answers."""
 
-    def __init__(self, store: Store, config: Callable[[], Config], commit: Callable[[], None],
+    def __init__(self, store: StateStore, config: Callable[[], Config], commit: Callable[[], None],
                  inbox: ReplyInbox | None = None):
         self.store = store
         self._config = config      # the config in force, which a reload may replace
@@ -125,8 +130,9 @@ class Handover:
             event("attendance intake failed", logging.ERROR, error=str(exc))
 
     def _ingest(self, now: datetime) -> None:
-        folder = incoming_folder(self.store.path)
-        attendance, meetings = sorted(folder.glob("attendance-*.json")), sorted(folder.glob("meeting-*.json"))
+        # A database state has no hand-over folder: the commands wrote to it directly.
+        folder = incoming_folder(self.store.path) if self.store.path is not None else None
+        attendance, meetings = _dropped(folder, "attendance"), _dropped(folder, "meeting")
         for path in attendance:
             try:
                 store_attendance(self.store, json.loads(path.read_text()), now)
@@ -145,7 +151,7 @@ class Handover:
             else:
                 event("meeting cancelled" if result.cancelled else "meeting moved", group=result.group,
                       cycle=result.cycle, start=iso(result.start), sequence=result.sequence)
-        goals = sorted(folder.glob("goals-*.json"))
+        goals = _dropped(folder, "goals")
         for path in goals:  # `friendtor goals --done/--remove`, in the order they were given
             try:
                 record = json.loads(path.read_text())
@@ -161,7 +167,7 @@ class Handover:
         seen = self._inbox(now)
         if dropped or seen:
             self.commit()
-            if not self.store.storage.dirty:  # saved: now the sources may go
+            if self.store.unsaved is None:  # saved: now the sources may go
                 for path in dropped:
                     path.unlink(missing_ok=True)
                 if seen and self.inbox is not None and self.config.service.mail.inbox:
@@ -247,6 +253,11 @@ class Handover:
                 elif status in RESPONSE_PRESENT and self.store.record_attendance(
                         gid, cycle, email, RESPONSE_PRESENT[status], "rsvp", now):
                     event("rsvp recorded", group=gid, cycle=cycle, member=email, partstat=status, source="google")
+
+
+def _dropped(folder: Path | None, kind: str) -> list[Path]:
+    """The records of one kind waiting in the hand-over folder, in the order they were given."""
+    return sorted(folder.glob(f"{kind}-*.json")) if folder is not None else []
 
 
 def _set_aside(path: Path, what: str, exc: Exception) -> None:

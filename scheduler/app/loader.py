@@ -88,7 +88,7 @@ def load_config(folder: Path | str) -> Config:
     from scheduler.app.templates import check_templates
 
     # The state folder keeps the hash of the last clean template set (issue 13).
-    problems.extend(check_templates(folder, service.limits, (folder / service.state).parent))
+    problems.extend(check_templates(folder, service.limits, service.local_folder(folder)))
 
     if problems:
         raise ConfigError(problems)

@@ -21,9 +21,11 @@ from datetime import datetime
 
 from scheduler.app.tick import Runner
 from scheduler.app.watcher import ConfigWatcher  # noqa: F401 (the service's config, known from here too)
-from scheduler.core.errors import FriendtorError
+from scheduler.core.errors import FriendtorError, StateUnavailable
 from scheduler.core.log import event
 from scheduler.core.ports import AbortExchanges
+
+DATABASE_RETRY_SECONDS = 3   # while the state database is unreachable, a tick is tried this often
 
 
 class Signals:
@@ -55,13 +57,24 @@ def serve(runner: Runner, clock: Callable[[], datetime], sleep: Callable[[float]
     import schedule
 
     scheduler = schedule.Scheduler()
+    down = False   # the state database could not be reached at the last tick
 
     def run_tick() -> None:
+        nonlocal down
         try:
             report = runner.tick(clock())
+            if down:
+                event("state database reachable again; ticking as usual")
+                down = False
             if report.sent or report.failed or report.meetings or report.held:
                 event("tick", sent=len(report.sent), failed=len(report.failed), meetings=len(report.meetings),
                       held=len(report.held))
+        except StateUnavailable as exc:
+            # One line when it goes, one when it is back; meanwhile a tick is tried every few
+            # seconds, so the nodes go on as soon as the database does.
+            if not down:
+                event("state database unreachable; waiting for it", logging.ERROR, error=str(exc))
+            down = True
         except FriendtorError as exc:
             event("tick failed", logging.ERROR, error=str(exc))
         except Exception as exc:  # a bug: log it with its traceback and keep the service up
@@ -72,8 +85,13 @@ def serve(runner: Runner, clock: Callable[[], datetime], sleep: Callable[[float]
     scheduler.every(minutes).minutes.do(run_tick)
     event("started", tick_minutes=minutes, groups=len(runner.config.groups), pid=os.getpid())
     run_tick()  # at once: a restart after downtime catches up straight away
+    waited = 0
     while not runner.stop:
-        if runner.config.service.tick_minutes != minutes:  # changed in a reloaded config
+        waited += 1
+        if down and waited >= DATABASE_RETRY_SECONDS:
+            waited = 0
+            run_tick()
+        if _tick_minutes(runner, minutes) != minutes:  # changed in a reloaded config
             minutes = runner.config.service.tick_minutes
             scheduler.clear()
             scheduler.every(minutes).minutes.do(run_tick)
@@ -84,3 +102,12 @@ def serve(runner: Runner, clock: Callable[[], datetime], sleep: Callable[[float]
             scheduler.run_pending()
         sleep(1)
     event("stopped")
+
+
+def _tick_minutes(runner: Runner, minutes: int) -> int:
+    """The config's tick_minutes; `minutes` while the state database is away (the config in
+    force has the members' items merged in, which are read from the state)."""
+    try:
+        return runner.config.service.tick_minutes
+    except StateUnavailable:
+        return minutes

@@ -17,13 +17,13 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
-
 # iso and parse_iso are known from here too.
 from scheduler.app.records import from_doc, iso, parse_iso, progress, to_doc  # noqa: F401
 from scheduler.core.meetings import Meeting
 from scheduler.app.files import atomic_write  # noqa: F401 (re-exported: the service and the CLI know them from here)
 from scheduler.app.journal import HOW_TO, journal_path  # noqa: F401
 from scheduler.app import replystate
+from scheduler.app.claims import SingleNode
 from scheduler.app.lock import Lock
 from scheduler.app.secret import load_secret
 from scheduler.app.statecheck import check_state_folder
@@ -55,7 +55,7 @@ DAYS = {"alerts": ("day",), "reviews": ("start", "end")}
 MEETINGS_KEPT = timedelta(days=400)   # meetings and alerts are forgotten this long after
 
 
-class Store:
+class Store(SingleNode):
     """The state, owned by one process (`lock=True`) or read beside it (`lock=False`)."""
 
     def __init__(self, path: Path, *, lock: bool = True):

@@ -13,14 +13,15 @@ from typing import Any
 
 from scheduler.app.delivery import Delivery
 from scheduler.app.handover import Handover
-from scheduler.app.store import Store, iso
+from scheduler.app.store import iso
+from scheduler.app.stores import StateStore
 from scheduler.app.templates import load_templates
 from scheduler.app.watcher import ConfigWatcher
 from scheduler.compose.render import Templates
 from scheduler.core.availability import Availability
 from scheduler.core.config import Config, Group
 from scheduler.core.cycles import Window
-from scheduler.core.errors import FriendtorError
+from scheduler.core.errors import FriendtorError, StateUnavailable
 from scheduler.core.log import event
 from scheduler.core.meetings import Meeting
 from scheduler.core.alerts import GroupProblem, failure_alerts
@@ -53,7 +54,7 @@ def _no_publishers(config: Config) -> dict[str, Publisher]:
 class Runner:
     """The service's state between ticks: the config in force, the store, delivery and intake."""
 
-    def __init__(self, watcher: ConfigWatcher, store: Store, transport_factory: TransportFactory, *,
+    def __init__(self, watcher: ConfigWatcher, store: StateStore, transport_factory: TransportFactory, *,
                  availability: AvailabilityReader, dry_run: bool = False,
                  publishers_factory: PublishersFactory = _no_publishers, inbox: ReplyInbox | None = None):
         self.watcher = watcher
@@ -159,7 +160,8 @@ class Runner:
         if not self.dry_run:
             self.handover.ingest(now)
             self.handover.guest_answers(now, self.delivery.publishers)
-        p = plan(self.config, self.view(), now, self._availability_fn(), alert_calendars=not self.dry_run)
+        mine = self._groups_to_plan()   # first: the view is read once the groups are this node's
+        p = plan(mine, self.view(), now, self._availability_fn(), alert_calendars=not self.dry_run)
         if self.stop:  # SIGTERM cut calendar reads mid-plan: a plan on them is not to be kept
             return report
         report.meetings, report.planned = list(p.meetings), list(p.sends)
@@ -167,6 +169,12 @@ class Runner:
         self.record_plan(p, now)
         if not self.dry_run:
             self.commit()
+            # Groups another node was planning: their sends are shared too, so wait for that
+            # plan's commit (a moment) rather than leave the other node to send them all.
+            others = [gid for gid in self.config.groups if gid not in mine.groups]
+            if others:
+                self.store.wait_for_planners(others)
+                self.commit()
         self.delivery.deliver(now, report)
         # Sends that failed for good: their group's coordinators hear of it (sent next tick).
         self.record_sends(failure_alerts(self.config, report.failed, self.store.planned, now), now)
@@ -177,9 +185,23 @@ class Runner:
             self.commit()
         return report
 
+    def _groups_to_plan(self) -> Config:
+        """The config in force, with the groups no other node is planning now (a TinyDB state has
+        one owner: all of them). The claim lasts until the commit that records the plan."""
+        config = self.config
+        mine = self.store.claim_groups(config.groups)
+        if len(mine) == len(config.groups):
+            return config
+        return config.model_copy(update={"groups": {gid: config.groups[gid] for gid in mine}})
+
     def commit(self) -> None:
         try:
             self.store.commit()
+        except StateUnavailable:
+            # The database went away: what was not committed is gone with the connection, so
+            # the tick stops here rather than send on a claim it could not record; the service
+            # waits for the database (service.serve), and leases left behind expire.
+            raise
         except FriendtorError as exc:
             # Nothing is lost while the process lives: the state stays in memory and the next
             # commit tries again. The operator has to act (disk full, permissions).

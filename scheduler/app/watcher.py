@@ -10,7 +10,7 @@ from pathlib import Path
 
 from scheduler.app.handover import incoming_folder
 from scheduler.app.loader import load_config
-from scheduler.core.config import Config
+from scheduler.core.config import Config, is_database
 from scheduler.core.errors import FriendtorError
 from scheduler.core.log import event
 
@@ -18,10 +18,12 @@ from scheduler.core.log import event
 def written_paths(config: Config) -> frozenset[str]:
     """What the service itself writes, wherever the config puts it: not config, so a change
     there must not count as an edit (it would reload the config every tick)."""
-    state = config.path(config.service.state)
-    paths = {state, state.with_name(state.name + ".journal"), state.with_name(state.name + ".lock"),
-             state.with_name(state.name + ".secret"),
-             state.parent / "feeds", incoming_folder(state), config.path(config.service.mail.maildir)}
+    local = config.service.local_folder(config.folder)
+    paths = {local / "feeds", config.path(config.service.mail.maildir)}
+    if not is_database(config.service.state):
+        state = config.path(config.service.state)
+        paths |= {state, state.with_name(state.name + ".journal"), state.with_name(state.name + ".lock"),
+                  state.with_name(state.name + ".secret"), incoming_folder(state)}
     if config.service.mail.inbox:
         paths.add(config.path(config.service.mail.inbox))
     if config.service.google:

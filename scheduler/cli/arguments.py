@@ -94,10 +94,9 @@ def write_output(path: str, data: bytes, flag: str) -> None:
 
 def stored_meetings(config: Config) -> dict:
     """The meetings in the service's state, read beside a running service; none before it ran."""
-    from scheduler.app.store import Store
+    from scheduler.app.stores import has_state, open_store
 
-    path = config.path(config.service.state)
-    if not path.exists():
+    if not has_state(config):
         return {}
-    with Store(path, lock=False) as store:
+    with open_store(config, lock=False) as store:
         return dict(store.meetings())

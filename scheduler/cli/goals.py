@@ -16,7 +16,6 @@ import json
 import re
 import unicodedata
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any
 
 from scheduler.cli.arguments import group_of, load
@@ -36,10 +35,9 @@ def cmd_goals(args: argparse.Namespace) -> int:
     if args.member is not None and (action or args.export):
         raise UsageError("--member only narrows the list; leave it out with --done, --remove and --export")
     member = _member(group, args.member) if args.member is not None else None
-    path = config.path(config.service.state)
-    items, meetings = _stored(path, group.id)
+    items, meetings = _stored(config, group.id)
     if action:
-        return _change(config, group, path, items, action, args.done if action == "done" else args.remove)
+        return _change(config, group, items, action, args.done if action == "done" else args.remove)
     if args.export:
         print(export_toml(group, items), end="")
         return 0
@@ -60,13 +58,13 @@ def _member(group: Group, email: str) -> str:
     return found.email.lower()
 
 
-def _stored(path: Path, gid: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def _stored(config: Config, gid: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The group's items from replies and its stored meetings (by cycle); none before a first run."""
-    from scheduler.app.store import Store
+    from scheduler.app.stores import has_state, open_store
 
-    if not path.exists():
+    if not has_state(config):
         return [], {}
-    with Store(path, lock=False) as store:
+    with open_store(config, lock=False) as store:
         return store.replies.items(gid), {c: m for (g, c), m in store.meetings().items() if g == gid}
 
 
@@ -200,9 +198,9 @@ def _shown(text: str, width: int = 60) -> str:
 
 # --- --done / --remove ------------------------------------------------------------------------
 
-def _change(config: Config, group: Group, path: Path, items: list[dict[str, Any]], action: str,
-            item_id: str) -> int:
+def _change(config: Config, group: Group, items: list[dict[str, Any]], action: str, item_id: str) -> int:
     from scheduler.app.handover import store_or_hand_over
+    from scheduler.app.stores import has_state
     from scheduler.app.replystate import change_items, goals_record
 
     flag = f"--{action}"
@@ -213,7 +211,7 @@ def _change(config: Config, group: Group, path: Path, items: list[dict[str, Any]
     found = next((d for d in items if d["id"] == wanted), None)
     if found is None:
         known = "; IDs are listed by `friendtor goals " + group.id + "`"
-        where = "" if path.exists() else " (the service has not run yet, so no reply has been read)"
+        where = "" if has_state(config) else " (the service has not run yet, so no reply has been read)"
         raise UsageError(f"{flag}: {group.id} has no item {_shown(item_id, 40)!r}{where}{known}")
     record = goals_record(group.id, action, wanted)
     now = datetime.now(UTC)
@@ -226,7 +224,7 @@ def _change(config: Config, group: Group, path: Path, items: list[dict[str, Any]
     if action == "done" and found["kind"] != "goal":  # said before any write, as the service would
         raise UsageError(f"{flag}: {wanted} is not a goal (it is {found['kind']}); only goals are marked done, "
                          f"use --remove {wanted} to take it away")
-    where = store_or_hand_over(path, "goals", record, store_it, now)
+    where = store_or_hand_over(config, "goals", record, store_it, now)
     did = "marked done" if action == "done" else "removed"
     print(f"{group.name}: {found['kind']} {wanted} ({_shown(found['text'] or _away_text(found), 50)}) {did}; {where}")
     return 0

@@ -15,7 +15,7 @@ import logging
 import sys
 from collections.abc import Callable
 
-from scheduler.cli import goals, match, meetings, reports, run, signin
+from scheduler.cli import goals, match, meetings, reports, run, signin, statecmd
 from scheduler.cli.parser import build_parser
 from scheduler.core.errors import FriendtorError
 
@@ -26,7 +26,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "status": reports.cmd_status, "run": run.cmd_run, "simulate": run.cmd_simulate,
     "attendance": meetings.cmd_attendance, "reschedule": meetings.cmd_change_meeting,
     "cancel": meetings.cmd_change_meeting, "google-auth": signin.cmd_google_auth, "goals": goals.cmd_goals,
-    "match": match.cmd_match,
+    "match": match.cmd_match, "state": statecmd.cmd_state,
 }
 
 

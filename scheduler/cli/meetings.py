@@ -17,7 +17,7 @@ from scheduler.core.meetings import Meeting
 
 def cmd_attendance(args: argparse.Namespace) -> int:
     from scheduler.app.handover import store_attendance, store_or_hand_over
-    from scheduler.app.store import Store
+    from scheduler.app.stores import describe, has_state, open_store
 
     day = parse_date(args.date, "DATE")
     config = load(args)
@@ -33,10 +33,9 @@ def cmd_attendance(args: argparse.Namespace) -> int:
     both = sorted(set(present) & set(absent))
     if both:
         raise UsageError(f"{', '.join(both)}: listed both --present and --absent; keep one")
-    path = config.path(config.service.state)
-    if not path.exists():
-        raise UsageError(f"{path}: no state yet, so no meeting to record; the service has not run")
-    with Store(path, lock=False) as reader:
+    if not has_state(config):
+        raise UsageError(f"{describe(config)}: no state yet, so no meeting to record; the service has not run")
+    with open_store(config, lock=False) as reader:
         meetings = {m.start.astimezone(group.tz).date(): m for (g, _), m in reader.meetings().items()
                     if g == group.id and not m.cancelled}
     meeting = meetings.get(day)
@@ -49,7 +48,7 @@ def cmd_attendance(args: argparse.Namespace) -> int:
                          f"{_local_end(meeting, group)}); record who came once it is over")
     record = {"group": group.id, "cycle": meeting.cycle, "present": present, "absent": absent}
     n = len(present) + len(absent)
-    where = store_or_hand_over(path, "attendance", record, lambda store: store_attendance(store, record, now), now)
+    where = store_or_hand_over(config, "attendance", record, lambda store: store_attendance(store, record, now), now)
     print(f"{group.name}, meeting of {day}: {len(present)} present, {len(absent)} absent; {n} records {where}")
     return 0
 
@@ -62,17 +61,17 @@ def cmd_change_meeting(args: argparse.Namespace) -> int:
     """`reschedule` and `cancel`: checked here, applied by the store or the running service."""
     from scheduler.app import changes
     from scheduler.app.handover import decision_time, store_or_hand_over
-    from scheduler.app.store import Store
+    from scheduler.app.stores import describe, has_state, open_store
 
     if args.command == "reschedule":
         local_time_text(args.to, "--to")
     config = load(args)
     group = group_of(config, args.group)
-    path = config.path(config.service.state)
-    if not path.exists():
-        raise UsageError(f"{path}: no state yet, so no meeting to change; the service has not run")
+    if not has_state(config):
+        raise UsageError(f"{describe(config)}: no state yet, so no meeting to change; the service has not run")
     now = datetime.now(UTC)
-    with Store(path, lock=False) as reader:
+    with open_store(config, lock=False) as reader:
+        path = reader.path   # where changes wait for a running service (a TinyDB state only)
         meeting = changes.pick_meeting(group, reader.meetings(), args.cycle, now)
     if args.command == "reschedule":
         start = changes.local_start(group, args.to, now)
@@ -96,7 +95,7 @@ def cmd_change_meeting(args: argparse.Namespace) -> int:
         if isinstance(result, str):
             raise UsageError(f"{group.id} {meeting.cycle}: not changed: {result}")
 
-    where = store_or_hand_over(path, "meeting", record, store_it, decided)
+    where = store_or_hand_over(config, "meeting", record, store_it, decided)
     print(f"{changes.describe(group, meeting, after)}; {where}. Members who were invited get "
           f"{'the cancellation' if after.cancelled else 'the new time'} at the next tick.")
     warning = changes.lead_warning(after.start, now) if not after.cancelled else None

@@ -103,6 +103,17 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("group", metavar="GROUP", nargs="?")
     config_arg(st)
 
+    sc = sub.add_parser("state", help="copy the state between TinyDB and PostgreSQL").add_subparsers(
+        dest="state_command", required=True, metavar="ACTION")
+    cp = sc.add_parser("copy", help="copy every record and the installation secret, then check the counts")
+    cp.add_argument("--from", dest="source", required=True, metavar="PATH|URL",
+                    help="the state to copy: a TinyDB file or a postgresql:// URI (stop the service first)")
+    cp.add_argument("--to", dest="dest", required=True, metavar="PATH|URL",
+                    help="where to copy it: a TinyDB file or a postgresql:// URI; must be empty")
+    cp.add_argument("--replace", action="store_true", help="overwrite a destination that already holds a state")
+    cp.add_argument("--password-env", metavar="NAME",
+                    help="the environment variable with the database password (else PGPASSWORD or ~/.pgpass)")
+
     ga = sub.add_parser("google-auth", help="sign in to Google Calendar once ([google] auth = \"oauth\")")
     config_arg(ga)
     ga.add_argument("--port", type=int, default=0, metavar="PORT",

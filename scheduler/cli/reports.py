@@ -18,8 +18,11 @@ from scheduler.core.errors import UsageError
 def cmd_validate(args: argparse.Namespace) -> int:
     from scheduler.app.statecheck import check_state_folder
 
+    from scheduler.core.config import is_database
+
     config = load(args)
-    check_state_folder(config.path(config.service.state))  # "ok" promises the service can save its state
+    if not is_database(config.service.state):  # a database is checked by connecting, at `run`
+        check_state_folder(config.path(config.service.state))  # "ok" promises the service can save its state
     groups = ", ".join(f"{g.id} ({len(g.members)} members)" for g in config.groups.values())
     n = len(config.groups)
     print(f"{config.folder}: ok: {n} group{'s' if n != 1 else ''}: {groups}; mail via {config.service.mail.transport}")
@@ -121,15 +124,15 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from scheduler.cli.statusreport import status_text
-    from scheduler.app.store import Store
+    from scheduler.app.stores import describe, has_state, open_store
 
     config = load(args)
     if args.group:
         group_of(config, args.group)
-    path = config.path(config.service.state)
-    if not path.exists():
-        print(f"{path}: no state yet; `friendtor run` has not run with this config")
+    if not has_state(config):
+        print(f"{describe(config)}: no state yet; `friendtor run` has not run with this config")
         return 0
-    store = Store(path, lock=False)  # read-only: the running service keeps its lock
-    print(status_text(config, store.meetings(), store.sends(), datetime.now(UTC), args.group), end="")
+    # A reader: the running service keeps its lock; on a database, one snapshot while nodes write.
+    with open_store(config, lock=False) as store:
+        print(status_text(config, store.meetings(), store.sends(), datetime.now(UTC), args.group), end="")
     return 0

@@ -16,20 +16,21 @@ from scheduler.core.errors import StateError
 def cmd_run(args: argparse.Namespace) -> int:
     from scheduler.app import logs
     from scheduler.app.service import Signals, serve
-    from scheduler.app.store import Store
+    from scheduler.app.stores import describe, open_store
+    from scheduler.core.config import is_database
     from scheduler.app.tick import Runner
     from scheduler.app.watcher import ConfigWatcher
 
     logs.setup(args.log_format, debug=args.debug)
     watcher = ConfigWatcher(Path(args.config))
     config = watcher.config
-    state_path = config.path(config.service.state)
-    if args.dry_run:  # it writes nothing, but promises the service would run: a writer checks in Store
-        from scheduler.app.statecheck import check_state_folder
+    state_path = describe(config)
+    if args.dry_run and not is_database(config.service.state):  # it writes nothing, but promises the service
+        from scheduler.app.statecheck import check_state_folder  # would run: a writer checks in Store
 
-        check_state_folder(state_path)
+        check_state_folder(config.path(config.service.state))
     # A dry run reads the state but never writes it, so it takes no lock and may run beside the service.
-    store = Store(state_path, lock=not args.dry_run)
+    store = open_store(config, lock=not args.dry_run)
     try:
         runner = Runner(watcher, store, wiring.transport_factory(args.dry_run), availability=wiring.group_availability,
                         dry_run=args.dry_run, publishers_factory=wiring.publishers_factory(),
@@ -88,7 +89,9 @@ def _run_summary(config: Config, report, dry_run: bool) -> str:
     if mail.transport == "maildir":
         box = config.path(mail.maildir)
         lines.append(f"  messages are in {box} (open with: mutt -f {box})")
-    lines.append(f"  state: {config.path(config.service.state)}; `friendtor status --config {config.folder}` "
+    from scheduler.app.stores import describe
+
+    lines.append(f"  state: {describe(config)}; `friendtor status --config {config.folder}` "
                  "shows what is planned")
     return "\n".join(lines)
 

@@ -9,6 +9,7 @@ is defined. Loading files and turning validation errors into one-line messages l
 from __future__ import annotations
 
 import re
+from urllib.parse import parse_qsl, urlsplit
 from datetime import date
 from functools import cached_property
 from pathlib import Path
@@ -301,9 +302,47 @@ class Limits(Frozen):
     template_memory_mb: int = Field(256, ge=64, le=16 * 1024)
 
 
+DATABASE_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_database(state: str) -> bool:
+    """Whether `state` names a PostgreSQL database (a libpq URI) rather than a TinyDB file."""
+    return state.lower().startswith(DATABASE_SCHEMES)
+
+
+def _state(v: str) -> str:
+    # A password in the URI would sit in a file that is shared and backed up; the URI itself is
+    # never echoed (it may hold one).
+    if is_database(v):
+        parts = urlsplit(v)
+        query = {k.lower() for k, _ in parse_qsl(parts.query, keep_blank_values=True)}
+        try:
+            has_password = bool(parts.password) or "password" in query
+            if "," not in parts.netloc:  # libpq's multi-host form (h1:5432,h2:5432) is checked by libpq
+                parts.port  # noqa: B018 (a bad port is a ValueError here, not a failure at connection time)
+        except ValueError:
+            raise fail("the PostgreSQL URI is not a valid libpq URI (check the host and the port), e.g. "
+                       "state = \"postgresql://friendtor@db.example.org:5432/friendtor\"") from None
+        if has_password:
+            raise fail("the PostgreSQL URI holds a password, and config files must not: remove it and put the "
+                       "password in the environment variable named by state_password_env, or in PGPASSWORD "
+                       "or ~/.pgpass")
+    return v
+
+
 class Service(Frozen):
-    # The state file (TinyDB JSON), relative to the config folder.
-    state: str = "var/state.json"
+    # Where the state lives: a TinyDB file, relative to the config folder, or a PostgreSQL
+    # database as a libpq URI ("postgresql://USER@HOST:PORT/DB", "?host=/run/postgresql" for a
+    # socket folder), which several `friendtor run` nodes may share. Never with a password.
+    state: Annotated[str, AfterValidator(_state)] = "var/state.json"
+    # PostgreSQL: the NAME of the environment variable holding the database password (libpq's
+    # PGPASSWORD and ~/.pgpass work too).
+    state_password_env: EnvName | None = None
+    # PostgreSQL: how long a node's claim on a message it is sending lasts; a node that dies
+    # leaves claims that expire after this, and another node sends those messages again (with
+    # the same Message-ID). Longer than the slowest batch of sends (a couple of seconds,
+    # plus the mail server's timeout when it is slow).
+    lease_seconds: int = Field(300, ge=2, le=24 * 3600)
     tick_minutes: int = Field(5, ge=1, le=24 * 60)
     # A message the mail server turned away for now (4xx, dropped connection) is retried
     # with growing pauses for this many days, then reported to the coordinators as failed.
@@ -318,6 +357,18 @@ class Service(Frozen):
     google: Google | None = None
     caldav: CalDav | None = None
     limits: Limits = Limits()
+
+    def local_folder(self, folder: Path) -> Path:
+        """Where the service keeps its own local files (the feed cache, the template check's
+        record): beside the TinyDB state, or var/ in the config folder `folder` when the state
+        is a database."""
+        if is_database(self.state):
+            return folder / "var"
+        try:
+            p = Path(self.state).expanduser()
+        except RuntimeError:  # "~nobody/...": the loader reports it; the folder is only a fallback then
+            p = Path(self.state)
+        return (p if p.is_absolute() else folder / p).parent
 
     @model_validator(mode="after")
     def _publishers_configured(self) -> Service:

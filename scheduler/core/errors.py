@@ -59,6 +59,11 @@ class LockedError(StateError):
     """Another process owns the state file."""
 
 
+class StateUnavailable(StateError):
+    """The state database cannot be reached now (down, restarting, the network): the service
+    waits for it; a command stops with one line."""
+
+
 class TemplateProblem(FriendtorError):
     """A template failed to render: which file, which line, what went wrong."""
 

@@ -1,0 +1,284 @@
+"""The state in PostgreSQL: the Store's questions and changes, as SQL, for one or more nodes.
+
+Same behaviour as the TinyDB Store (scheduler.app.store), over the same documents: a change is
+visible to this store at once and reaches the database at `commit()`; `close()` without a
+commit drops it. What differs is who else is there: several `friendtor run` nodes may share
+the database, so nothing is cached between questions, and two things are claimed:
+
+- planning a group: `claim_groups` takes a transaction-scoped advisory lock per group
+  (`pg_try_advisory_xact_lock`); a group another node is planning is left to it, and the lock
+  goes with the commit that records the plan;
+- sending a message: `claim_sends` takes due outbox rows with `FOR UPDATE SKIP LOCKED`, marks
+  them "sending" with this node's id and a lease from the database's clock (one clock for all
+  nodes); a row whose lease ran out (its node died) is due again, and its resend carries the
+  same Message-ID (keyed by the secret every node reads from the database).
+
+A reader (`lock=False`: `status`, the commands' look-ups) sees one consistent snapshot
+(REPEATABLE READ) while nodes write.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
+from datetime import date, datetime, timedelta
+from types import MappingProxyType
+from typing import Any
+
+import psycopg
+
+from scheduler.app import pgschema
+from scheduler.app.pgreplies import PgReplies
+from scheduler.app.records import from_doc, iso, progress, to_doc
+from scheduler.app.store import MEETINGS_KEPT, _meeting
+from scheduler.core.config import Service
+from scheduler.core.errors import StateError, StateUnavailable
+from scheduler.core.meetings import Meeting
+from scheduler.core.outbox import FINISHED, OPEN, Kind, OutboxRecord
+
+SEP = "\x1f"   # joins the parts of a record's key (no group id, cycle or address holds it)
+_OPEN, _FINISHED = list(OPEN), list(FINISHED)
+
+
+def key(*parts: str) -> str:
+    return SEP.join(parts)
+
+
+class PgStore:
+    """The state in a PostgreSQL database; `lock=True` for a node (or a command) that writes."""
+
+    path = None   # no state file: nothing is handed over through a folder, commands write directly
+
+    def __init__(self, url: str, service: Service, *, lock: bool = True):
+        self.url, self.lock = url, lock
+        self._password = pgschema.password(service)
+        self.lease = timedelta(seconds=service.lease_seconds)
+        self.node = f"{socket.gethostname()}:{os.getpid()}"
+        self.unsaved: str | None = None
+        self.conn: psycopg.Connection[Any] | None = None
+        self._map = pgschema.guarded(url, self._password, self._lost)
+        self.conn = self._connect()
+        try:
+            self.secret = pgschema.prepare(self.conn, url)
+        except psycopg.Error as exc:
+            self.close()
+            raise self._map(exc) from None
+        except BaseException:
+            self.close()
+            raise
+        self.replies = PgReplies(self)
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        return pgschema.connect(self.url, self._password, snapshot=not self.lock)
+
+    def _lost(self) -> None:
+        """The connection broke (the database restarted, the network): what was not committed is
+        gone; the next question connects again."""
+        if self.conn is not None:
+            try:
+                self.conn.close()
+            finally:
+                self.conn = None
+
+    def q(self, sql: str, params: Any = None) -> list[tuple]:
+        """Run one statement in the open transaction; its rows (none for a change without RETURNING)."""
+        try:
+            if self.conn is None:
+                self.conn = self._connect()
+            cur = self.conn.execute(sql, params)
+            return cur.fetchall() if cur.description is not None else []
+        except psycopg.Error as exc:
+            error = self._map(exc)
+            self._rollback()   # a failed statement spoils its transaction: the next tick starts clean
+            raise error from None
+
+    def _rollback(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.rollback()
+            except psycopg.Error:
+                self._lost()
+
+    def close(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.close()   # what was not committed is dropped, as a TinyDB store's memory is
+            except psycopg.Error:
+                pass
+            self.conn = None
+
+    def __enter__(self) -> PgStore:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def commit(self) -> bool:
+        """Keep every change since the last commit. A commit that fails loses them (unlike a
+        TinyDB store, which keeps them in memory): it is StateUnavailable whatever the cause,
+        so the tick stops there and the service tries again in a few seconds."""
+        try:
+            if self.conn is not None:
+                self.conn.commit()
+        except psycopg.Error as exc:
+            error = self._map(exc)
+            self._rollback()
+            raise error if isinstance(error, StateUnavailable) else StateUnavailable(str(error)) from None
+        return True
+
+    # --- meetings ---------------------------------------------------------------------------
+
+    def meetings(self) -> Mapping[tuple[str, str], Meeting]:
+        return MappingProxyType({(d["group"], d["cycle"]): _meeting(d) for d, in self.q("SELECT doc FROM meetings")})
+
+    def save_meeting(self, m: Meeting) -> None:
+        doc = {"group": m.group, "cycle": m.cycle, "uid": m.uid, "sequence": m.sequence,
+               "start": iso(m.start), "end": iso(m.end), "stamp": iso(m.stamp), "cancelled": m.cancelled}
+        if m.moved_from is not None:
+            doc["moved_from"] = iso(m.moved_from)
+        self._put("meetings", key(m.group, m.cycle), m.group, doc)
+
+    # --- outbox -----------------------------------------------------------------------------
+
+    @property
+    def planned(self) -> AbstractSet[str]:
+        return frozenset(s for s, in self.q("SELECT sid FROM outbox"))
+
+    @property
+    def invited(self) -> Mapping[str, Mapping[str, tuple[str, str, str | None]]]:
+        out: dict[str, dict[str, tuple[str, str, str | None]]] = {}
+        # The fields only, not whole documents: the planner asks every tick, and JSON is costly.
+        for k, to, name, zone, sent in self.q(
+                "SELECT doc->>'key', doc->>'recipient', doc->>'name', doc->>'timezone', "
+                "CASE WHEN doc->>'status' = 'sent' THEN doc->>'sent_at' END "
+                "FROM outbox WHERE doc->>'kind' = %s ORDER BY seq", (str(Kind.INVITE),)):
+            if k.startswith(f"{Kind.INVITE}:"):
+                out.setdefault(k, {})[to] = (name, zone, sent)
+        return MappingProxyType(out)
+
+    def sends(self) -> list[OutboxRecord]:
+        return [from_doc(d) for d, in self.q("SELECT doc FROM outbox ORDER BY seq")]
+
+    def open_sends(self) -> list[OutboxRecord]:
+        return [from_doc(d) for d, in self.q("SELECT doc FROM outbox WHERE doc->>'status' = ANY(%s) ORDER BY seq",
+                                            (_OPEN,))]
+
+    def failed_sends(self) -> list[OutboxRecord]:
+        return [from_doc(d) for d, in self.q("SELECT doc FROM outbox WHERE doc->>'status' = 'failed' ORDER BY seq")]
+
+    def add_sends(self, records: Iterable[OutboxRecord]) -> int:
+        """Add sends; one already there (same sid, added by this node or another) stays as it is."""
+        new: dict[str, str] = {}
+        for r in records:
+            new.setdefault(r.sid, json.dumps(to_doc(r)))
+        if not new:
+            return 0
+        rows = self.q("INSERT INTO outbox (sid, doc) SELECT s, d::jsonb FROM unnest(%s::text[], %s::text[]) "
+                      "WITH ORDINALITY AS u(s, d, n) ORDER BY n ON CONFLICT (sid) DO NOTHING RETURNING sid",
+                      (list(new), list(new.values())))
+        return len(rows)
+
+    def update_sends(self, records: Iterable[OutboxRecord]) -> None:
+        """Store how far each record got; its claim (node, lease) ends with it."""
+        records = list(records)
+        if not records:
+            return
+        self.q("UPDATE outbox o SET doc = o.doc || u.p::jsonb, node = NULL, lease = NULL "
+               "FROM unnest(%s::text[], %s::text[]) AS u(s, p) WHERE o.sid = u.s",
+               ([r.sid for r in records], [json.dumps(progress(r)) for r in records]))
+        for r in records:
+            if str(r.status) == "sent" and r.message_id:
+                self.replies.note_sent(to_doc(r))
+
+    # --- claims: which groups this node plans, which messages it sends ----------------------
+
+    def claim_groups(self, groups: Iterable[str]) -> list[str]:
+        """The groups no other node is planning now, locked for this node until the next commit.
+        A reader (a dry run) takes no lock: it records nothing, and must not keep nodes waiting."""
+        groups = list(groups)
+        if not groups or not self.lock:
+            return groups
+        return [g for g, in self.q("SELECT g FROM unnest(%s::text[]) AS g "
+                                   "WHERE pg_try_advisory_xact_lock(hashtext('friendtor plan ' || g))", (groups,))]
+
+    def wait_for_planners(self, groups: Iterable[str]) -> None:
+        """Wait until no other node is planning `groups` (their plans are then committed, and
+        their sends visible to this node's delivery); the locks go with the next commit."""
+        groups = list(groups)
+        if groups and self.lock:
+            self.q("SELECT count(pg_advisory_xact_lock(hashtext('friendtor plan ' || g))) FROM unnest(%s::text[]) AS g",
+                   (groups,))
+
+    def claim_sends(self, records: Iterable[OutboxRecord], now: datetime) -> list[OutboxRecord]:
+        """Claim the records still due (pending, a retry whose time came, or "sending" under a
+        lease that ran out) that no other node holds; they are marked "sending" with this node's
+        id and a lease, written at the next commit. Returned as they were before the claim."""
+        sids = [r.sid for r in records]
+        if not sids:
+            return []
+        rows = self.q(
+            "WITH c AS (SELECT sid, doc FROM outbox WHERE sid = ANY(%(sids)s) AND ("
+            "  doc->>'status' = 'pending'"
+            "  OR (doc->>'status' = 'retry' AND doc->>'next_attempt' <= %(now)s)"
+            "  OR (doc->>'status' = 'sending' AND (lease IS NULL OR lease < clock_timestamp())))"
+            "  ORDER BY seq FOR UPDATE SKIP LOCKED) "
+            "UPDATE outbox o SET doc = o.doc || jsonb_build_object('status', 'sending', 'updated', %(now)s::text), "
+            "  node = %(node)s, lease = clock_timestamp() + %(lease)s FROM c WHERE o.sid = c.sid RETURNING c.doc",
+            {"sids": sids, "now": iso(now), "node": self.node, "lease": self.lease})
+        order = {s: i for i, s in enumerate(sids)}
+        return sorted((from_doc(d) for d, in rows), key=lambda r: order[r.sid])
+
+    # --- forgetting -------------------------------------------------------------------------
+
+    def prune(self, now: datetime, keep: timedelta) -> int:
+        """Forget what the TinyDB Store forgets (see Store.prune), by the same rules."""
+        before = now - MEETINGS_KEPT
+        removed = len(self.q("DELETE FROM outbox WHERE doc->>'status' = ANY(%s) AND doc->>'expires' < %s RETURNING sid",
+                             (_FINISHED, iso(now - keep))))
+        removed += len(self.q("DELETE FROM meetings WHERE doc->>'end' < %s RETURNING k", (iso(before),)))
+        removed += len(self.q("DELETE FROM alerts WHERE doc->>'day' < %s RETURNING k", (before.date().isoformat(),)))
+        return removed + self.replies.prune(now)
+
+    # --- alerts, reviews, attendance ---------------------------------------------------------
+
+    def alerts(self) -> Mapping[tuple[str, str], date]:
+        return MappingProxyType({(d["group"], d["cycle"]): date.fromisoformat(d["day"])
+                                 for d, in self.q("SELECT doc FROM alerts")})
+
+    def note_alert(self, group: str, cycle: str, day: date) -> None:
+        self._put("alerts", key(group, cycle), group, {"group": group, "cycle": cycle, "day": day.isoformat()})
+
+    def note_review(self, group: str, kind: str, start: date, end: date) -> None:
+        self._put("reviews", key(group, kind, end.isoformat()), group,
+                  {"group": group, "kind": kind, "start": start.isoformat(), "end": end.isoformat()})
+
+    def attendance(self, group: str) -> list[dict[str, Any]]:
+        return [d for d, in self.q("SELECT doc FROM attendance WHERE grp = %s ORDER BY seq", (group,))]
+
+    def record_attendance(self, group: str, cycle: str, email: str, present: bool | None, source: str,
+                          when: datetime) -> bool:
+        """As Store.record_attendance: an RSVP never overwrites what a coordinator recorded."""
+        k = key(group, cycle, email)
+        if source == "rsvp" and self.q("SELECT 1 FROM attendance WHERE k = %s AND doc->>'source' = 'coordinator'",
+                                       (k,)):
+            return False
+        doc = {"group": group, "cycle": cycle, "email": email, "present": present is True, "source": source,
+               "recorded": iso(when)}
+        if present is None:
+            doc["tentative"] = True
+        self._put("attendance", k, group, doc)
+        return True
+
+    def forget_rsvps(self, group: str, cycle: str) -> int:
+        return len(self.q("DELETE FROM attendance WHERE grp = %s AND doc->>'cycle' = %s AND doc->>'source' = 'rsvp' "
+                          "RETURNING k", (group, cycle)))
+
+    def _put(self, table: str, k: str, group: str, doc: dict[str, Any]) -> None:
+        """Replace the record `k` of `table` with `doc` (keeping its place in the order), or add it."""
+        if table not in pgschema.KEYED:
+            raise StateError(f"no table {table}")
+        self.q(f"INSERT INTO {table} (k, grp, doc) VALUES (%s, %s, %s::jsonb) "
+               "ON CONFLICT (k) DO UPDATE SET doc = EXCLUDED.doc, grp = EXCLUDED.grp", (k, group, json.dumps(doc)))

@@ -1,0 +1,210 @@
+"""The state in PostgreSQL: the `state` URI and its password, the schema friendtor makes and
+migrates, and the one line each failure gets (unreachable, newer schema, a foreign table)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+import pytest
+import time_machine
+from pg_servers import fresh_database
+
+from scheduler.app import pgschema
+from scheduler.app.pgstore import PgStore
+from scheduler.cli.main import main
+from scheduler.core.config import Service
+from scheduler.core.errors import StateError, StateUnavailable
+
+REPO = Path(__file__).resolve().parents[2]
+NOW = "2026-11-20T12:00:00Z"   # the example's December invites are due
+
+
+def config_with_state(tmp_path: Path, state: str, extra: str = "") -> Path:
+    folder = tmp_path / "config"
+    shutil.copytree(REPO / "config" / "example", folder, ignore=shutil.ignore_patterns("var"))
+    service = (folder / "service.toml").read_text()
+    service = service.replace('state = "var/state.json"', f"state = {json.dumps(state)}\n{extra}", 1)
+    (folder / "service.toml").write_text(service)
+    return folder
+
+
+def one_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in err[0], err
+    return err[0]
+
+
+@pytest.mark.parametrize("state, says", [
+    ("postgresql://friendtor:hunter2-secret@db.example.org/friendtor", "holds a password"),
+    ("postgres://friendtor@db.example.org/friendtor?password=hunter2-secret", "holds a password"),
+    ("postgresql://friendtor@db.example.org:99999/friendtor?x=hunter2-secret", "not a valid libpq URI"),
+], ids=["userinfo", "query", "bad-port"])
+def test_a_state_uri_with_a_password_or_garbage_is_one_line_and_never_echoed(tmp_path, capsys, state, says):
+    """validate refuses a password in the URI (secrets never in config files) without quoting it."""
+    folder = config_with_state(tmp_path, state)
+    assert main(["validate", "--config", str(folder)]) == 2
+    line = one_line(capsys)
+    assert "service.toml" in line and "state" in line and says in line
+    assert "hunter2" not in line
+
+
+def test_state_password_env_must_name_a_variable(tmp_path, capsys):
+    """The password's variable NAME goes in the config; a value that looks like a password is refused unquoted."""
+    folder = config_with_state(tmp_path, "postgresql://friendtor@db.example.org/friendtor",
+                               'state_password_env = "p@ss w0rd!"')
+    assert main(["validate", "--config", str(folder)]) == 2
+    line = one_line(capsys)
+    assert "state_password_env" in line and "p@ss" not in line
+
+
+def test_an_unreachable_database_is_one_line_exit_2(tmp_path, capsys, monkeypatch):
+    """No server at the socket folder: run stops with one line naming the database (no password), exit 2."""
+    monkeypatch.setenv("FRIENDTOR_DB_PASSWORD", "hunter2-secret")
+    monkeypatch.setattr(pgschema, "CONNECT_SECONDS", 2)
+    folder = config_with_state(tmp_path, f"postgresql://friendtor@/friendtor?host={tmp_path}",
+                               'state_password_env = "FRIENDTOR_DB_PASSWORD"')
+    assert main(["run", "--once", "--now", NOW, "--config", str(folder)]) == 2
+    line = one_line(capsys)
+    assert "PostgreSQL friendtor@" in line and "cannot reach the state database" in line
+    assert "hunter2" not in line
+
+
+def test_a_password_variable_that_is_not_set_is_one_line(tmp_path, capsys, monkeypatch, pg_url):
+    """state_password_env names a variable missing from the environment: said before connecting."""
+    monkeypatch.delenv("FRIENDTOR_DB_PASSWORD", raising=False)
+    folder = config_with_state(tmp_path, pg_url, 'state_password_env = "FRIENDTOR_DB_PASSWORD"')
+    assert main(["status", "--config", str(folder)]) == 2
+    assert "FRIENDTOR_DB_PASSWORD, which is not set" in one_line(capsys)
+
+
+def test_the_password_comes_from_the_named_variable_and_a_refused_sign_in_is_one_line(pg_url, monkeypatch):
+    """A role that must give its password (scram): the one in state_password_env signs in; a wrong
+    one is StateUnavailable naming the sign-in, never the password."""
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'node'").fetchall():
+            conn.execute("CREATE ROLE node LOGIN PASSWORD 'from-the-env'")
+        conn.execute("GRANT ALL ON ALL TABLES IN SCHEMA public TO node")
+        conn.execute("GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO node")
+        hba = Path(conn.execute("SHOW hba_file").fetchone()[0])
+        if "node scram-sha-256" not in hba.read_text():   # the role only; everyone else stays trusted
+            hba.write_text("local all node scram-sha-256\n" + hba.read_text())
+            conn.execute("SELECT pg_reload_conf()")
+            time.sleep(0.5)   # the postmaster rereads the file on SIGHUP, a moment later
+    url = pg_url.replace("postgres@", "node@")
+    service = Service(state=url, state_password_env="FRIENDTOR_DB_PASSWORD")
+    monkeypatch.setenv("FRIENDTOR_DB_PASSWORD", "from-the-env")
+    with PgStore(url, service) as s:
+        assert s.q("SELECT current_user") == [("node",)]
+    monkeypatch.setenv("FRIENDTOR_DB_PASSWORD", "hunter2-wrong")
+    with pytest.raises(StateUnavailable, match="refused friendtor's sign-in") as refused:
+        PgStore(url, service)
+    assert "hunter2" not in str(refused.value)
+
+
+def test_an_empty_database_gets_the_schema_and_one_secret(pg_server):
+    """friendtor makes its tables in an empty database, once, and every node reads the same secret."""
+    url = fresh_database(pg_server, empty=True)
+    with PgStore(url, Service()) as a, PgStore(url, Service()) as b:
+        assert a.secret == b.secret and len(a.secret) == 32
+        assert a.q("SELECT max(version) FROM friendtor_schema") == [(len(pgschema.MIGRATIONS),)]
+        assert a.sends() == [] and a.meetings() == {}
+
+
+def test_an_older_schema_is_migrated_in_order(pg_server, monkeypatch):
+    """A database at version 1 meets a friendtor that knows version 2: the step runs once, recorded."""
+    url = fresh_database(pg_server)
+    monkeypatch.setattr(pgschema, "MIGRATIONS", [*pgschema.MIGRATIONS, "ALTER TABLE outbox ADD COLUMN note text"])
+    with PgStore(url, Service()) as s:
+        assert s.q("SELECT version FROM friendtor_schema ORDER BY version") == [(1,), (2,)]
+        assert s.q("SELECT count(*) FROM information_schema.columns WHERE table_name = 'outbox' "
+                   "AND column_name = 'note'") == [(1,)]
+    with PgStore(url, Service()) as s:   # not again
+        assert s.q("SELECT count(*) FROM friendtor_schema") == [(2,)]
+
+
+def test_a_newer_schema_is_refused_with_one_line(tmp_path, capsys, pg_url):
+    """A database a newer friendtor migrated: an older one refuses it (exit 2) instead of misreading it."""
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO friendtor_schema (version) VALUES (99)")
+    folder = config_with_state(tmp_path, pg_url)
+    assert main(["status", "--config", str(folder)]) == 2
+    line = one_line(capsys)
+    assert "schema is version 99, newer than this friendtor knows" in line and "upgrade friendtor" in line
+
+
+def test_a_database_with_someone_elses_outbox_is_refused(pg_server):
+    """Tables friendtor did not make are never taken over."""
+    url = fresh_database(pg_server, empty=True)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE outbox (id int)")
+    with pytest.raises(StateError, match="did not create; give friendtor a database of its own"):
+        PgStore(url, Service())
+
+
+def test_a_change_not_committed_is_dropped_and_a_lost_connection_is_state_unavailable(pg_url):
+    """As with a TinyDB store: what is not committed is gone at close; a dead connection says StateUnavailable."""
+    from scheduler.core.meetings import Meeting
+
+    now = datetime(2027, 3, 1, tzinfo=UTC)
+    with PgStore(pg_url, Service()) as s:
+        s.note_alert("g", "2027-03", now.date())
+    with PgStore(pg_url, Service()) as s:
+        assert s.alerts() == {}
+        killer = psycopg.connect(pg_url, autocommit=True)
+        killer.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = "
+                       "'friendtor' AND pid <> pg_backend_pid()")
+        killer.close()
+        with pytest.raises(StateUnavailable):
+            s.save_meeting(Meeting("g", "2027-03", "u@x", 0, now, now, now))
+        assert s.meetings() == {}   # connected again: the next question is answered
+
+
+def test_a_reader_sees_one_snapshot_while_a_node_writes(pg_url):
+    """`status` on a database: every read of one store sees the state as it was at its first read."""
+    from test_store import send
+
+    with PgStore(pg_url, Service()) as node:
+        node.add_sends([send("invite:g:2027-03")])
+        node.commit()
+        with PgStore(pg_url, Service(), lock=False) as reader:
+            assert [r.key for r in reader.sends()] == ["invite:g:2027-03"]
+            node.add_sends([send("agenda:g:2027-03")])
+            node.update_sends([r.moved_on(r.status.__class__("sent"), message_id="<m@x>") for r in node.sends()
+                               if r.key.startswith("invite")])
+            node.commit()
+            assert [(r.key, str(r.status)) for r in reader.sends()] == [("invite:g:2027-03", "pending")]
+            assert reader.open_sends() and not reader.failed_sends()
+        with PgStore(pg_url, Service(), lock=False) as later:
+            assert sorted((r.key, str(r.status)) for r in later.sends()) == [
+                ("agenda:g:2027-03", "pending"), ("invite:g:2027-03", "sent")]
+
+
+def test_coordinators_commands_write_to_the_database_while_nodes_run(tmp_path, capsys, pg_url):
+    """cancel, attendance and goals store at once on a database (no incoming/ folder), beside a running node."""
+    from scheduler.app.stores import open_store
+    from scheduler.app.loader import load_config
+
+    folder = config_with_state(tmp_path, pg_url)
+    assert main(["run", "--once", "--now", NOW, "--config", str(folder)]) == 0
+    capsys.readouterr()
+    config = load_config(folder)
+    # A node holding the state (a TinyDB command would hand over); the command a day after the first tick.
+    with open_store(config), time_machine.travel(datetime(2026, 11, 21, 12, tzinfo=UTC), tick=False):
+        assert main(["cancel", "k-club", "--config", str(folder)]) == 0
+        assert "stored" in capsys.readouterr().out
+    assert not (folder / "var" / "incoming").exists()
+    with open_store(config, lock=False) as s:
+        assert [m.cancelled for (g, _), m in s.meetings().items() if g == "k-club"] == [True]
+
+
+def test_a_refused_statement_costs_only_its_transaction(pg_url):
+    """A statement the database refuses is a StateError, and the store goes on with a clean transaction."""
+    with PgStore(pg_url, Service()) as s:
+        with pytest.raises(StateError, match="refused a change"):
+            s.q("INSERT INTO outbox (sid, doc) VALUES ('x', 'not json')")
+        assert s.sends() == [] and s.commit()
