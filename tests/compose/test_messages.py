@@ -50,7 +50,7 @@ ANANYA = "ananya.das@kolkata-ich.example"             # Asia/Kolkata (+05:30)
 AOIFE = "aoife.murphy@memorial-nl.example"            # America/St_Johns (-03:30)
 LUIS = "luis.romero@desert-childrens.example"         # America/Phoenix (no DST)
 
-CALENDAR_KINDS = {"invite": "REQUEST", "update": "REQUEST", "cancel": "CANCEL"}
+CALENDAR_KINDS = {"invite": "REQUEST", "update": "REQUEST", "cancel": "CANCEL", "gathering": "REQUEST"}
 ZONE_NAME = re.compile(r"\b(?:Africa|America|Asia|Atlantic|Australia|Europe|Pacific)/[A-Za-z_]+")
 TIME_RANGE = re.compile(r"\b\d\d:\d\d–\d\d:\d\d\b")
 
@@ -205,7 +205,7 @@ def test_headers_name_one_recipient_the_sender_the_kind_and_the_group(kind):
     (sender,) = msg["From"].addresses
     assert (sender.addr_spec, sender.display_name) == (mail.sender, mail.sender_name)
     assert msg["X-Friendtor-Kind"] in {"invite", "update", "cancel", "call", "agenda", "follow-up", "nudge",
-                                       "review", "year-end", "alert", "report", "receipt"}
+                                       "review", "year-end", "alert", "report", "receipt", "gathering"}
     assert msg["X-Friendtor-Kind"] == kind
     assert msg["X-Friendtor-Group"] == GID
     assert not msg.get_all("Cc") and not msg.get_all("Bcc")
