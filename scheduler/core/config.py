@@ -356,14 +356,19 @@ class Service(Frozen):
     # Conferences members may list in their `conferences` (gatherings, docs/groups.md).
     conferences: tuple[Conference, ...] = ()
 
-    @model_validator(mode="after")
-    def _publishers_configured(self) -> Service:
+    @field_validator("conferences")
+    @classmethod
+    def _one_name_each(cls, v: tuple[Conference, ...]) -> tuple[Conference, ...]:
         seen: dict[str, str] = {}
-        for c in self.conferences:
+        for c in v:
             if slug(c.name) in seen:
                 raise fail(f"two conferences are named \"{seen[slug(c.name)]}\" and \"{c.name}\"; members "
                            "name a conference by its name, so give each its own (e.g. with the year)")
             seen[slug(c.name)] = c.name
+        return v
+
+    @model_validator(mode="after")
+    def _publishers_configured(self) -> Service:
         for name, table in (("google", self.google), ("caldav", self.caldav)):
             if name in self.publish and table is None:
                 raise fail(f"publish has \"{name}\" but there is no [{name}] table; add one (see docs/"
