@@ -332,10 +332,12 @@ def _plan_meeting(group: Group, meeting: Meeting, state: StateView, now: datetim
 
 def _plan_gatherings(config: Config, group: Group, state: StateView, now: datetime, out: _Builder) -> None:
     """A gathering at each conference enough members attend (see core/gatherings.py)."""
-    for conference, who in gatherings.due_gatherings(config, group):
-        c = gatherings.cycle_of(conference)
+    for conference in config.service.conferences:
+        c, who = gatherings.cycle_of(conference), gatherings.attendees(group, conference)
         meeting = state.meetings.get((group.id, c))
-        if meeting is None:
+        if meeting is None and len(who) < group.gathering_min:
+            continue
+        if meeting is None:  # one scheduled is kept for those still going, however few
             start = gatherings.proposed_start(group, conference)
             if not (gatherings.email_due(group, conference) <= now and now + LEAD < start):
                 continue

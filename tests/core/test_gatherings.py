@@ -262,3 +262,15 @@ def test_a_gathering_is_not_part_of_the_groups_usual_time_or_burden():
     meetings = {("g", CYCLE): Meeting("g", CYCLE, "u", 0, start, start + timedelta(hours=1), stamp=start)}
     assert past_usual(g, StateView(meetings, frozenset(), {}, {}), start + timedelta(days=2)) is None
     assert time(18, 30) == g.gathering_time
+
+
+def test_a_gathering_scheduled_stays_for_those_still_going_when_others_drop_out():
+    """Below gathering_min after it was proposed: the one still going keeps it; those who
+    dropped out get their copy withdrawn."""
+    config, st = cfg(), State()
+    now = datetime(2027, 3, 1, 15, tzinfo=UTC)
+    st.tick(config, now)
+    fewer = cfg(grp([MAYA, {**RAVI, "conferences": []}, {**AOIFE, "conferences": []}, JO]))
+    p = st.tick(fewer, now + timedelta(hours=1))
+    assert [(s.kind, s.recipient) for s in gathering_sends(p)] == [
+        (Kind.CANCEL, "aoife@uni-c.example"), (Kind.CANCEL, "ravi@uni-b.example")]
