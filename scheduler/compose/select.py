@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from scheduler.compose import context as ctx
 from scheduler.core import heatmap
-from scheduler.core.gatherings import gathering_context, is_gathering
+from scheduler.core.gatherings import attends, conference_of, gathering_context, is_gathering
 from scheduler.core.config import Config, Group, Member
 from scheduler.core.cycles import next_key, next_window, window
 from scheduler.core.meetings import Meeting, by_group
@@ -144,6 +144,9 @@ def _about_gathering(record: OutboxRecord, payload: MeetingPayload, meeting: Mee
     if info is None:
         return Skip("the conference is no longer in service.toml")
     if kind in (Kind.GATHERING, Kind.UPDATE):
+        conference = conference_of(config, meeting.cycle)
+        if conference is None or not attends(member, conference):
+            return Skip("no longer attends the conference")
         if payload.bump:  # invited again after this member's copy was cancelled
             meeting = replace(meeting, sequence=meeting.sequence + payload.bump, stamp=record.created)
         previous = meeting.previous() if kind == Kind.UPDATE else None

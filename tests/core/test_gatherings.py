@@ -274,3 +274,13 @@ def test_a_gathering_scheduled_stays_for_those_still_going_when_others_drop_out(
     p = st.tick(fewer, now + timedelta(hours=1))
     assert [(s.kind, s.recipient) for s in gathering_sends(p)] == [
         (Kind.CANCEL, "aoife@uni-c.example"), (Kind.CANCEL, "ravi@uni-b.example")]
+
+
+def test_a_proposal_still_waiting_for_someone_who_dropped_out_is_not_sent():
+    """Planned for Ravi, who then took EAPS out of his conferences: skipped at send time."""
+    config, st = cfg(), State()
+    now = datetime(2027, 3, 1, 15, tzinfo=UTC)
+    st.tick(config, now)
+    [send] = [s for s in st.sends if s.recipient == "ravi@uni-b.example" and s.kind == Kind.GATHERING]
+    fewer = cfg(grp([MAYA, {**RAVI, "conferences": []}, AOIFE, JO], gathering_min=2))
+    assert render(fewer, st, send, now) == Skip("no longer attends the conference")
