@@ -39,18 +39,17 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from functools import cached_property
-from typing import Any
 
 from scheduler.core.availability import Availability
 from scheduler.core.config import Config, Group, Member
-from scheduler.core.cycles import Window, cycle_of, first_day, next_key, next_window, window
+from scheduler.core.cycles import Window, cycle_of, first_day, next_key, window
 from scheduler.core.meetings import Meeting, by_group, meeting_uid
 from scheduler.core.alerts import CalendarProblem, GroupProblem, calendar_alerts, group_alerts
 # The misfire windows, add_months and candidate_payload are known from here too.
 from scheduler.core.outbox import (FOLLOW_UP_GRACE, LOOKBACK, REPORT_GRACE, REVIEW_GRACE, Addressee, Kind,  # noqa: F401
     MeetingPayload, NoQuorumPayload, NudgePayload, Payload, PeriodPayload, ReportPayload, Send, add_months, candidate_payload, midnight)
 from scheduler.core.history import Burden, Usual, recent_burden, usual_time
-from scheduler.core.slots import Candidate, find_slots
+from scheduler.core.slots import find_slots
 from scheduler.core import crossgroup, gatherings
 from scheduler.core.prompts import SEND_AT, YEAR_END_AFTER_MONTHS, plan_nudges, plan_reviews  # noqa: F401
 from scheduler.core.prompts import plan_reports as _plan_reports
@@ -316,9 +315,9 @@ def _plan_meeting(group: Group, meeting: Meeting, state: StateView, now: datetim
     agenda_at = meeting.start - timedelta(days=group.meetings.agenda_days_before)
     call_at = meeting.start - timedelta(days=group.meetings.call_days_before)
     if group.meetings.call_days_before and call_at <= now < min(agenda_at, meeting.start):
+        others = out.others(group)
         for m in group.members:  # answers must reach the agenda: never once it is due
-            also = crossgroup.combined_call(out.config, group, meeting, m.email, call_at,
-                                            out.others(group), out.shares)
+            also = crossgroup.combined_call(out.config, group, meeting, m.email, call_at, others, out.shares)
             if also is not None:  # None: another group's call this week names this meeting
                 out.send(Kind.CALL, f"call:{g}:{c}", group, m, call_at, MeetingPayload(c, also=also))
     if agenda_at <= now < meeting.start:
