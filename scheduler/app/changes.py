@@ -145,17 +145,18 @@ def apply_change(store: Store, record: Mapping[str, Any], now: datetime) -> Meet
     return changed
 
 
-def describe(group: Group, before: Meeting, after: Meeting) -> str:
-    zone = group.tz
+def describe(group: Group, before: Meeting, after: Meeting, zone_name: str | None = None) -> str:
+    """The change in one line, in the group's zone (a gathering's: the conference's, `zone_name`)."""
+    zone_name = zone_name or group.timezone
+    zone = ZoneInfo(zone_name)
 
     def when(m: Meeting) -> str:
         s, e = m.start.astimezone(zone), m.end.astimezone(zone)
         return f"{s:%a %d %b %Y %H:%M}–{e:%H:%M}"
 
     if after.cancelled:
-        return f"{group.name}, meeting of {before.cycle} ({when(before)} {group.timezone}): cancelled"
-    return (f"{group.name}, meeting of {before.cycle}: moved from {when(before)} to {when(after)} "
-            f"({group.timezone})")
+        return f"{group.name}, meeting of {before.cycle} ({when(before)} {zone_name}): cancelled"
+    return f"{group.name}, meeting of {before.cycle}: moved from {when(before)} to {when(after)} ({zone_name})"
 
 
 def lead_warning(start: datetime, now: datetime) -> str | None:

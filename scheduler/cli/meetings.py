@@ -110,7 +110,8 @@ def cmd_change_meeting(args: argparse.Namespace) -> int:
             raise UsageError(f"{group.id} {meeting.cycle}: not changed: {result}")
 
     where = store_or_hand_over(path, "meeting", record, store_it, decided)
-    print(f"{changes.describe(group, meeting, after)}; {where}. Members who were invited get "
+    conference = conference_of(config, meeting.cycle)
+    print(f"{changes.describe(group, meeting, after, conference.timezone if conference else None)}; {where}. Members who were invited get "
           f"{'the cancellation' if after.cancelled else 'the new time'} at the next tick.")
     warning = changes.lead_warning(after.start, now) if not after.cancelled else None
     if warning:

@@ -144,6 +144,7 @@ def test_a_gathering_is_moved_in_the_conference_zone_and_cancelled_like_a_meetin
     assert code == 2 and "outside EAPS 2027 (2027-03-27 to 2027-03-30, Europe/Lisbon)" in err
     code, out, err = command(capsys, folder, "reschedule", "first-circle", "--cycle", cycle, "--to", "2027-03-29 19:30")
     assert code == 0, err
+    assert "moved from Sun 28 Mar 2027 18:30–19:30 to Mon 29 Mar 2027 19:30–20:30 (Europe/Lisbon)" in out
     moved = meetings(folder)[("first-circle", cycle)]
     assert moved.start == datetime(2027, 3, 29, 18, 30, tzinfo=UTC) and moved.uid == gathering.uid
     assert main(["run", "--config", str(folder), "--now", (NOW + timedelta(hours=2)).isoformat()]) == 0
