@@ -88,3 +88,30 @@ def example_after_first_run(tmp_path: Path, now: datetime, *, inbox: bool = Fals
         (folder / "service.toml").write_text(service.replace('sender_name = ', 'inbox = "var/inbox"\nsender_name = '))
     assert main(["run", "--config", str(folder), "--now", now.isoformat()]) == 0
     return folder
+
+
+# The example as coordinators ship it, plus a conference four members attend (the bundled
+# example lists none), so that every kind, the gathering too, is built from one config.
+CONFERENCE = """
+[[conferences]]
+name = "PAS 2027"
+city = "Toronto"
+timezone = "America/Toronto"
+start = 2027-04-24
+end = 2027-04-27
+"""
+
+
+def with_conference(folder: Path) -> Path:
+    """A copy of config/example in `folder` with CONFERENCE, attended by Maya, Li, Oliver and Ananya."""
+    shutil.copytree(Path(__file__).resolve().parents[1] / "config" / "example", folder,
+                    ignore=shutil.ignore_patterns("var"))
+    (folder / "service.toml").write_text((folder / "service.toml").read_text("utf-8") + CONFERENCE, "utf-8")
+    toml = folder / "groups" / "k-club.toml"
+    text = toml.read_text("utf-8")
+    for who in ("maya-chen", "li-wang", "oliver-grant", "ananya-das"):
+        line = f'calendar = "calendars/{who}.ics"\n'
+        assert line in text
+        text = text.replace(line, line + 'conferences = ["PAS 2027"]\n')
+    toml.write_text(text, "utf-8")
+    return folder

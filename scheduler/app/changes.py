@@ -17,8 +17,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from scheduler.core.config import Group
+from scheduler.core.config import Conference, Config, Group
+from scheduler.core.crossgroup import clashes
+from scheduler.core.gatherings import attends, conference_of, is_gathering
 from scheduler.core.cycles import first_day, next_key
 from scheduler.core.errors import UsageError
 from scheduler.core.meetings import Meeting
@@ -34,6 +37,8 @@ def pick_meeting(group: Group, meetings: Mapping[tuple[str, str], Meeting], cycl
     mine = {c: m for (g, c), m in meetings.items() if g == group.id}
     upcoming = sorted((m for m in mine.values() if not m.cancelled and m.start > now), key=lambda m: m.start)
     listed = ", ".join(m.cycle for m in upcoming) or "none"
+    # Without --cycle, the next regular meeting: a gathering is changed by naming it.
+    upcoming = [m for m in upcoming if not is_gathering(m.cycle)] if cycle is None else upcoming
     if cycle is None:
         if not upcoming:
             raise UsageError(f"{group.id} has no upcoming meeting to change; the service schedules one "
@@ -49,36 +54,61 @@ def pick_meeting(group: Group, meetings: Mapping[tuple[str, str], Meeting], cycl
     return meeting
 
 
-def local_start(group: Group, text: str, now: datetime) -> datetime:
-    """--to "YYYY-MM-DD HH:MM", wall-clock time in the group's zone, as an aware UTC instant.
-    A time the clocks skip, or pass twice, on that date is refused: it would be a guess."""
+def local_start(group: Group, text: str, now: datetime, zone_name: str | None = None) -> datetime:
+    """--to "YYYY-MM-DD HH:MM", wall-clock time in the group's zone (a gathering's: the
+    conference's, `zone_name`), as an aware UTC instant. A time the clocks skip, or pass
+    twice, on that date is refused: it would be a guess."""
+    zone_name = zone_name or group.timezone
     try:
         naive = datetime.strptime(text.strip().replace("T", " ", 1), "%Y-%m-%d %H:%M")
     except ValueError:
         raise UsageError(f"--to: {text!r} is not a local date and time; use \"YYYY-MM-DD HH:MM\" in "
-                         f"{group.timezone}, e.g. \"2027-03-10 14:00\"") from None
-    zone = group.tz
+                         f"{zone_name}, e.g. \"2027-03-10 14:00\"") from None
+    zone = ZoneInfo(zone_name)
     first, second = naive.replace(tzinfo=zone, fold=0), naive.replace(tzinfo=zone, fold=1)
     if first.utcoffset() != second.utcoffset():
         skipped = first.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != naive
         what = "does not exist (the clocks go forward then)" if skipped else "happens twice (the clocks go back then)"
-        raise UsageError(f"--to: {text} {what} in {group.timezone}; pick another time")
+        raise UsageError(f"--to: {text} {what} in {zone_name}; pick another time")
     start = first.astimezone(UTC)
     if start <= now:
-        raise UsageError(f"--to: {text} ({group.timezone}) is in the past; give a time still to come")
+        raise UsageError(f"--to: {text} ({zone_name}) is in the past; give a time still to come")
     return start
 
 
-def within_cycle(group: Group, meeting: Meeting, start: datetime) -> None:
+def within_cycle(group: Group, meeting: Meeting, start: datetime, conference: Conference | None = None) -> None:
     """A meeting moves within its own cycle's period (its month, week or fortnight): the
     planner keeps each cycle's agenda, follow-up and next meeting apart by period, and a
-    December meeting moved into February would lose them and double February's."""
+    December meeting moved into February would lose them and double February's. A gathering
+    moves within its conference's dates (local to the conference)."""
+    if conference is not None:
+        day = start.astimezone(ZoneInfo(conference.timezone)).date()
+        if not conference.start <= day <= conference.end:
+            raise UsageError(f"--to: {day} is outside {conference.name} ({conference.start} to {conference.end}, "
+                             f"{conference.timezone}); a gathering moves within its conference's dates")
+        return
     first = first_day(group, meeting.cycle)
     last = first_day(group, next_key(group, meeting.cycle)) - timedelta(days=1)
     day = start.astimezone(group.tz).date()
     if not first <= day <= last:
         raise UsageError(f"--to: {day} is outside cycle {meeting.cycle} ({first} to {last}, {group.timezone}); "
                          "a meeting moves within its cycle; to skip this one, use `friendtor cancel`")
+
+
+def collisions(config: Config, group: Group, meetings: Mapping[tuple[str, str], Meeting], moving: Meeting,
+               start: datetime, end: datetime) -> str | None:
+    """One line naming each other group whose meeting [start, end) collides with for a member
+    both groups share, and who; None when there is no such collision."""
+    others = [m for m in meetings.values() if m.group != group.id]
+    found = clashes(config, group, others, start, end)
+    if is_gathering(moving.cycle):  # only those attending are taken by a gathering
+        conference = conference_of(config, moving.cycle)
+        going = {m.email for m in group.members if conference is not None and attends(m, conference)}
+        found = [(label, [e for e in emails if e in going]) for label, emails in found]
+        found = [(label, emails) for label, emails in found if emails]
+    if not found:
+        return None
+    return "; ".join(f"{label} for {', '.join(emails)}" for label, emails in found)
 
 
 def change_record(action: str, meeting: Meeting, decided: datetime, start: datetime | None = None) -> dict:
@@ -115,17 +145,18 @@ def apply_change(store: Store, record: Mapping[str, Any], now: datetime) -> Meet
     return changed
 
 
-def describe(group: Group, before: Meeting, after: Meeting) -> str:
-    zone = group.tz
+def describe(group: Group, before: Meeting, after: Meeting, zone_name: str | None = None) -> str:
+    """The change in one line, in the group's zone (a gathering's: the conference's, `zone_name`)."""
+    zone_name = zone_name or group.timezone
+    zone = ZoneInfo(zone_name)
 
     def when(m: Meeting) -> str:
         s, e = m.start.astimezone(zone), m.end.astimezone(zone)
         return f"{s:%a %d %b %Y %H:%M}–{e:%H:%M}"
 
     if after.cancelled:
-        return f"{group.name}, meeting of {before.cycle} ({when(before)} {group.timezone}): cancelled"
-    return (f"{group.name}, meeting of {before.cycle}: moved from {when(before)} to {when(after)} "
-            f"({group.timezone})")
+        return f"{group.name}, meeting of {before.cycle} ({when(before)} {zone_name}): cancelled"
+    return f"{group.name}, meeting of {before.cycle}: moved from {when(before)} to {when(after)} ({zone_name})"
 
 
 def lead_warning(start: datetime, now: datetime) -> str | None:

@@ -28,6 +28,7 @@ from scheduler.app.intake import DUPLICATE, TAKEN, ReplyIntake, ignored
 from scheduler.app.replystate import change_items
 from scheduler.app.store import LockedError, atomic_write, iso, parse_iso
 from scheduler.app.stores import StateStore, open_store
+from scheduler.core.gatherings import is_gathering
 from scheduler.core.attendance import PARTSTAT_PRESENT, RESPONSE_PRESENT, Reply, replies_in, stale
 from scheduler.core.config import Config
 from scheduler.core.errors import SendError
@@ -239,6 +240,7 @@ class Handover:
         for (gid, cycle), meeting in self.store.meetings().items():
             group = self.config.groups.get(gid)
             if (group is None or meeting.cancelled or self.google_polled.get((gid, cycle)) == today
+                    or is_gathering(cycle)  # gatherings go by email only, never into a shared calendar
                     or not now - timedelta(days=2) <= meeting.start <= now + timedelta(days=60)):
                 continue
             self.google_polled[(gid, cycle)] = today  # before the call: a failure is not retried every tick

@@ -21,6 +21,7 @@ from scheduler.app.records import iso
 from scheduler.app.store import Store
 from scheduler.core import goals as goals_of
 from scheduler.core.config import Config
+from scheduler.core.gatherings import is_gathering
 from scheduler.core.log import event
 from scheduler.core.outbox import Kind, OutboxRecord, ReceiptPayload, Send, midnight
 from scheduler.core.cycles import first_day, next_key, next_window
@@ -150,7 +151,9 @@ class ReplyIntake:
 
     def _next_cycle(self, gid: str, now: datetime) -> str | None:
         """The cycle of the group's next meeting, whose agenda shows the item."""
-        mine = [m for (g, _), m in self.store.meetings().items() if g == gid and not m.cancelled]
+        # A gathering at a conference has no agenda: items go to the next video meeting's.
+        mine = [m for (g, c), m in self.store.meetings().items() if g == gid and not m.cancelled
+                and not is_gathering(c)]
         coming = [m for m in mine if m.start > now]
         if coming:
             return min(coming, key=lambda m: m.start).cycle

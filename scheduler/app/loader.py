@@ -23,6 +23,7 @@ from scheduler.app.files import read_capped
 from scheduler.core.config import Config, Group, Service
 from scheduler.core.crossref import cross_check, cross_references
 from scheduler.core.errors import ConfigError, Problem
+from scheduler.core.gatherings import conference_references
 from scheduler.core.fields import OUTSIDE_FOLDERS, _calendar, calendar_folders, closest, did_you_mean, inside, show, toml_key
 
 GROUP_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
@@ -75,6 +76,8 @@ def load_config(folder: Path | str) -> Config:
         # all problems in all files are reported together (a file's field problems used to hide them).
         found.extend(Problem(rel, field, msg) for field, msg in
                      (cross_check(group) if group is not None else cross_references(data)))
+        found.extend(Problem(rel, field, msg) for field, msg in
+                     conference_references(data.get("members"), service.conferences))
         wrong = {p.field for p in found}
         found.extend(Problem(rel, field, msg) for field, msg in _check_files(_calendars(data), folder, service)
                      if field not in wrong)

@@ -12,6 +12,7 @@ from pathlib import Path
 from scheduler.cli.arguments import group_of, load, local_time_text, parse_date
 from scheduler.core.config import Config, Group, Member
 from scheduler.core.errors import UsageError
+from scheduler.core.gatherings import conference_of, is_gathering
 from scheduler.core.meetings import Meeting
 
 
@@ -72,14 +73,26 @@ def cmd_change_meeting(args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
     with open_store(config, lock=False) as reader:
         path = reader.path   # where changes wait for a running service (a TinyDB state only)
-        meeting = changes.pick_meeting(group, reader.meetings(), args.cycle, now)
+        meetings = dict(reader.meetings())
+    meeting = changes.pick_meeting(group, meetings, args.cycle, now)
     if args.command == "reschedule":
-        start = changes.local_start(group, args.to, now)
-        changes.within_cycle(group, meeting, start)
+        conference = conference_of(config, meeting.cycle)
+        if is_gathering(meeting.cycle) and conference is None:
+            raise UsageError(f"--cycle {meeting.cycle}: its conference is no longer in service.toml; "
+                             f"`friendtor cancel {group.id} --cycle {meeting.cycle}` withdraws the gathering")
+        start = changes.local_start(group, args.to, now, conference.timezone if conference else None)
+        changes.within_cycle(group, meeting, start, conference)
         if start == meeting.start:
             raise UsageError(f"--to: the {meeting.cycle} meeting already starts then; nothing to change")
         after = meeting.moved(start, start + (meeting.end - meeting.start), now)
-        absent = _who_cannot_come(config, group, after.start, after.end)
+        clash = changes.collisions(config, group, meetings, meeting, after.start, after.end)
+        if clash and not args.force:
+            raise UsageError(f"--to: {args.to} collides with {clash}; pick another time (`friendtor slots "
+                             f"{group.id}` shows them) or add --force")
+        if clash:
+            print(f"warning: collides with {clash} (--force)")
+        # A gathering is in person, away from home: members' hours and calendars say nothing about it.
+        absent = [] if conference else _who_cannot_come(config, group, after.start, after.end)
         blocked = [(member, reason) for member, status, reason in absent
                    if member.required and status == "unavailable"]
         if blocked and not args.force:
@@ -96,7 +109,9 @@ def cmd_change_meeting(args: argparse.Namespace) -> int:
             raise UsageError(f"{group.id} {meeting.cycle}: not changed: {result}")
 
     where = store_or_hand_over(config, "meeting", record, store_it, decided)
-    print(f"{changes.describe(group, meeting, after)}; {where}. Members who were invited get "
+    conference = conference_of(config, meeting.cycle)
+    zone = conference.timezone if conference else None
+    print(f"{changes.describe(group, meeting, after, zone)}; {where}. Members who were invited get "
           f"{'the cancellation' if after.cancelled else 'the new time'} at the next tick.")
     warning = changes.lead_warning(after.start, now) if not after.cancelled else None
     if warning:

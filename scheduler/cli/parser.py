@@ -70,10 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     rs = sub.add_parser("reschedule", help="move a scheduled meeting; members get an update")
     rs.add_argument("group", metavar="GROUP")
     rs.add_argument("--to", required=True, metavar='"YYYY-MM-DD HH:MM"',
-                    help="the new start, local time in the group's zone")
-    rs.add_argument("--cycle", metavar="KEY", help="which meeting, e.g. 2026-12 (default: the next one)")
+                    help="the new start, local time in the group's zone (a gathering's: the conference's)")
+    rs.add_argument("--cycle", metavar="KEY",
+                    help="which meeting, e.g. 2026-12 or gathering-pas-2027 (default: the next meeting)")
     rs.add_argument("--force", action="store_true",
-                    help="move it even when a required member cannot come then (they are still named)")
+                    help="move it even when a required member cannot come then, or another group that shares "
+                         "members meets then (they are still named)")
     config_arg(rs)
 
     cn = sub.add_parser("cancel", help="cancel a scheduled meeting; members get a cancellation")

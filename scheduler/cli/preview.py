@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 from email.message import EmailMessage
 
 from scheduler.compose import context as ctx
+from scheduler.core import gatherings
 from scheduler.core.availability import Availability
 from scheduler.core.config import Config, Group, Member
 from scheduler.core.cycles import next_key, next_window, window
@@ -29,6 +30,8 @@ def preview(config: Config, group: Group, kind: str, recipient_email: str | None
             stored: Mapping[tuple[str, str], Meeting] | None = None) -> EmailMessage:
     if kind not in KINDS:
         raise UsageError(f"unknown kind {kind!r}; use one of: {', '.join(KINDS)}")
+    if kind == "gathering":
+        return _gathering(config, group, recipient_email, now, stored or {})
     recipient = _recipient(group, kind, recipient_email)
     templates = load_templates(config.folder / "templates")
     base = base_context(config, group, recipient)
@@ -122,6 +125,34 @@ def preview(config: Config, group: Group, kind: str, recipient_email: str | None
     next_day = following.first if following.dates else None
     after = meeting.start.astimezone(group.tz).date() + timedelta(days=group.meetings.follow_up_days_after)
     return build_it(ctx.for_follow_up(base, group, recipient, meeting, next_day, after), meeting_key(kind, meeting))
+
+
+def _gathering(config: Config, group: Group, email: str | None, now: datetime,
+               stored: Mapping[tuple[str, str], Meeting]) -> EmailMessage:
+    """The gathering email for the next conference enough of the group attends: as scheduled
+    (and perhaps moved), or as the service would propose it."""
+    today = now.astimezone(group.tz).date()
+    found = sorted(gatherings.due_gatherings(config, group), key=lambda cw: (cw[0].end < today, cw[0].start))
+    if not found:
+        raise UsageError(f"no conference in service.toml is attended by {group.gathering_min} or more members of "
+                         f"{group.id} (gathering_min), so no gathering email would go out; list it in members' "
+                         "conferences = [...]")
+    conference, who = found[0]
+    if email is not None and group.member(email) is not None and group.member(email) not in who:
+        raise UsageError(f"--to: {email} does not attend {conference.name}; those who do: "
+                         + ", ".join(m.email for m in who))
+    recipient = _recipient(group, "gathering", email) if email is not None else who[0]
+    cycle = gatherings.cycle_of(conference)
+    meeting = stored.get((group.id, cycle))
+    if meeting is None or meeting.cancelled:
+        start = gatherings.proposed_start(group, conference)
+        meeting = Meeting(group.id, cycle, meeting_uid(group.id, cycle, sender(config).email), 0, start,
+                          start + timedelta(minutes=group.meetings.duration_minutes), stamp=now)
+    context = ctx.for_gathering(base_context(config, group, recipient),
+                                gatherings.describe(conference, group, meeting, recipient.timezone),
+                                meeting.previous(), recipient)
+    return build("gathering", config=config, templates=load_templates(config.folder / "templates"), group=group,
+                 recipient=recipient, context=context, key=f"invite:{group.id}:{cycle}", now=now, meeting=meeting)
 
 
 def _recipient(group: Group, kind: str, email: str | None) -> Member:

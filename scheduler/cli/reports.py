@@ -29,18 +29,19 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _history(config: Config, group: Group, now: datetime):
+def _history(config: Config, group: Group, now: datetime, stored: dict):
     """Who met at inconvenient hours lately, and when the group usually meets, from the
     service's state (none yet: no history), so `slots` ranks as the service will."""
     from scheduler.core.planner import StateView, past_burden, past_usual
 
-    view = StateView(stored_meetings(config), frozenset(), {}, {})
+    view = StateView(stored, frozenset(), {}, {})
     return past_burden(group, view, now), past_usual(group, view, now)
 
 
 def cmd_slots(args: argparse.Namespace) -> int:
     from scheduler.core.cycles import next_window, range_window
     from scheduler.cli.slotreport import as_json, as_table
+    from scheduler.core.crossgroup import busy_elsewhere, with_busy
     from scheduler.core.slots import find_slots
 
     heatmap_format = _heatmap_format(output_path(args.heatmap, "--heatmap"))
@@ -65,8 +66,12 @@ def cmd_slots(args: argparse.Namespace) -> int:
         raise UsageError(f"no {', '.join(_weekday_names(group))} between {start} and {end}; widen --from/--to")
     lo = datetime.combine(window.first, datetime.min.time(), group.tz)
     hi = datetime.combine(window.last + timedelta(days=1), datetime.min.time(), group.tz)
-    availability = wiring.group_availability(config, group, lo, hi)
-    burden, usual = _history(config, group, now)
+    stored = stored_meetings(config)
+    # Other groups' meetings are busy time for the members they share, named here: whoever runs
+    # `slots` holds every group's file (emails say only "another friendtor group's meeting").
+    availability = with_busy(wiring.group_availability(config, group, lo, hi),
+                             busy_elsewhere(config, group, stored.values(), lo, hi, named=True))
+    burden, usual = _history(config, group, now, stored)
     candidates = find_slots(group, window, availability, not_before=now, top=args.top, distinct=True,
                             burden=burden, usual=usual)
     print(as_json(group, candidates) if args.json else as_table(group, window, candidates, burden, usual, availability))

@@ -11,14 +11,15 @@ from email.message import EmailMessage
 from typing import Any
 
 from scheduler.compose import context as ctx
-from scheduler.core.config import Config, Group, Member
+from scheduler.core.config import Conference, Config, Group, Member
+from scheduler.core.gatherings import attendees, conference_of
 from scheduler.compose.ical import Invite, Person, calendar
 from scheduler.core.meetings import Meeting
 from scheduler.core.ports import SharedEvent
 from scheduler.compose.messages import Mailbox, compose
 from scheduler.compose.render import Templates
 
-CALENDAR_KINDS = {"invite": "REQUEST", "update": "REQUEST", "cancel": "CANCEL"}
+CALENDAR_KINDS = {"invite": "REQUEST", "update": "REQUEST", "cancel": "CANCEL", "gathering": "REQUEST"}
 HEADER_KIND = {"failure": "alert"}
 
 
@@ -44,10 +45,27 @@ def meeting_description(group: Group) -> str:
     return "\n\n".join(description)
 
 
+def gathering_description(group: Group, conference: Conference) -> str:
+    return (f"{group.name}: meeting in person at {conference.name} in {conference.city}, in the "
+            f"conference's local time ({conference.timezone}). The place is agreed by email.")
+
+
 def invite_calendar(config: Config, group: Group, recipient: Member, meeting: Meeting) -> bytes:
     """The iCalendar object for one recipient: only their own ATTENDEE unless the group shares emails."""
     people = group.members if group.share_member_emails else (recipient,)
     org = sender(config)
+    conference = conference_of(config, meeting.cycle)
+    if conference is not None:  # a gathering: in person in the conference's city, its own zone
+        if group.share_member_emails:
+            people = attendees(group, conference)
+        invite = Invite(
+            uid=meeting.uid, sequence=meeting.sequence, start=meeting.start, end=meeting.end,
+            zone=conference.timezone, summary=f"{group.name} at {conference.name}",
+            description=gathering_description(group, conference), location=conference.city,
+            organizer=Person(org.name, org.email), attendees=tuple(Person(m.name, m.email) for m in people),
+            chairs=frozenset(group.coordinators), in_person=True,
+        )
+        return calendar(invite, "CANCEL" if meeting.cancelled else "REQUEST", stamp=meeting.stamp)
     invite = Invite(
         uid=meeting.uid, sequence=meeting.sequence, start=meeting.start, end=meeting.end,
         zone=group.timezone, summary=group.name, description=meeting_description(group),
@@ -92,6 +110,8 @@ def build(
     if kind in CALENDAR_KINDS:
         assert meeting is not None, "invites need a meeting"
         method = CALENDAR_KINDS[kind]
+        if kind == "gathering" and meeting.cancelled:  # one template for a gathering's every change
+            method = "CANCEL"
         # The part's `method=` comes from the kind, the METHOD inside from the meeting
         # (invite_calendar); RFC 6047 requires them to agree, and a "cancel" whose calendar
         # says REQUEST (or the reverse) would add the event instead of removing it.

@@ -190,15 +190,31 @@ def for_invite(ctx: dict, group: Group, recipient: Member, meeting: Meeting,
     return out
 
 
-def for_call(ctx: dict, group: Group, recipient: Member, meeting: Meeting) -> dict[str, Any]:
+def for_call(ctx: dict, group: Group, recipient: Member, meeting: Meeting,
+             also: Sequence[tuple[Group, Meeting]] = ()) -> dict[str, Any]:
     """The call for items before a meeting: the meeting, when the agenda goes out (answers before
-    then are on it) and, from the base, the recipient's open goals, numbered."""
+    then are on it) and, from the base, the recipient's open goals, numbered. `also`: the
+    recipient's other groups meeting that week, which this one call asks about too."""
     agenda_at = meeting.start - timedelta(days=group.meetings.agenda_days_before)
     return {**ctx, "meeting": meeting_context(group, recipient, meeting),
-            "agenda_date": day_text(agenda_at.astimezone(recipient.tz).date())}
+            "agenda_date": day_text(agenda_at.astimezone(recipient.tz).date()),
+            "also": [{"group": g.name, "when": when(m.start, m.end, recipient.timezone)["when"],
+                      "agenda_date": day_text((m.start - timedelta(days=g.meetings.agenda_days_before))
+                                              .astimezone(recipient.tz).date())} for g, m in also]}
 
 
-def for_agenda(ctx: dict, group: Group, recipient: Member, meeting: Meeting, today: date) -> dict[str, Any]:
+def for_gathering(ctx: dict, gathering: dict[str, Any], previous: Meeting | None, recipient: Member, *,
+                  everyone: bool = True) -> dict[str, Any]:
+    """A gathering at a conference (`core.gatherings.gathering_context`): proposed, moved
+    (`previous`: the time before), or cancelled (for everyone, or for one member who no longer
+    attends)."""
+    was = when(previous.start, previous.end, gathering["timezone"])["when"] if previous else None
+    return {**ctx, "gathering": gathering, "previous": was, "everyone": everyone}
+
+
+def for_agenda(ctx: dict, group: Group, recipient: Member, meeting: Meeting, today: date,
+               gatherings: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+    """The agenda; `gatherings`: the group's gatherings at conferences still to come."""
     meeting_day = meeting.start.astimezone(group.tz).date()
     recent = meeting_day - timedelta(days=62)
     celebrations = [{"member": _name(group, ms.member), "text": ms.text, "date": day_text(ms.date)}
@@ -218,6 +234,7 @@ def for_agenda(ctx: dict, group: Group, recipient: Member, meeting: Meeting, tod
             "celebrations": celebrations,
             "topics": [a.text for a in group.agenda if a.cycle in (None, meeting.cycle)],
             "unplanned_minutes": max(10, group.meetings.duration_minutes // 6),
+            "gatherings": list(gatherings),
         },
     }
 
@@ -244,8 +261,10 @@ def for_nudge(ctx: dict, group: Group, recipient: Member, goals: Sequence, today
 
 
 def for_review(ctx: dict, group: Group, period_start: date, period_end: date,
-               attendance: Sequence[dict[str, Any]] = (), *, year_end: bool = False) -> dict[str, Any]:
-    """Mission review or year-end: the period's numbers and the questions.
+               attendance: Sequence[dict[str, Any]] = (), *, year_end: bool = False,
+               gatherings: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+    """Mission review or year-end: the period's numbers and the questions. `gatherings`: the
+    group's gatherings at conferences held in the period (`core.gatherings.gathering_context`).
 
     `attendance` lists meetings in the period as {"date": date, "present": [...], "absent": [...]}
     (emails); meetings with nothing recorded are left out of the rates.
@@ -278,6 +297,8 @@ def for_review(ctx: dict, group: Group, period_start: date, period_end: date,
         "milestones": [{"member": _name(group, ms.member), "text": ms.text, "date": day_text(ms.date)}
                        for ms in sorted(group.milestones, key=lambda ms: ms.date)
                        if period_start <= ms.date <= period_end],
+        "gatherings": [{"conference": g["conference"], "city": g["city"], "date": g["date"],
+                        "coming": len(g["coming"])} for g in gatherings],
         "questions": list(REVIEW_QUESTIONS),
         "options": [{"name": n, "meaning": d} for n, d in YEAR_END_OPTIONS] if year_end else [],
     }

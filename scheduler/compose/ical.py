@@ -36,10 +36,11 @@ class Invite:
     zone: str                  # the group's IANA zone, used for TZID
     summary: str
     description: str
-    location: str | None       # the video link
+    location: str | None       # the video link, or a gathering's city
     organizer: Person
     attendees: tuple[Person, ...]
     chairs: frozenset[str] = frozenset()  # emails of coordinators (ROLE=CHAIR)
+    in_person: bool = False    # `location` is a place (a gathering's city), not a video link: no URL
 
 
 def calendar(invite: Invite, method: str, stamp: datetime) -> bytes:
@@ -72,7 +73,8 @@ def calendar(invite: Invite, method: str, stamp: datetime) -> bytes:
     event.add("description", invite.description)
     if invite.location:
         event.add("location", invite.location)
-        event.add("url", invite.location)
+        if not invite.in_person:
+            event.add("url", invite.location)
     organizer = vCalAddress(f"mailto:{invite.organizer.email}")
     organizer.params["CN"] = invite.organizer.name
     event.add("organizer", organizer)

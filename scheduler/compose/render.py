@@ -26,7 +26,7 @@ from scheduler.compose.sandbox import Budget, BudgetedEnvironment
 from scheduler.core.errors import TemplateProblem
 
 KINDS = ("invite", "update", "cancel", "call", "agenda", "follow-up", "nudge", "review", "year-end", "alert", "report",
-         "receipt")
+         "receipt", "gathering")
 # Template sets: every kind, plus the report to coordinators that a message could not be delivered.
 TEMPLATE_SETS = (*KINDS, "failure")
 PARTS = ("subject.txt", "txt", "html")

@@ -7,7 +7,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 
 from scheduler.compose import context as ctx
-from scheduler.core.config import Group
+from scheduler.core.config import Conference, Group
+from scheduler.core.gatherings import describe
 from scheduler.compose.select import World, for_report
 from scheduler.core.errors import Problem
 from scheduler.core.meetings import Meeting
@@ -63,26 +64,39 @@ def sample_contexts(group: Group) -> dict[str, dict]:
     ))
     attendance = [{"date": TODAY - timedelta(days=30), "present": [me.email], "absent": [group.members[1].email]}]
     image = {"src": "cid:heatmap.sample@example.org", "alt": "Sample Group: who is free", "width": 640, "height": 400}
+    at = datetime(2027, 4, 25, 17, 30, tzinfo=UTC)  # 18:30 in Lisbon on the first full day
+    proposed = Meeting(group.id, "gathering-pas-2027", "sample-gathering@example.org", 0, at, at + timedelta(hours=1),
+                       stamp=meeting.stamp)
+    moved = proposed.moved(at + timedelta(days=1), at + timedelta(days=1, hours=1), meeting.stamp)
+    gathering = describe(SAMPLE_CONFERENCE, group, moved if group.share_member_emails else proposed, me.timezone)
+    gathering["coming"] = [m.name for m in group.members]
     return {
         "invite": ctx.for_invite(base, group, me, meeting),
         "update": ctx.for_invite(base, group, me, meeting.moved(meeting.start + timedelta(days=1),
                                                                   meeting.end + timedelta(days=1), meeting.stamp),
                                  previous=meeting),
         "cancel": ctx.for_invite(base, group, me, meeting.cancel(meeting.stamp)),
-        "call": ctx.for_call(base, group, me, meeting),
-        "agenda": ctx.for_agenda(base, group, me, meeting, TODAY),
+        "call": ctx.for_call(base, group, me, meeting, [(group, _meeting(group, 2))]),
+        "agenda": ctx.for_agenda(base, group, me, meeting, TODAY, [gathering]),
         "follow-up": ctx.for_follow_up(base, group, me, meeting, TODAY + timedelta(days=30), TODAY),
         "nudge": ctx.for_nudge(base, group, me, group.goals[:1], TODAY),
-        "review": ctx.for_review(base, group, TODAY - timedelta(days=182), TODAY, attendance),
+        "review": ctx.for_review(base, group, TODAY - timedelta(days=182), TODAY, attendance, gatherings=[gathering]),
         "year-end": ctx.for_review(base, group, TODAY - timedelta(days=365), TODAY, attendance, year_end=True),
         "alert": {**ctx.for_alert(base, group, me, [TODAY, TODAY + timedelta(days=7)], [option]), "heatmap": image},
         "report": for_report(base, group, me, sample_world(group), datetime.combine(TODAY, time(14), UTC), image),
         "receipt": ctx.for_receipt(base, ["New goal: Draft aims (by 15 March 2027)", "On the agenda: feedback"],
                                    [("away: someday", "\"someday\" is not a date I can read.")],
                                    ["Your reply had more than 50 items; only the first 50 were read."]),
+        # A gathering proposed in one variant, moved in the other; template_problems adds the cancellations.
+        "gathering": ctx.for_gathering(base, gathering, moved.previous() if group.share_member_emails else None, me),
         "failure": {**base, "failure": failure_payload("agenda", group.members[1].name, group.members[1].email,
                                                        "550 5.1.1 no such user", TODAY)},
     }
+
+
+# A conference in a zone no sample member is in, so the gathering shows "where you are now".
+SAMPLE_CONFERENCE = Conference(name="PAS 2027", city="Lisbon", timezone="Europe/Lisbon",
+                               start=date(2027, 4, 24), end=date(2027, 4, 27))
 
 
 def sample_world(group: Group) -> World:
@@ -128,6 +142,10 @@ def template_problems(templates: Templates) -> list[Problem]:
         failure = contexts[-1][1] if contexts[-1][0] == "failure" else sample_contexts(group)["failure"]
         contexts.append(("failure", {**failure, "failure": {**failure["failure"], "kind": "calendar",
                                                              "summary": "friendtor cannot read some calendars."}}))
+        gathering = dict(sample_contexts(group)["gathering"])
+        for everyone in (True, False):
+            contexts.append(("gathering", {**gathering, "gathering": {**gathering["gathering"], "cancelled": True},
+                                           "everyone": everyone}))
         # ... and a group that cannot be planned.
         contexts.append(("failure", {**failure, "failure": {**failure["failure"], "kind": "group",
                                                              "error": "internal error (OverflowError)",

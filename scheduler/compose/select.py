@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from scheduler.compose import context as ctx
 from scheduler.core import heatmap
+from scheduler.core.gatherings import attends, conference_of, gathering_context, is_gathering
 from scheduler.core.config import Config, Group, Member
 from scheduler.core.cycles import next_key, next_window, window
 from scheduler.core.meetings import Meeting, by_group
@@ -68,8 +69,8 @@ def message_for(record: OutboxRecord, config: Config, world: World, templates: T
     base = base_context(config, group, member)
 
     def make(context: dict[str, Any], meeting: Meeting | None = None,
-             images: Sequence[tuple[str, bytes]] = ()) -> EmailMessage:
-        template = "failure" if isinstance(payload, FailurePayload) else str(kind)
+             images: Sequence[tuple[str, bytes]] = (), template: str | None = None) -> EmailMessage:
+        template = template or ("failure" if isinstance(payload, FailurePayload) else str(kind))
         return build(template, config=config, templates=templates, group=group, recipient=member,
                      context=context, key=record.key, now=now, meeting=meeting, images=images,
                      secret=world.secret)
@@ -89,11 +90,14 @@ def message_for(record: OutboxRecord, config: Config, world: World, templates: T
         meeting = world.meetings.get((group.id, payload.cycle))
         if meeting is None:
             return Skip("the meeting is not in the state")
-        if kind in (Kind.INVITE, Kind.UPDATE, Kind.CALL, Kind.AGENDA) and (meeting.cancelled or meeting.start <= now):
+        if (kind in (Kind.INVITE, Kind.UPDATE, Kind.CALL, Kind.AGENDA, Kind.GATHERING)
+                and (meeting.cancelled or meeting.start <= now)):
             return Skip("the meeting was cancelled" if meeting.cancelled else "the meeting has already started")
         if kind == Kind.CALL and now >= meeting.start - timedelta(days=group.meetings.agenda_days_before):
             return Skip("the agenda is already due: answers would come too late for it")
-        return _about_meeting(record, payload, meeting, group, member, base, world, now, make)
+        if is_gathering(meeting.cycle):
+            return _about_gathering(record, payload, meeting, config, group, member, base, now, make)
+        return _about_meeting(record, payload, meeting, config, group, member, base, world, now, make)
     if isinstance(payload, NudgePayload):
         goals = [g for g in group.goals if g.member == member.email and g.due == payload.due and not g.done]
         if not goals:
@@ -101,8 +105,11 @@ def message_for(record: OutboxRecord, config: Config, world: World, templates: T
         return make(ctx.for_nudge(base, group, member, goals, now.astimezone(member.tz).date()))
     if isinstance(payload, PeriodPayload):
         records = attendance_by_meeting(world, group.id, payload.start, payload.end, group.tz)
+        held = [gathering_context(config, group, m, member.timezone) for m in world.meetings_of(group.id)
+                if is_gathering(m.cycle) and not m.cancelled and m.start <= now
+                and payload.start <= m.start.astimezone(group.tz).date() <= payload.end]
         return make(ctx.for_review(base, group, payload.start, payload.end, records,
-                                   year_end=kind == Kind.YEAR_END))
+                                   year_end=kind == Kind.YEAR_END, gatherings=[g for g in held if g]))
     if isinstance(payload, FailurePayload):
         failure = payload.context()
         if not group.share_member_emails:
@@ -124,8 +131,37 @@ def message_for(record: OutboxRecord, config: Config, world: World, templates: T
     return Skip(f"unknown kind {kind!r}")
 
 
-def _about_meeting(record: OutboxRecord, payload: MeetingPayload, meeting: Meeting, group: Group, member: Member,
-                   base: dict[str, Any], world: World, now: datetime, make: Any) -> EmailMessage | Skip:
+def _about_gathering(record: OutboxRecord, payload: MeetingPayload, meeting: Meeting, config: Config, group: Group,
+                     member: Member, base: dict[str, Any], now: datetime, make: Any) -> EmailMessage | Skip:
+    """A gathering at a conference: proposed, moved or cancelled, each with the gathering template."""
+    kind = record.kind
+    if kind == Kind.UPDATE and (payload.sequence if payload.sequence is not None
+                                else meeting.sequence) != meeting.sequence:
+        return Skip("a later change superseded this update")
+    if kind == Kind.CANCEL and meeting.start <= now:
+        return Skip("the gathering has already started")
+    info = gathering_context(config, group, meeting, member.timezone)
+    if info is None:
+        return Skip("the conference is no longer in service.toml")
+    if kind in (Kind.GATHERING, Kind.UPDATE):
+        conference = conference_of(config, meeting.cycle)
+        if conference is None or not attends(member, conference):
+            return Skip("no longer attends the conference")
+        if payload.bump:  # invited again after this member's copy was cancelled
+            meeting = replace(meeting, sequence=meeting.sequence + payload.bump, stamp=record.created)
+        previous = meeting.previous() if kind == Kind.UPDATE else None
+        return make(ctx.for_gathering(base, info, previous, member), meeting, template="gathering")
+    if kind == Kind.CANCEL:
+        everyone = meeting.cancelled  # else only this member's copy: they no longer attend
+        if not everyone:
+            meeting = replace(meeting, sequence=meeting.sequence + 1, cancelled=True, stamp=record.created)
+        return make(ctx.for_gathering(base, {**info, "cancelled": True}, None, member, everyone=everyone), meeting,
+                    template="gathering")
+    return Skip(f"{kind} does not apply to a gathering")
+
+
+def _about_meeting(record: OutboxRecord, payload: MeetingPayload, meeting: Meeting, config: Config, group: Group,
+                   member: Member, base: dict[str, Any], world: World, now: datetime, make: Any) -> EmailMessage | Skip:
     """invite, update, cancel, call, agenda, follow-up: the meeting is in the state."""
     kind = record.kind
     if kind == Kind.UPDATE and (payload.sequence if payload.sequence is not None
@@ -145,9 +181,15 @@ def _about_meeting(record: OutboxRecord, payload: MeetingPayload, meeting: Meeti
         gone = replace(meeting, sequence=meeting.sequence + 1, cancelled=True, stamp=record.created)
         return make(ctx.for_invite(base, group, member, gone, everyone=False), gone)
     if kind == Kind.CALL:
-        return make(ctx.for_call(base, group, member, meeting))
+        also = [(config.groups[g], m) for g, c in payload.also
+                if g in config.groups and config.groups[g].member(member.email) is not None
+                and (m := world.meetings.get((g, c))) is not None and not m.cancelled and m.start > now]
+        return make(ctx.for_call(base, group, member, meeting, also))
     if kind == Kind.AGENDA:
-        return make(ctx.for_agenda(base, group, member, meeting, now.astimezone(group.tz).date()))
+        coming = [gathering_context(config, group, m, member.timezone) for m in world.meetings_of(group.id)
+                  if is_gathering(m.cycle) and not m.cancelled and m.start > now]
+        return make(ctx.for_agenda(base, group, member, meeting, now.astimezone(group.tz).date(),
+                                   sorted((g for g in coming if g), key=lambda g: g["sort"])))
     if kind == Kind.FOLLOW_UP:
         following = next_key(group, meeting.cycle)
         nxt = world.meetings.get((group.id, following))
@@ -178,7 +220,8 @@ def for_report(base: dict[str, Any], group: Group, recipient: Member, world: Wor
         if late:
             overdue.append({"member": entry["member"], "goals": late})
 
-    upcoming = sorted((m for m in world.meetings_of(group.id) if not m.cancelled and m.start > now),
+    upcoming = sorted((m for m in world.meetings_of(group.id)
+                       if not m.cancelled and m.start > now and not is_gathering(m.cycle)),
                       key=lambda m: m.start)
     next_meeting = None
     if upcoming:
@@ -238,6 +281,8 @@ def attendance_by_meeting(world: World, group: str, start: date, end: date,
     out = []
     for meeting in world.meetings_of(group):
         day = meeting.start.astimezone(zone).date()
+        if is_gathering(meeting.cycle):
+            continue  # only those attending the conference are invited: counted apart, not in the rates
         if not meeting.cancelled and start <= day <= end and meeting.cycle in by_cycle:
             out.append({"date": day, **by_cycle[meeting.cycle]})
     return out

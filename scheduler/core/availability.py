@@ -14,11 +14,13 @@ from functools import cached_property, lru_cache
 
 @dataclass(frozen=True, slots=True)
 class Busy:
-    """An interval the member is taken (aware datetimes); `tentative` for maybe-busy."""
+    """An interval the member is taken (aware datetimes); `tentative` for maybe-busy. `label`
+    says what it is when friendtor itself knows (another group's meeting), for explanations."""
 
     start: datetime
     end: datetime
     tentative: bool = False
+    label: str | None = None
 
     def __post_init__(self) -> None:
         if self.start.tzinfo is None or self.end.tzinfo is None:

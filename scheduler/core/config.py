@@ -9,8 +9,8 @@ is defined. Loading files and turning validation errors into one-line messages l
 from __future__ import annotations
 
 import re
+from datetime import date, time
 from urllib.parse import parse_qsl, urlsplit
-from datetime import date
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
@@ -27,11 +27,13 @@ from scheduler.core.fields import (
     Hours,
     HoursSpec,
     SingleLine,
+    TimeOfDay,
     TimeZoneName,
     Url,
     Weekdays,
     _email,
     fail,
+    slug,
 )
 
 
@@ -80,6 +82,8 @@ class Member(Frozen):
     away: tuple[Away, ...] = ()
     # A required member (often the coordinator): no slot is proposed without them.
     required: bool = False
+    # Conferences the member attends, by their `name` in service.toml's [[conferences]].
+    conferences: tuple[SingleLine, ...] = ()
 
     @property
     def tz(self) -> ZoneInfo:
@@ -190,6 +194,20 @@ class Group(Frozen):
     goals: tuple[Goal, ...] = ()
     milestones: tuple[Milestone, ...] = ()
     agenda: tuple[AgendaItem, ...] = ()
+    # Gathering in person (docs/groups.md): when at least `gathering_min` members attend one
+    # conference, they get a `gathering` email `gathering_days_before` it opens, proposing
+    # `gathering_time` (the conference's local time) on its first full day.
+    gathering_min: int = 3
+    gathering_days_before: int = Field(30, ge=1, le=365)
+    gathering_time: TimeOfDay = time(18, 30)
+
+    @field_validator("gathering_min")
+    @classmethod
+    def _gathering_min(cls, v: int) -> int:
+        if not 2 <= v <= 100:
+            raise fail(f"gathering_min is how many members make a gathering worth proposing: a number "
+                       f"from 2 to 100 (default 3), got {v}")
+        return v
 
     @property
     def tz(self) -> ZoneInfo:
@@ -330,6 +348,23 @@ def _state(v: str) -> str:
     return v
 
 
+class Conference(Frozen):
+    """A conference members may attend: `[[conferences]]` in service.toml. `start` and `end`
+    are inclusive local dates in `timezone`, the conference's own zone."""
+
+    name: SingleLine
+    city: SingleLine
+    timezone: TimeZoneName
+    start: Day
+    end: Day
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Conference:
+        if self.end < self.start:
+            raise fail(f"end ({self.end}) is before start ({self.start}); swap them")
+        return self
+
+
 class Service(Frozen):
     # Where the state lives: a TinyDB file, relative to the config folder, or a PostgreSQL
     # database as a libpq URI ("postgresql://USER@HOST:PORT/DB", "?host=/run/postgresql" for a
@@ -357,6 +392,19 @@ class Service(Frozen):
     google: Google | None = None
     caldav: CalDav | None = None
     limits: Limits = Limits()
+    # Conferences members may list in their `conferences` (gatherings, docs/groups.md).
+    conferences: tuple[Conference, ...] = ()
+
+    @field_validator("conferences")
+    @classmethod
+    def _one_name_each(cls, v: tuple[Conference, ...]) -> tuple[Conference, ...]:
+        seen: dict[str, str] = {}
+        for c in v:
+            if slug(c.name) in seen:
+                raise fail(f"two conferences are named \"{seen[slug(c.name)]}\" and \"{c.name}\"; members "
+                           "name a conference by its name, so give each its own (e.g. with the year)")
+            seen[slug(c.name)] = c.name
+        return v
 
     def local_folder(self, folder: Path) -> Path:
         """Where the service keeps its own local files (the feed cache, the template check's

@@ -43,6 +43,11 @@ def did_you_mean(value: str, choices: list[str] | tuple[str, ...], *, cutoff: fl
     return f" (did you mean '{match}'?)" if match else ""
 
 
+def slug(name: str) -> str:
+    """A name as an id: "PAS 2027" is "pas-2027" (a gathering's cycle key, conference names compared)."""
+    return re.sub(r"[^a-z0-9]+", "-", name.casefold()).strip("-") or "x"
+
+
 def show(value: Any, limit: int = 80) -> str:
     """A value as the user wrote it in TOML (2026-01-13, true, [1, 2]), on one line, cut to `limit`.
 
@@ -256,6 +261,19 @@ def _hours(value: Any) -> Hours:
 
 
 HoursSpec = Annotated[Hours, BeforeValidator(_hours)]
+
+
+def _time_of_day(value: Any) -> time:
+    """"18:30" (or a TOML local time, 18:30:00): a wall-clock time, read in whatever zone it is used in."""
+    if isinstance(value, time) and not (value.second or value.microsecond or value.tzinfo):
+        return value
+    m = re.fullmatch(r"(\d{1,2}):(\d{2})", value.strip()) if isinstance(value, str) else None
+    if not m or int(m[1]) > 23 or int(m[2]) > 59:
+        raise fail(f"expected a time of day as \"HH:MM\" in quotes (24-hour clock), e.g. \"18:30\", got {show(value)}")
+    return time(int(m[1]), int(m[2]))
+
+
+TimeOfDay = Annotated[time, BeforeValidator(_time_of_day)]
 
 
 # --- public holiday regions --------------------------------------------------------------

@@ -41,6 +41,7 @@ class Kind(StrEnum):
     CANCEL = "cancel"          # a cancelled meeting, or one member's copy after they left
     AGENDA = "agenda"
     CALL = "call"              # to a member: the call for agenda items, commitments and wins before a meeting
+    GATHERING = "gathering"    # to members attending a conference: meet there in person (an invite)
     FOLLOW_UP = "follow-up"
     NUDGE = "nudge"            # goals falling due
     REVIEW = "review"          # mission review
@@ -73,11 +74,14 @@ def sid(key: str, recipient: str) -> str:
 
 @dataclass(frozen=True)
 class MeetingPayload:
-    """invite, update, cancel, call, agenda, follow-up, publish: about the meeting of one cycle."""
+    """invite, update, cancel, call, agenda, follow-up, publish, gathering: about the meeting of
+    one cycle (a gathering's cycle is `gathering-<conference>`, see core/gatherings.py)."""
 
     cycle: str
     sequence: int | None = None   # an update: the SEQUENCE it announces (a later move supersedes it)
     bump: int = 0                 # a re-invite: added to the SEQUENCE, above the member's cancellation
+    # A call for items that also asks about other groups' meetings that week: (group, cycle)s.
+    also: tuple[tuple[str, str], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"cycle": self.cycle}
@@ -85,6 +89,8 @@ class MeetingPayload:
             out["sequence"] = self.sequence
         if self.bump:
             out["bump"] = self.bump
+        if self.also:
+            out["also"] = [list(a) for a in self.also]
         return out
 
 
@@ -188,7 +194,8 @@ def candidate_payload(c: Candidate) -> dict[str, Any]:
                           "local_start": v.local_start.isoformat()} for v in c.verdicts]}
 
 
-MEETING_KINDS = (Kind.INVITE, Kind.UPDATE, Kind.CANCEL, Kind.CALL, Kind.AGENDA, Kind.FOLLOW_UP, Kind.PUBLISH)
+MEETING_KINDS = (Kind.INVITE, Kind.UPDATE, Kind.CANCEL, Kind.CALL, Kind.AGENDA, Kind.FOLLOW_UP, Kind.PUBLISH,
+                 Kind.GATHERING)
 
 
 def payload_from_json(kind: Kind, data: Mapping[str, Any]) -> Payload:
@@ -196,7 +203,7 @@ def payload_from_json(kind: Kind, data: Mapping[str, Any]) -> Payload:
     if kind in MEETING_KINDS:
         sequence = data.get("sequence")
         return MeetingPayload(_text(data["cycle"]), None if sequence is None else _int(sequence),
-                              _int(data.get("bump", 0)))
+                              _int(data.get("bump", 0)), tuple((_text(g), _text(c)) for g, c in data.get("also", ())))
     if kind == Kind.NUDGE:
         return NudgePayload(date.fromisoformat(data["due"]))
     if kind in (Kind.REVIEW, Kind.YEAR_END):
@@ -319,6 +326,8 @@ def expires(send: Send, group: Group) -> datetime:
     tz = group.tz
     p = send.payload
     if isinstance(p, MeetingPayload | NoQuorumPayload):
+        if p.cycle.startswith("gathering-"):  # planned at most a year before the conference
+            return send.due + timedelta(days=400)
         last = _period_end(group, p.cycle)
         return midnight(last + LOOKBACK + timedelta(days=2), tz)
     if isinstance(p, NudgePayload):

@@ -23,7 +23,13 @@ Misfire rules (what happens to something whose time has passed):
 - coordinators' report: from 09:00 (group's zone) on the 1st of each month, for 7 days; none for
   the month the group started in. It carries the next window's heatmap, and each alert its own
   window's (drawn at send time from the stored grid).
+- gathering (docs/groups.md): from 09:00 (group's zone) `gathering_days_before` the conference
+  opens until a day before the gathering; its updates and cancellation as for a meeting.
 - nothing is ever sent twice to catch up: each key is planned once.
+
+Groups are planned one after another in `crossgroup.planning_order` (by id); a group's
+members who are in other groups are busy at those groups' meetings, stored or planned earlier
+in this tick, and a member in several groups gets one call for items a week (`crossgroup`).
 """
 
 from __future__ import annotations
@@ -31,24 +37,24 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from functools import cached_property
-from typing import Any
 
 from scheduler.core.availability import Availability
 from scheduler.core.config import Config, Group, Member
-from scheduler.core.cycles import Window, cycle_of, first_day, next_key, next_window, window
+from scheduler.core.cycles import Window, cycle_of, first_day, next_key, window
 from scheduler.core.meetings import Meeting, by_group, meeting_uid
 from scheduler.core.alerts import CalendarProblem, GroupProblem, calendar_alerts, group_alerts
 # The misfire windows, add_months and candidate_payload are known from here too.
 from scheduler.core.outbox import (FOLLOW_UP_GRACE, LOOKBACK, REPORT_GRACE, REVIEW_GRACE, Addressee, Kind,  # noqa: F401
     MeetingPayload, NoQuorumPayload, NudgePayload, Payload, PeriodPayload, ReportPayload, Send, add_months, candidate_payload, midnight)
 from scheduler.core.history import Burden, Usual, recent_burden, usual_time
-from scheduler.core.slots import Candidate, find_slots
+from scheduler.core.slots import find_slots
+from scheduler.core import crossgroup, gatherings
+from scheduler.core.prompts import SEND_AT, YEAR_END_AFTER_MONTHS, plan_nudges, plan_reviews  # noqa: F401
+from scheduler.core.prompts import plan_reports as _plan_reports
 
 LEAD = timedelta(hours=24)          # an invite gives members at least a day's notice
-SEND_AT = time(9, 0)                # local time for date-only prompts (nudges, reviews)
-YEAR_END_AFTER_MONTHS = 6           # a group's first months are too early to ask "continue or close?"
 
 AvailabilityFn = Callable[[Group, Window], Mapping[str, Availability]]
 
@@ -97,11 +103,12 @@ def plan(config: Config, state: StateView, now: datetime, availability: Availabi
     `alert_calendars`) its coordinators are alerted once per distinct problem."""
     if now.tzinfo is None:
         raise ValueError("now must be aware")
-    out = _Builder(state)
-    for group in config.groups.values():
-        mine = _Builder(state)
+    out = _Builder(state, config)
+    for gid in crossgroup.planning_order(config):
+        group = config.groups[gid]
+        mine = _Builder(state, config, out.shares, out.meetings)
         try:
-            _plan_one(config, group, state, now, availability, mine, alert_calendars)
+            _plan_one(config, group, state, now, _seeing_others(group, availability, mine), mine, alert_calendars)
         except Exception as exc:  # noqa: BLE001 (contained: this group's plan only, never the tick)
             problem = GroupProblem.of(group.id, exc)
             out.group_problems.append(problem)
@@ -131,9 +138,27 @@ def _plan_one(config: Config, group: Group, state: StateView, now: datetime, ava
                 out.add(s)
 
 
+def _seeing_others(group: Group, availability: AvailabilityFn, out: _Builder) -> AvailabilityFn:
+    """`availability` with the meetings of the groups `group` shares members with (stored, and
+    planned earlier in this tick) as busy time for those members; unchanged for a group that
+    shares nobody."""
+    if group.id not in out.shares:
+        return availability
+
+    def read(g: Group, w: Window) -> Mapping[str, Availability]:
+        lo, hi = midnight(w.first - timedelta(days=1), g.tz), midnight(w.last + timedelta(days=2), g.tz)
+        busy = crossgroup.busy_elsewhere(out.config, g, out.others(g), lo, hi, shares=out.shares)
+        return crossgroup.with_busy(availability(g, w), busy)
+    return read
+
+
 class _Builder:
-    def __init__(self, state: StateView):
+    def __init__(self, state: StateView, config: Config, shares: Mapping[str, Mapping[str, frozenset[str]]] | None = None,
+                 made: list[Meeting] | None = None):
         self.state = state
+        self.config = config
+        self.shares = crossgroup.shared_with(config) if shares is None else shares
+        self.made = made if made is not None else []   # meetings planned for the groups before this one
         self.meetings: list[Meeting] = []
         self.sends: dict[str, Send] = {}
         self.alerts: list[tuple[str, str, date]] = []
@@ -151,6 +176,12 @@ class _Builder:
             self.sends[s.sid] = s
             if isinstance(s.payload, NoQuorumPayload):
                 self.new_alerts.append(s.sid)
+
+    def others(self, group: Group) -> list[Meeting]:
+        """The meetings of the groups `group` shares members with: stored, and planned this tick."""
+        mine = self.shares.get(group.id, {})
+        return ([m for gid in mine for m in self.state.meetings_by_group.get(gid, ())]
+                + [m for m in self.made if m.group in mine])
 
     def merge(self, other: _Builder) -> None:
         """Take in one group's plan, made in a builder of its own so that a failure drops it whole."""
@@ -182,8 +213,9 @@ def _plan_group(config: Config, group: Group, state: StateView, now: datetime,
         elif first_day(group, key) > horizon:
             break
         key = next_key(group, key)
-    _plan_nudges(group, now, out)
-    _plan_reviews(group, now, out)
+    _plan_gatherings(config, group, state, now, out)
+    plan_nudges(group, now, out)
+    plan_reviews(group, now, out)
     _plan_reports(group, state, now, availability, out)
 
 
@@ -234,17 +266,23 @@ def past_usual(group: Group, state: StateView, before: datetime) -> Usual | None
 
 
 def _held_before(group: Group, state: StateView, before: datetime) -> list[Meeting]:
-    return [m for m in state.meetings_by_group.get(group.id, ()) if not m.cancelled and m.start < before]
+    return [m for m in state.meetings_by_group.get(group.id, ())
+            if not m.cancelled and m.start < before and not gatherings.is_gathering(m.cycle)]
 
 
 def _plan_meeting(group: Group, meeting: Meeting, state: StateView, now: datetime, out: _Builder,
-                  publish: tuple[str, ...] = ("email",)) -> None:
+                  publish: tuple[str, ...] = ("email",), invitees: tuple[Member, ...] | None = None) -> None:
+    """A meeting's invites, updates and the emails around it. A gathering (`invitees`: those
+    attending) has its own invite kind and no call, agenda or follow-up."""
     g, c = group.id, meeting.cycle
+    gathering = invitees is not None
+    members = group.members if invitees is None else invitees
     if meeting.start > now:
         invite_key = f"invite:{g}:{c}"
         if "email" in publish:
-            for m in group.members:  # a member added after the invites went out gets one too
-                out.send(Kind.INVITE, invite_key, group, m, meeting.stamp, MeetingPayload(c))
+            for m in members:  # a member added after the invites went out gets one too
+                out.send(Kind.GATHERING if gathering else Kind.INVITE, invite_key, group, m, meeting.stamp,
+                         MeetingPayload(c))
         for target in publish:
             if target != "email":  # one "send" per calendar, keyed by SEQUENCE: a move publishes again
                 calendar = Addressee(target, target, group.timezone)
@@ -255,27 +293,33 @@ def _plan_meeting(group: Group, meeting: Meeting, state: StateView, now: datetim
             # Moved by a coordinator: whoever had the invite before the move gets the new time (one
             # update per move, keyed by SEQUENCE). An invite sent since, or still waiting, carries
             # the new time itself; a member re-invited after leaving gets the re-invite instead.
-            for m in group.members:
+            for m in members:
                 if (_had_it_before(invited.get(m.email), meeting.stamp)
                         and f"uninvite:{g}:{c}|{m.email}" not in state.planned):
                     out.send(Kind.UPDATE, f"update:{g}:{c}:{meeting.sequence}", group, m, meeting.stamp,
                              MeetingPayload(c, sequence=meeting.sequence))
-        current = {m.email for m in group.members}
+        current = {m.email for m in members}
         for email, (name, zone, _) in sorted(invited.items()):
-            if email not in current:  # removed from the group: take the meeting out of their calendar
+            if email not in current:  # removed from the group (or the conference): out of their calendar
                 out.send(Kind.CANCEL, f"uninvite:{g}:{c}", group, Addressee(name, email, zone), now,
                          MeetingPayload(c))
         if "email" in publish:
-            for m in group.members:
+            for m in members:
                 # Removed and then added back: their copy was cancelled, so invite them again with a
                 # SEQUENCE above the cancellation's (once per meeting; see docs/operations.md).
                 if f"uninvite:{g}:{c}|{m.email}" in state.planned:
-                    out.send(Kind.INVITE, f"reinvite:{g}:{c}", group, m, now, MeetingPayload(c, bump=2))
+                    out.send(Kind.GATHERING if gathering else Kind.INVITE, f"reinvite:{g}:{c}", group, m, now,
+                             MeetingPayload(c, bump=2))
+    if gathering:
+        return
     agenda_at = meeting.start - timedelta(days=group.meetings.agenda_days_before)
     call_at = meeting.start - timedelta(days=group.meetings.call_days_before)
     if group.meetings.call_days_before and call_at <= now < min(agenda_at, meeting.start):
+        others = out.others(group)
         for m in group.members:  # answers must reach the agenda: never once it is due
-            out.send(Kind.CALL, f"call:{g}:{c}", group, m, call_at, MeetingPayload(c))
+            also = crossgroup.combined_call(out.config, group, meeting, m.email, call_at, others, out.shares)
+            if also is not None:  # None: another group's call this week names this meeting
+                out.send(Kind.CALL, f"call:{g}:{c}", group, m, call_at, MeetingPayload(c, also=also))
     if agenda_at <= now < meeting.start:
         for m in group.members:
             out.send(Kind.AGENDA, f"agenda:{g}:{c}", group, m, agenda_at, MeetingPayload(c))
@@ -283,6 +327,26 @@ def _plan_meeting(group: Group, meeting: Meeting, state: StateView, now: datetim
     if follow_at <= now < follow_at + FOLLOW_UP_GRACE:
         for m in group.members:
             out.send(Kind.FOLLOW_UP, f"follow-up:{g}:{c}", group, m, follow_at, MeetingPayload(c))
+
+
+def _plan_gatherings(config: Config, group: Group, state: StateView, now: datetime, out: _Builder) -> None:
+    """A gathering at each conference enough members attend (see core/gatherings.py)."""
+    for conference in config.service.conferences:
+        c, who = gatherings.cycle_of(conference), gatherings.attendees(group, conference)
+        meeting = state.meetings.get((group.id, c))
+        if meeting is None and len(who) < group.gathering_min:
+            continue
+        if meeting is None:  # one scheduled is kept for those still going, however few
+            start = gatherings.proposed_start(group, conference)
+            if not (gatherings.email_due(group, conference) <= now and now + LEAD < start):
+                continue
+            meeting = Meeting(group.id, c, meeting_uid(group.id, c, config.service.mail.sender), 0, start,
+                              start + timedelta(minutes=group.meetings.duration_minutes), stamp=now)
+            out.meetings.append(meeting)
+        if meeting.cancelled:
+            _plan_cancelled(group, meeting, state, now, out, ())
+        else:
+            _plan_meeting(group, meeting, state, now, out, ("email",), invitees=who)
 
 
 def _had_it_before(entry: tuple[str, str, str | None] | None, stamp: datetime) -> bool:
@@ -312,89 +376,3 @@ def _plan_cancelled(group: Group, meeting: Meeting, state: StateView, now: datet
             calendar = Addressee(target, target, group.timezone)
             out.send(Kind.PUBLISH, f"publish:{g}:{c}:{meeting.sequence}", group, calendar, meeting.stamp,
                      MeetingPayload(c))
-
-
-def _plan_nudges(group: Group, now: datetime, out: _Builder) -> None:
-    days = timedelta(days=group.meetings.nudge_days_before)
-    for goal in group.goals:
-        if goal.done or goal.due is None:
-            continue
-        member = group.member(goal.member)
-        if member is None:
-            continue
-        at = datetime.combine(goal.due - days, SEND_AT, member.tz)
-        until = midnight(goal.due + timedelta(days=1), member.tz)
-        if at <= now < until:
-            # One nudge per member per due date, however many goals fall due that day.
-            out.send(Kind.NUDGE, f"nudge:{group.id}:{goal.due.isoformat()}", group, member, at,
-                     NudgePayload(goal.due))
-
-
-def _plan_reviews(group: Group, now: datetime, out: _Builder) -> None:
-    today = now.astimezone(group.tz).date()
-    step = group.reviews.mission_review_months
-    months_in = (today.year - group.started.year) * 12 + today.month - group.started.month
-    for k in range(max(1, months_in // step - 1), months_in // step + 2):  # those that can be due now
-        end = add_months(group.started, k * step)
-        at = datetime.combine(end, SEND_AT, group.tz)
-        if at <= now < at + REVIEW_GRACE:
-            start = add_months(group.started, (k - 1) * step)
-            out.reviews.append((group.id, "review", start, end))
-            for m in group.members:
-                out.send(Kind.REVIEW, f"review:{group.id}:{end.isoformat()}", group, m, at,
-                         PeriodPayload(start, end))
-    if not group.reviews.year_end:
-        return
-    # A group started in July skips its first December (its mission review covers those months);
-    # the first year-end covers everything since `started`, so no month falls between prompts.
-    settled = add_months(group.started, YEAR_END_AFTER_MONTHS)
-    for year in (today.year - 1, today.year):
-        day = date(year, group.reviews.year_end_month, 1)
-        at = datetime.combine(day, SEND_AT, group.tz)
-        if settled <= day and at <= now < at + REVIEW_GRACE:
-            start, end = add_months(day, -12), day - timedelta(days=1)
-            start = start if settled <= start else group.started
-            out.reviews.append((group.id, "year-end", start, end))
-            for m in group.members:
-                out.send(Kind.YEAR_END, f"year-end:{group.id}:{year}", group, m, at, PeriodPayload(start, end))
-
-
-def _plan_reports(group: Group, state: StateView, now: datetime, availability: AvailabilityFn,
-                  out: _Builder) -> None:
-    """The coordinators' monthly report, and a heatmap for each alert planned this tick.
-
-    The heatmap grid is computed here because only the planner sees calendars; dispatch
-    draws it at send time. An alert's window is read again with the same dates, which the
-    service's availability cache answers without reading calendars twice.
-    """
-    from scheduler.core import heatmap
-
-    grids: dict[Window, dict[str, Any]] = {}  # the coordinators' alerts about one window share its grid
-    for sid in out.new_alerts:
-        s = out.sends[sid]
-        p = s.payload
-        if s.group == group.id and isinstance(p, NoQuorumPayload) and p.heatmap is None:
-            w = Window(p.cycle, p.dates)
-            if w.dates:
-                if w not in grids:
-                    grids[w] = heatmap.heatmap(group, w, availability(group, w),
-                                               f"{group.name}: who is free in {w.key}").to_payload()
-                out.sends[sid] = replace(s, payload=replace(p, heatmap=grids[w]))
-    out.new_alerts.clear()
-
-    first = now.astimezone(group.tz).date().replace(day=1)
-    at = datetime.combine(first, SEND_AT, group.tz)
-    if not (at <= now < at + REPORT_GRACE) or group.started >= first:
-        return
-    key = f"report:{group.id}:{first:%Y-%m}"
-    coordinators = [m for m in group.members if m.email in group.coordinators]
-    if all(f"{key}|{m.email}" in state.planned for m in coordinators):
-        return  # already planned: do not read calendars again for it
-    payload = ReportPayload(f"{first:%Y-%m}")
-    upcoming = next_window(group, now)
-    if upcoming is not None:
-        grid = heatmap.heatmap(group, upcoming, availability(group, upcoming),
-                               f"{group.name}: who is free in {upcoming.key}")
-        payload = replace(payload, heatmap=grid.to_payload())
-    for m in coordinators:
-        out.send(Kind.REPORT, key, group, m, at, payload)

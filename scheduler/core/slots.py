@@ -276,7 +276,7 @@ def find_slots(
             attendance=round(expected[i] / size, 4),
             preferred=preferred[i],
             viable=viable[i],
-            verdicts=tuple(_verdict(m, availability.get(m.email, NO_CALENDAR), states[k][i], starts[i])
+            verdicts=tuple(_verdict(m, availability.get(m.email, NO_CALENDAR), states[k][i], starts[i], duration)
                            for k, m in enumerate(members)),
             fairness=round(fairness[i], 9),
             inconvenient=inconvenient(i),
@@ -292,7 +292,7 @@ def verdicts_at(group: Group, start: datetime, availability: Mapping[str, Availa
     `find_slots` gives: what `reschedule` shows for a time the coordinator picked."""
     duration, t = group.meetings.duration_minutes * 60, _epoch(start)
     return tuple(_verdict(m, availability.get(m.email, NO_CALENDAR),
-                          paint_member(m, availability.get(m.email, NO_CALENDAR), [t], duration)[0], t)
+                          paint_member(m, availability.get(m.email, NO_CALENDAR), [t], duration)[0], t, duration)
                  for m in group.members)
 
 
@@ -306,9 +306,15 @@ def _comfortable(member: Member, painted: list[bool] | None, i: int, starts: lis
     return c0 <= start and start + timedelta(seconds=duration) <= c1
 
 
-def _verdict(member: Member, avail: Availability, code: int, start: int) -> Verdict:
+def _verdict(member: Member, avail: Availability, code: int, start: int, duration: int = 0) -> Verdict:
     local = datetime.fromtimestamp(start, member.tz)
-    return Verdict(member.email, STATUS[code], explain(member, avail, code, local), local)
+    reason = explain(member, avail, code, local)
+    if code == BUSY:  # busy time friendtor knows the nature of (another group's meeting) says so
+        labels = [b.label for b in avail.busy if b.label and not b.tentative
+                  and b.start.timestamp() < start + duration and b.end.timestamp() > start]
+        if labels:
+            reason = f"busy: {labels[0]}"
+    return Verdict(member.email, STATUS[code], reason, local)
 
 
 def explain(member: Member, avail: Availability, code: int, local: datetime) -> str:

@@ -10,9 +10,11 @@ behind London instead of 5). The example's calendars are generated deterministic
 
 from __future__ import annotations
 
+import atexit
 import email
 import re
 import shutil
+import tempfile
 from datetime import UTC, date, datetime, time, timedelta
 from email import policy
 from email.message import EmailMessage
@@ -34,6 +36,7 @@ from scheduler.cli.preview import preview
 from scheduler.app.templates import load_templates
 from scheduler.compose.render import KINDS
 from scheduler.compose.samples import failure_payload
+from builders import with_conference
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "config" / "example"
@@ -50,7 +53,7 @@ ANANYA = "ananya.das@kolkata-ich.example"             # Asia/Kolkata (+05:30)
 AOIFE = "aoife.murphy@memorial-nl.example"            # America/St_Johns (-03:30)
 LUIS = "luis.romero@desert-childrens.example"         # America/Phoenix (no DST)
 
-CALENDAR_KINDS = {"invite": "REQUEST", "update": "REQUEST", "cancel": "CANCEL"}
+CALENDAR_KINDS = {"invite": "REQUEST", "update": "REQUEST", "cancel": "CANCEL", "gathering": "REQUEST"}
 ZONE_NAME = re.compile(r"\b(?:Africa|America|Asia|Atlantic|Australia|Europe|Pacific)/[A-Za-z_]+")
 TIME_RANGE = re.compile(r"\b\d\d:\d\d–\d\d:\d\d\b")
 
@@ -61,7 +64,9 @@ OTHER = {"alert": LI, "report": LI, "nudge": PRIYA}
 
 @cache
 def example() -> Config:
-    return load_config(EXAMPLE)
+    scratch = tempfile.mkdtemp(prefix="friendtor-example-")
+    atexit.register(shutil.rmtree, scratch, True)
+    return load_config(with_conference(Path(scratch) / "config"))
 
 
 @cache
@@ -138,8 +143,7 @@ def local_when(start: datetime, end: datetime, zone: str) -> tuple[str, str, str
 @pytest.fixture(scope="module")
 def shared_config(tmp_path_factory) -> Config:
     """The example with share_member_emails = true, in a scratch copy."""
-    folder = tmp_path_factory.mktemp("shared") / "config"
-    shutil.copytree(EXAMPLE, folder, ignore=shutil.ignore_patterns("var"))
+    folder = with_conference(tmp_path_factory.mktemp("shared") / "config")
     toml = folder / "groups" / f"{GID}.toml"
     text = toml.read_text("utf-8")
     assert "\nstarted = 2026-01-13\n" in text
@@ -205,7 +209,7 @@ def test_headers_name_one_recipient_the_sender_the_kind_and_the_group(kind):
     (sender,) = msg["From"].addresses
     assert (sender.addr_spec, sender.display_name) == (mail.sender, mail.sender_name)
     assert msg["X-Friendtor-Kind"] in {"invite", "update", "cancel", "call", "agenda", "follow-up", "nudge",
-                                       "review", "year-end", "alert", "report", "receipt"}
+                                       "review", "year-end", "alert", "report", "receipt", "gathering"}
     assert msg["X-Friendtor-Kind"] == kind
     assert msg["X-Friendtor-Group"] == GID
     assert not msg.get_all("Cc") and not msg.get_all("Bcc")

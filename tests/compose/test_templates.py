@@ -29,6 +29,7 @@ from scheduler.app.templates import check_templates, default_templates, load_tem
 from scheduler.compose.render import KINDS, TEMPLATE_SETS, Rendered, TemplateSources, Templates
 from scheduler.core.errors import TemplateProblem
 from scheduler.compose.samples import sample_contexts, sample_group
+from builders import with_conference
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "config" / "example"
@@ -40,9 +41,8 @@ JAMES = "james.carter@northeast-childrens.example"
 
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
-    """A scratch copy of config/example with an empty templates/ folder."""
-    target = tmp_path / "config"
-    shutil.copytree(EXAMPLE, target, ignore=shutil.ignore_patterns("var"))
+    """A scratch copy of config/example (with a conference, for the gathering) and an empty templates/ folder."""
+    target = with_conference(tmp_path / "config")
     (target / "templates").mkdir()
     return target
 

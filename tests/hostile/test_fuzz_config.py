@@ -1,4 +1,4 @@
-"""A fuzz of group files: whatever a coordinator writes, `validate` either refuses it with
+"""A fuzz of group files (and of a conference its members attend): whatever a coordinator writes, `validate` either refuses it with
 one line per problem (exit 2, no traceback), or the service can plan it (a dry-run tick at
 several instants finishes without an internal error)."""
 
@@ -21,6 +21,8 @@ name = "Fuzzed"
 timezone = {zone}
 coordinators = ["ana@uni-a.example"]
 started = {started}
+gathering_min = 2
+gathering_time = {gathering_time}
 
 [meetings]
 cadence = {cadence}
@@ -40,11 +42,13 @@ email = "ana@uni-a.example"
 timezone = {member_zone}
 hours = {hours}
 away = [{{ from = {away_from}, to = {away_to} }}]
+conferences = ["Fuzz Con"]
 
 [[members]]
 name = "Ben Okoro"
 email = "ben@uni-b.example"
 timezone = "Asia/Kolkata"
+conferences = ["fuzz con"]
 
 [[goals]]
 member = "ben@uni-b.example"
@@ -59,6 +63,16 @@ date = {milestone}
 [[agenda]]
 text = "An item"
 cycle = {cycle}
+"""
+
+# A conference both members attend, so a gathering is planned whenever the dates allow.
+CONFERENCE = """
+[[conferences]]
+name = "Fuzz Con"
+city = "Adelaide"
+timezone = {conf_zone}
+start = {conf_start}
+end = {conf_end}
 """
 
 ZONES = ["America/St_Johns", "Asia/Kolkata", "Australia/Adelaide", "UTC", "Etc/GMT+12", "Pacific/Kiritimati",
@@ -96,6 +110,8 @@ SENSIBLE = {
     "quorum": st.sampled_from([0.25, 0.5, 1.0]),
     "hours": st.sampled_from(["09:00-17:00", "00:00-24:00", "23:45-24:00", "06:30-09:00"]),
     "cycle": st.sampled_from(["2026-12", "2026-W50", "2199-12", "1900-W01"]),
+    "conf_zone": st.sampled_from(ZONES[:6]), "conf_start": near, "conf_end": near,
+    "gathering_time": st.sampled_from(["18:30", "00:00", "23:59", "02:30"]),
 }
 ODD = {
     **{k: days for k in ("started", "due", "milestone", "away_from", "away_to")},
@@ -107,6 +123,8 @@ ODD = {
     "quorum": st.floats(allow_nan=True, allow_infinity=True),
     "hours": st.sampled_from(["17:00-09:00", "25:00-26:00", "9-5", ""]),
     "cycle": st.one_of(st.sampled_from(["0001-01", "9999-W53", "2026-13", "2026-W54"]), st.text(max_size=12)),
+    "conf_zone": st.sampled_from(ZONES), "conf_start": days, "conf_end": days,
+    "gathering_time": st.one_of(st.sampled_from(["24:00", "6pm", ""]), st.text(max_size=8)),
 }
 
 
@@ -124,21 +142,23 @@ def fields(draw) -> dict:
 def test_validate_refuses_in_one_line_each_or_the_service_plans_it(tmp_path_factory, capsys, values) -> None:
     """No group file, however odd, reaches an internal error: refused by validate, or planned."""
     folder = tmp_path_factory.mktemp("cfg")
-    shutil.copy(EXAMPLE / "service.toml", folder / "service.toml")
+    as_toml = {k: toml(v) for k, v in values.items()}
+    (folder / "service.toml").write_text((EXAMPLE / "service.toml").read_text() + CONFERENCE.format(**as_toml))
     (folder / "groups").mkdir()
-    (folder / "groups" / "fuzzed.toml").write_text(GROUP.format(**{k: toml(v) for k, v in values.items()}))
+    (folder / "groups" / "fuzzed.toml").write_text(GROUP.format(**as_toml))
     capsys.readouterr()
     code = main(["validate", "--config", str(folder)])
     out, err = capsys.readouterr()
     assert "Traceback" not in out + err and "internal error" not in err, err
     if code == 2:
         lines = err.splitlines()
-        assert lines and all(line.startswith("groups/fuzzed.toml: ") for line in lines), err
+        assert lines and all(line.startswith(("groups/fuzzed.toml: ", "service.toml: ")) for line in lines), err
         event("refused")
         return
     event("planned")
     assert code == 0, err
-    for now in ("2026-12-02T09:00:00Z", "2027-03-28T01:30:00Z", "2027-10-03T16:30:00Z"):
+    for now in ("2026-12-02T09:00:00Z", "2027-03-28T01:30:00Z", "2027-10-03T16:30:00Z",
+                f"{values['conf_start'].isoformat()}T00:00:00Z"):  # a few days into its gathering's window
         code = main(["run", "--dry-run", "--now", now, "--config", str(folder)])
         out, err = capsys.readouterr()
         assert code == 0 and "internal error" not in err, err
