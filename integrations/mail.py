@@ -16,7 +16,6 @@ import email.utils
 import mailbox
 import os
 import smtplib
-import socket
 import ssl
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext

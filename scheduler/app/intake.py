@@ -25,7 +25,7 @@ from scheduler.core.gatherings import is_gathering
 from scheduler.core.log import event
 from scheduler.core.outbox import Kind, OutboxRecord, ReceiptPayload, Send, midnight
 from scheduler.core.cycles import first_day, next_key, next_window
-from scheduler.core.replies import Agenda, Away, Celebrate, Commit, Done, Undo, parse_reply
+from scheduler.core.replies import Agenda, Away, Celebrate, Commit, Done, parse_reply
 
 MAX_REFERENCES = 50          # Message-IDs looked at in one reply's In-Reply-To and References
 MAX_HEADER_CHARS = 16 * 1024  # of one such header

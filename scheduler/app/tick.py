@@ -17,7 +17,6 @@ from scheduler.app.store import iso
 from scheduler.app.stores import StateStore
 from scheduler.app.templates import load_templates
 from scheduler.app.watcher import ConfigWatcher
-from scheduler.compose.render import Templates
 from scheduler.core.availability import Availability
 from scheduler.core.config import Config, Group
 from scheduler.core.cycles import Window

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from scheduler.cli.arguments import group_of, load, local_time_text, parse_date
 from scheduler.core.config import Config, Group, Member

@@ -12,12 +12,12 @@ import unicodedata
 import zoneinfo
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import PurePath
 from typing import Annotated, Any
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, BeforeValidator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
 from pydantic_core import PydanticCustomError
 
 from scheduler.core.regions import holiday_regions
@@ -363,3 +363,12 @@ def _cycle_key(value: Any) -> str:
 
 
 CycleKey = Annotated[str, BeforeValidator(_cycle_key)]
+
+
+class Frozen(BaseModel):
+    """Config values: immutable, and any key we do not know is an error (typos surface)."""
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", arbitrary_types_allowed=True, populate_by_name=True,
+        ignored_types=(cached_property,),
+    )

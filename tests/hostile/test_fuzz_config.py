@@ -5,7 +5,6 @@ several instants finishes without an internal error)."""
 from __future__ import annotations
 
 import json
-import shutil
 from datetime import date
 from pathlib import Path
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from scheduler.app import files, journal, statecheck, statefile
+from scheduler.app import files, journal, statefile
 from scheduler.app.store import StateError, Store
 from scheduler.cli.main import main
 from scheduler.core.meetings import Meeting
