@@ -215,7 +215,10 @@ def spawn(tree: Path, *args: str) -> dict:
         raise SystemExit(f"child {args} failed:\n{done.stderr}")
     if done.stderr:
         print(done.stderr, file=sys.stderr)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    if set(result["code"]) != {str(tree.resolve())}:
+        raise SystemExit(f"the child ran the code in {result['code']}, not in {tree}")
+    return result
 
 
 def rounds(variants: dict[str, tuple], count: int, sink: Sink, per_run: int) -> dict[str, list[dict]]:
@@ -277,6 +280,9 @@ def main(argv: list[str] | None = None) -> int:
         result = (client(args.client, args.port, args.n, args.profile) if args.client
                   else tick_client(args.tick, args.port, args.n, args.profile))
         result.pop("value", None)
+        import integrations.mail
+        import scheduler
+        result["code"] = [str(Path(m.__file__).resolve().parents[1]) for m in (integrations.mail, scheduler)]
         print(json.dumps(result))
         return 0
 
