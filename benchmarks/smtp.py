@@ -1,37 +1,39 @@
 """Benchmark: SMTP delivery at wire speed, and an everything-due tick through SMTP vs Maildir.
 
-    python benchmarks/smtp.py                       # 500 messages x 7 rounds; ticks of 20 groups x 5 rounds
-    python benchmarks/smtp.py --before ../base      # the same, plus the friendtor variants of another
-                                                    # checkout (e.g. `git archive BASE | tar -x -C ../base`)
+    python benchmarks/smtp.py                       # 500 messages per side x 5 rounds; ticks of 20 groups x 5
+    python benchmarks/smtp.py --before ../base      # the same, plus another checkout's code, interleaved
+                                                    # (e.g. `git archive BASE | tar -x -C ../base`)
     python benchmarks/smtp.py --quick               # 50 messages, ticks of 2 groups, 2 rounds: a smoke test
     python benchmarks/smtp.py --profile             # also a cProfile of the batch session and of the SMTP tick
 
 One aiosmtpd server on loopback, in this process, accepts everything and keeps a SHA-256 of
-each message it receives. Every variant runs in a child process of its own (so the server
-never competes with the client for one GIL, as a real mail server would not; and a variant
-can run another checkout's code), and times only its own sending loop, not its start-up.
-Round after round the variants take turns (the first to go moves on by one each round), so a
-noisy neighbour on the machine costs every variant alike. Reported: the median over the
-rounds, the spread (lowest-highest), and the median of each round's ratio.
+each message it receives. The clients run in child processes (so the server never competes
+with a client for one GIL, as a real mail server would not, and a child can run another
+checkout's code: its folder goes first on PYTHONPATH, and the child reports where its code
+came from). Only the sending is timed, never a child's start-up. Reported: the median over
+the rounds, the spread (lowest-highest), and the median (lowest-highest) of each round's
+ratio, for the wall clock and for the client's CPU time per message (which moves less with
+the machine's load than the wall clock).
 
-1. Wire speed: the same N invites (text, HTML and a text/calendar part plus the .ics
-   attachment, ~5 kB, one recipient each), built by friendtor's own `compose`, the same
-   inputs in every variant, so every variant puts the same bytes on the wire (the server's
-   digests check it: a variant that sent other bytes is reported, not compared).
+1. Wire speed. One child per checkout and round sends the same N invites (text, HTML, a
+   text/calendar part and the .ics attachment, ~5 kB, one recipient each, built by
+   friendtor's `compose` with the MIME boundaries fixed before the clock starts) three
+   ways, taking turns every --block messages (the first to go moves on by one each turn),
+   so a burst of load from elsewhere falls on all three alike:
    - smtplib:     raw `smtplib.SMTP`, one connection, `send_message(msg, sender, [rcpt])`
-                  with the envelope worked out before the clock starts: the wire-speed reference
-                  (with --before, each checkout's variants are compared with smtplib sending
-                  that checkout's messages: how a message is built changes what flattening costs).
+                  with the envelope worked out before the clock starts: the wire-speed reference.
    - batch:       `SmtpTransport.send` inside `with transport.session():`, as the delivery
-                  loop sends each batch: envelope check, a deadline per message (shared deadline
-                  thread, socket cut at the deadline), classification of errors, one connection.
+                  loop sends each batch: envelope check, a deadline per message (the shared
+                  deadline thread, the socket cut at the deadline), error classification, one
+                  connection.
    - per message: `SmtpTransport.send` outside a session: a connection per message.
-   The transport is built inside the timed loop (it is built once per config in the service).
-2. Everything due: benchmarks/tick.py's config (N groups of 12 members, 12 invites per
-   group, fresh state, `now` inside every group's invite window), one `Runner.tick` with
-   `transport = "smtp"` to the loopback server vs with the Maildir transport (one file and
-   one fsync per message, as in production). Everything else (planning, rendering, the
-   state commits, logging at INFO to /dev/null) is the same code; the ratio is what SMTP costs.
+   The server's digests check that the three sent the same bytes.
+2. Everything due: benchmarks/tick.py's config (N groups of 12 members, fresh state, `now`
+   inside every group's invite window), one `Runner.tick` with `transport = "smtp"` to the
+   loopback server vs with the Maildir transport (one file and one fsync per message, as in
+   production), one child per tick, taking turns round after round. Everything else
+   (planning, rendering, the state commits, logging at INFO to /dev/null) is the same code;
+   the ratio is what SMTP costs.
 
 It measures and reports; it asserts nothing about time.
 """
@@ -120,37 +122,64 @@ def invites(n: int) -> list:
     return out
 
 
-def client(kind: str, port: int, n: int, profile: bool) -> dict:
-    """Runs one variant in this (child) process; returns its time and what it sent."""
+SIDES = ("smtplib", "batch", "per-message")
+
+
+def paired(port: int, n: int, block: int, profile: bool) -> dict:
+    """The three wire variants in this (child) process, taking turns every `block` messages
+    (the first to go moves on by one each block), so a burst of load from elsewhere on the
+    machine falls on all of them alike. Each side sends its own copy of the same n messages
+    and keeps its connection (or session) from block to block; only the blocks are timed."""
     import smtplib
 
     from integrations.mail import SmtpTransport, envelope
     from scheduler.core.config import Smtp
 
-    batch = invites(n)
+    copies = {side: invites(n) for side in SIDES}
+    for side, batch in copies.items():
+        # MIME boundaries are random (email.generator); fixed here, the same in every copy and
+        # checkout, so every side puts the same bytes on the wire (the server's digests check it).
+        for i, msg in enumerate(batch):
+            for j, part in enumerate(p for p in msg.walk() if p.is_multipart()):
+                part.set_boundary(f"=============== bench {i} {j} ==")
+    envelopes = [envelope(m) for m in copies["smtplib"]]  # the raw side knows them before the clock starts
     settings = Smtp(host="127.0.0.1", port=port, security="none", timeout_seconds=30)
+    batched, single = SmtpTransport(settings, None), SmtpTransport(settings, None)
+    raw: list[smtplib.SMTP] = []
 
-    def raw() -> int:
-        with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
-            for msg, (sender, rcpt) in zip(batch, envelopes):
-                smtp.send_message(msg, sender, [rcpt])
-        return 1
-
-    def friendtor(session: bool) -> int:
-        transport = SmtpTransport(settings, None)
-        if session:
-            with transport.session():
-                for msg in batch:
-                    transport.send(msg)
+    def send(side: str, start: int) -> None:
+        chunk = copies[side][start:start + block]
+        if side == "smtplib":
+            if not raw:
+                raw.append(smtplib.SMTP("127.0.0.1", port, timeout=30))
+            for msg, (sender, rcpt) in zip(chunk, envelopes[start:start + block]):
+                raw[0].send_message(msg, sender, [rcpt])
         else:
-            for msg in batch:
+            transport = batched if side == "batch" else single
+            for msg in chunk:
                 transport.send(msg)
-        return transport.connections
 
-    if kind == "smtplib":
-        envelopes = [envelope(m) for m in batch]  # the raw side knows its envelopes before the clock starts
-    run = {"smtplib": raw, "batch": lambda: friendtor(True), "per-message": lambda: friendtor(False)}[kind]
-    return timed(run, profile, f"{kind}, {n} messages")
+    import cProfile
+    import gc
+    prof = cProfile.Profile() if profile else None
+    wall = dict.fromkeys(SIDES, 0.0)
+    cpu = dict.fromkeys(SIDES, 0.0)
+    gc.collect()
+    with batched.session():
+        for k, start in enumerate(range(0, n, block)):
+            for side in SIDES[k % 3:] + SIDES[:k % 3]:
+                if prof and side == "batch":
+                    prof.enable()
+                t, c = time.perf_counter(), time.process_time()
+                send(side, start)
+                wall[side] += time.perf_counter() - t
+                cpu[side] += time.process_time() - c
+                if prof and side == "batch":
+                    prof.disable()
+    raw[0].quit()
+    if prof:
+        print_profile(prof, f"batch session, {n} messages")
+    return {"wall": wall, "cpu": cpu, "connections": {"batch": batched.connections, "per-message": single.connections}}
 
 
 def tick_client(transport: str, port: int, groups: int, profile: bool) -> dict:
@@ -180,14 +209,8 @@ def tick_client(transport: str, port: int, groups: int, profile: bool) -> dict:
 def timed(fn, profile: bool, title: str) -> dict:
     import cProfile
     import gc
-    import io
-    import pstats
-    import random
 
     gc.collect()
-    # MIME boundaries are random (email.generator): the same seed in every child makes the
-    # same messages the same bytes, which the server's digests then check.
-    random.seed(13)
     prof = cProfile.Profile() if profile else None
     started, cpu = time.perf_counter(), time.process_time()
     if prof:
@@ -197,13 +220,20 @@ def timed(fn, profile: bool, title: str) -> dict:
         prof.disable()
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     if prof:
-        out = io.StringIO()
-        stats = pstats.Stats(prof, stream=out).strip_dirs()
-        stats.sort_stats("cumulative").print_stats(30)
-        stats.sort_stats("tottime").print_stats(20)
-        print(f"--- cProfile: {title} ---\n" + "\n".join(l for l in out.getvalue().splitlines() if l.strip()),
-              file=sys.stderr)
+        print_profile(prof, title)
     return {"seconds": seconds, "cpu": cpu, "value": value}
+
+
+def print_profile(prof, title: str) -> None:
+    import io
+    import pstats
+
+    out = io.StringIO()
+    stats = pstats.Stats(prof, stream=out).strip_dirs()
+    stats.sort_stats("cumulative").print_stats(30)
+    stats.sort_stats("tottime").print_stats(20)
+    print(f"--- cProfile: {title} ---\n" + "\n".join(line for line in out.getvalue().splitlines() if line.strip()),
+          file=sys.stderr)
 
 
 # --- the parent: rounds, interleaved -------------------------------------------------------
@@ -262,6 +292,36 @@ def summarize(title: str, results: dict[str, list[dict]], reference, rate: bool,
               f"{cell([a / b for a, b in zip(cpus, ref_cpus)], '.2f'):<19}{note}")
 
 
+def summarize_wire(wire: dict[str, list[dict]], n: int) -> None:
+    """Per checkout and side: messages per second (wall clock) and CPU ms per message, each
+    as median (lowest-highest) over the rounds, and the median (lowest-highest) of each
+    round's ratio to smtplib in the same child (a rate ratio above 1 is faster; a CPU ratio
+    above 1 costs more)."""
+    def cell(values: list[float], fmt: str) -> str:
+        return f"{statistics.median(values):{fmt}} ({min(values):{fmt}}-{max(values):{fmt}})"
+
+    print(f"\n1. wire speed, {n} invites per side and round, loopback aiosmtpd; ratios to smtplib in the same child")
+    print(f"  {'variant':<44} {'msg/s':^18} {'ratio':^18} {'CPU ms/message':^18} {'ratio':^18}")
+    digests = {}
+    for label, runs in wire.items():
+        for side in SIDES:
+            rates = [n / r["wall"][side] for r in runs]
+            cpus = [1000 * r["cpu"][side] / n for r in runs]
+            rate_ratios = [r["wall"]["smtplib"] / r["wall"][side] for r in runs]
+            cpu_ratios = [r["cpu"][side] / r["cpu"]["smtplib"] for r in runs]
+            name = {"smtplib": "smtplib, 1 connection", "batch": "friendtor, batch session",
+                    "per-message": "friendtor, connection per message"}[side]
+            print(f"  {label + name:<44} {cell(rates, '.0f'):<18} {cell(rate_ratios, '.2f'):<18} "
+                  f"{cell(cpus, '.2f'):<18} {cell(cpu_ratios, '.2f'):<18}")
+        same = all(set(r["digests"].values()) == {len(SIDES)} and len(r["digests"]) == n for r in runs)
+        print(f"  {label or 'after: '}every side sent the same {n} messages, byte for byte: {'yes' if same else 'NO'}; "
+              f"connections: batch {runs[0]['connections']['batch']}, per message {runs[0]['connections']['per-message']}")
+        digests[label] = set(runs[0]["digests"])
+    if len(digests) > 1:
+        same = len({frozenset(d) for d in digests.values()}) == 1
+        print(f"  the checkouts built {'the same bytes' if same else 'DIFFERENT bytes'} for these messages")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, two rounds: a smoke test")
@@ -276,10 +336,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tick", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--block", type=int, default=25, help="messages per turn in the wire part (default 25)")
     args = parser.parse_args(argv)
 
     if args.client or args.tick:
-        result = (client(args.client, args.port, args.n, args.profile) if args.client
+        result = (paired(args.port, args.n, args.block, args.profile) if args.client
                   else tick_client(args.tick, args.port, args.n, args.profile))
         result.pop("value", None)
         import integrations.mail
@@ -290,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
 
     n = args.messages or (50 if args.quick else 500)
     groups = args.groups or (2 if args.quick else 20)
-    wire_rounds, tick_rounds = (args.rounds or 2,) * 2 if args.quick else (args.rounds or 7, args.rounds or 5)
+    wire_rounds, tick_rounds = (args.rounds or 2,) * 2 if args.quick else (args.rounds or 5, args.rounds or 5)
     trees = {"": REPO} | ({"before: ": args.before.resolve()} if args.before else {})
     sink = Sink()
     controller = start_server(sink)
@@ -301,36 +362,33 @@ def main(argv: list[str] | None = None) -> int:
         for label, tree in trees.items():
             print(f"{label or 'after: '}{tree} ({git_head(tree)})")
         if args.profile:
-            spawn(REPO, "--client", "batch", "--port", port, "--n", str(n), "--profile")
+            spawn(REPO, "--client", "paired", "--port", port, "--n", str(n), "--profile")
             spawn(REPO, "--tick", "smtp", "--port", port, "--n", str(groups), "--profile")
 
-        wire = {}
-        for label, tree in trees.items():
-            wire[f"{label}smtplib, 1 connection"] = (tree, "--client", "smtplib")
-            wire[f"{label}friendtor, batch session"] = (tree, "--client", "batch")
-            wire[f"{label}friendtor, connection per message"] = (tree, "--client", "per-message")
-        wire = {k: (*v, "--port", port, "--n", str(n)) for k, v in wire.items()}
-        print(f"\n1. {n} invites per run, {wire_rounds} interleaved rounds")
-        sent = rounds(wire, wire_rounds, sink, n) if args.part != "tick" else {}
+        print(f"\n1. {n} invites per side, in turns of {args.block}, {wire_rounds} rounds")
+        wire: dict[str, list[dict]] = {label: [] for label in trees}
+        for r in range(wire_rounds if args.part != "tick" else 0):
+            for label, tree in trees.items():
+                sink.digests.clear()
+                result = spawn(tree, "--client", "paired", "--port", port, "--n", str(n), "--block", str(args.block))
+                result["digests"] = Counter(sink.digests)
+                wire[label].append(result)
+                print(f"  round {r + 1}: {label or 'after: '}" + ", ".join(
+                    f"{side} {result['wall'][side]:.2f} s" for side in SIDES), flush=True)
 
         ticks = {}
         for label, tree in trees.items():
             ticks[f"{label}tick into Maildir"] = (tree, "--tick", "maildir")
             ticks[f"{label}tick through SMTP"] = (tree, "--tick", "smtp")
         ticks = {k: (*v, "--port", port, "--n", str(groups)) for k, v in ticks.items()}
-        print(f"\n2. everything due: {groups} groups, {tick_rounds} interleaved rounds")
+        if args.part != "wire":
+            print(f"\n2. everything due: {groups} groups, {tick_rounds} interleaved rounds")
         ticked = rounds(ticks, tick_rounds, sink, 12 * groups) if args.part != "wire" else {}
     finally:
         controller.stop()
 
-    if sent and args.before:
-        same = sent["smtplib, 1 connection"][0]["digests"] == sent["before: smtplib, 1 connection"][0]["digests"]
-        print(f"\nthe two checkouts build {'the same bytes' if same else 'DIFFERENT bytes'} for these messages")
-    if sent:
-        summarize(f"1. wire speed, {n} invites per run, loopback aiosmtpd (messages per second; ratio to "
-                  "smtplib sending the same checkout's messages)", sent,
-                  lambda name: name.partition("friendtor")[0] + "smtplib, 1 connection"
-                  if "friendtor" in name else name, True, n)
+    if any(wire.values()):
+        summarize_wire(wire, n)
     if not ticked:
         return 0
     got = {(r["sent"], r["other"], r.get("delivered", sum(r["digests"].values())))
