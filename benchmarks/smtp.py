@@ -48,7 +48,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime
@@ -253,7 +252,7 @@ def spawn(tree: Path, *args: str) -> dict:
     return result
 
 
-def rounds(variants: dict[str, tuple], count: int, sink: Sink, per_run: int) -> dict[str, list[dict]]:
+def rounds(variants: dict[str, tuple], count: int, sink: Sink) -> dict[str, list[dict]]:
     """Each variant once per round, the order turned by one each round."""
     names = list(variants)
     results: dict[str, list[dict]] = {name: [] for name in names}
@@ -383,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
         ticks = {k: (*v, "--port", port, "--n", str(groups)) for k, v in ticks.items()}
         if args.part != "wire":
             print(f"\n2. everything due: {groups} groups, {tick_rounds} interleaved rounds")
-        ticked = rounds(ticks, tick_rounds, sink, 12 * groups) if args.part != "wire" else {}
+        ticked = rounds(ticks, tick_rounds, sink) if args.part != "wire" else {}
     finally:
         controller.stop()
 
