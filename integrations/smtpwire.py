@@ -35,7 +35,7 @@ def envelope(message: EmailMessage) -> tuple[str, str]:
 def _addresses(message: EmailMessage, field: str) -> list[str]:
     """The addresses of every `field` header, as they go on the wire. A header of the
     `email.policy.default` family (compose builds every message so) is already parsed: its
-    `addresses` are exact and free, where parsing its text again cost more than the rest of
+    `addresses` are exact and cheap, where parsing its text again cost more than the rest of
     a send's own work. Any other (compat32, compose's literal display names) is parsed."""
     out: list[str] = []
     for value in message.get_all(field, []):
