@@ -12,7 +12,6 @@ reads the SMTP password from the environment; the scheduler core never imports t
 
 from __future__ import annotations
 
-import email.utils
 import mailbox
 import os
 import smtplib
@@ -29,25 +28,9 @@ from scheduler.core.ports import Transport
 from .exchange import Exchange
 from .hosts import is_loopback
 from .secrets import auth_variants, password_from_env
-from .smtpwire import SmtpExchange, _code, _decode, _hang_up, _is_transient, _refusal, _reply, _Session, _Stale, _Watched, _WatchedSSL
+from .smtpwire import SmtpExchange, envelope, _code, _decode, _hang_up, _is_transient, _refusal, _reply, _Session, _Stale, _Watched, _WatchedSSL
 
 DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
-
-
-def envelope(message: EmailMessage) -> tuple[str, str]:
-    """The SMTP envelope (sender, recipient): the From address and the single To address.
-
-    A message with several recipients, Cc or Bcc is a bug in whoever built it (every
-    member gets their own message), so it is a ValueError, not a SendError.
-    """
-    senders = [addr for _, addr in email.utils.getaddresses(message.get_all("From", [])) if addr]
-    recipients = [addr for _, addr in email.utils.getaddresses(message.get_all("To", [])) if addr]
-    if len(senders) != 1:
-        raise ValueError(f"a message needs exactly one From address, got {len(senders)}")
-    if len(recipients) != 1 or message.get_all("Cc") or message.get_all("Bcc"):
-        raise ValueError("a message goes to exactly one To address (no Cc or Bcc); "
-                         "build one message per recipient")
-    return senders[0], recipients[0]
 
 
 # --- Maildir -----------------------------------------------------------------------------
@@ -143,11 +126,17 @@ class SmtpTransport:
         self.settings = settings
         self.port = settings.port or DEFAULT_PORTS[settings.security]
         self._password = password
-        self._context = ssl_context or ssl.create_default_context()
+        self._ssl_context = ssl_context  # built on first use: loading the trust store takes ~30 ms
         self._where = f"SMTP server {settings.host}:{self.port}"
         self._batching = False
         self._held: _Session | None = None  # the open session of the current batch
         self.connections = 0  # sessions opened, for tests and benchmarks
+
+    def _context(self) -> ssl.SSLContext:
+        """The system's trust store, verification on; never built for security = "none"."""
+        if self._ssl_context is None:
+            self._ssl_context = ssl.create_default_context()
+        return self._ssl_context
 
     def __repr__(self) -> str:  # never show the password, even in a debugger or log
         return f"SmtpTransport({self.settings.host}:{self.port}, security={self.settings.security})"
@@ -236,7 +225,7 @@ class SmtpTransport:
         s = self.settings
         # Built without a host, so the exchange is known before the first byte (the constructor
         # would connect and read the greeting at once); connect() then does what it would.
-        smtp: _Session = (_WatchedSSL(context=self._context, timeout=s.timeout_seconds) if s.security == "ssl"
+        smtp: _Session = (_WatchedSSL(context=self._context(), timeout=s.timeout_seconds) if s.security == "ssl"
                               else _Watched(timeout=s.timeout_seconds))
         smtp.exchange = exchange
         smtp._host = s.host  # type: ignore[attr-defined]  # the name TLS verifies (the constructor sets it)
@@ -252,7 +241,7 @@ class SmtpTransport:
                                     "(with security = \"starttls\" friendtor never sends in clear text); "
                                     "use the server's submission port (587), or security = \"ssl\" "
                                     "for port 465", transient=False, setup=True)
-                smtp.starttls(context=self._context)
+                smtp.starttls(context=self._context())
                 smtp.ehlo()
             if s.username:
                 assert self._password is not None  # checked in __init__

@@ -1,17 +1,50 @@
-"""The SMTP session underneath `mail.SmtpTransport`: a socket its Exchange can cut, and the
-small helpers that read smtplib's answers (kept apart so mail.py stays about delivery)."""
+"""The SMTP session underneath `mail.SmtpTransport`: a socket its Exchange can cut, the
+envelope a message goes out with, and the small helpers that read smtplib's answers (kept
+apart so mail.py stays about delivery)."""
 
 from __future__ import annotations
 
+import email.utils
 import math
 import smtplib
 import socket
 import threading
 import time
+from email.message import EmailMessage
 
 from . import exchange as _exchange
 from .exchange import Exchange
 from .secrets import scrub
+
+
+def envelope(message: EmailMessage) -> tuple[str, str]:
+    """The SMTP envelope (sender, recipient): the From address and the single To address.
+
+    A message with several recipients, Cc or Bcc is a bug in whoever built it (every
+    member gets their own message), so it is a ValueError, not a SendError.
+    """
+    senders, recipients = _addresses(message, "From"), _addresses(message, "To")
+    if len(senders) != 1:
+        raise ValueError(f"a message needs exactly one From address, got {len(senders)}")
+    if len(recipients) != 1 or message.get_all("Cc") or message.get_all("Bcc"):
+        raise ValueError("a message goes to exactly one To address (no Cc or Bcc); "
+                         "build one message per recipient")
+    return senders[0], recipients[0]
+
+
+def _addresses(message: EmailMessage, field: str) -> list[str]:
+    """The addresses of every `field` header, as they go on the wire. A header of the
+    `email.policy.default` family (compose builds every message so) is already parsed: its
+    `addresses` are exact and cheap, where parsing its text again cost more than the rest of
+    a send's own work. Any other (compat32, compose's literal display names) is parsed."""
+    out: list[str] = []
+    for value in message.get_all(field, []):
+        parsed = getattr(value, "addresses", None)
+        if parsed is None:
+            out += [addr for _, addr in email.utils.getaddresses([str(value)]) if addr]
+        else:
+            out += [a.addr_spec for a in parsed if a.username or a.domain]
+    return out
 
 
 class _Watchdog:

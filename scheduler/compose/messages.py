@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.header import Header
-from email.headerregistry import Address
+from email.headerregistry import Address, HeaderRegistry
 from email.message import EmailMessage
 from email.policy import default as _default_policy
 from email.utils import format_datetime
@@ -28,11 +28,33 @@ HEADER_KIND = "X-Friendtor-Kind"
 HEADER_GROUP = "X-Friendtor-Group"
 HEADER_KEY = "X-Friendtor-Key"
 
+
+class _HeaderClasses(HeaderRegistry):
+    """The standard header registry, with each header's class made once.
+
+    `HeaderRegistry.__getitem__` builds a new class with `type()` every time a header is set
+    or a MIME boundary is written: about 50 classes per invite, the largest cost of building
+    one after the templates (docs/performance.md). The classes it builds for a name are all
+    alike (the registry is never changed here: no `map_to_type`), so one per name does.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._made: dict[str, type] = {}
+
+    def __getitem__(self, name: str) -> type:
+        key = name.lower()
+        made = self._made.get(key)
+        if made is None:
+            made = self._made[key] = super().__getitem__(name)
+        return made
+
+
 # Bodies in 7-bit transfer encodings only (quoted-printable or base64 for non-ASCII text).
 # With the default policy a short non-ASCII text part ("10:00–11:00") goes out as raw
 # 8bit, but smtplib's send_message never declares BODY=8BITMIME (RFC 6152), so such a
 # message is not valid SMTP data and a relay without 8BITMIME may mangle or bounce it.
-_POLICY = _default_policy.clone(cte_type="7bit")
+_POLICY = _default_policy.clone(cte_type="7bit", header_factory=_HeaderClasses())
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from integrations.mail import (
     MaildirTransport,
     SmtpTransport,
     Transport,
+    envelope,
     transport_for,
 )
 from scheduler.core.config import Config, Mail, Service, Smtp
@@ -146,6 +147,36 @@ def test_bcc_and_several_recipients_are_refused_before_connecting(closed_port):
     for bad in (two, bcc):
         with pytest.raises(ValueError, match="exactly one To address"):
             transport.send(bad)
+
+
+# The envelope from To headers as written, read three ways: parsed header objects (how compose
+# builds every message), a message parsed with the default policy, and one parsed with compat32
+# (plain strings). Each way must give the same one recipient, or refuse the same message.
+TO_HEADERS = {
+    "Maya Chen <maya.chen@uni-a.example>": "maya.chen@uni-a.example",
+    '"Chen, Maya" <maya.chen@uni-a.example>': "maya.chen@uni-a.example",
+    "maya.chen@uni-a.example": "maya.chen@uni-a.example",
+    "=?utf-8?q?Zo=C3=AB?= <zoe@uni-a.example>": "zoe@uni-a.example",
+    "a@x.example, b@x.example": None,
+    "a@x.example,\r\n b@x.example": None,
+    "undisclosed-recipients:;": None,
+    "Team: a@x.example, b@x.example;": None,
+}
+
+
+@pytest.mark.parametrize("to, expected", TO_HEADERS.items(), ids=range(len(TO_HEADERS)))
+def test_the_envelope_is_the_same_however_the_message_holds_its_headers(to, expected):
+    """Built header objects, default-policy and compat32 parses give one envelope, or refuse alike."""
+    wire = f"From: Group <{SENDER}>\r\nTo: {to}\r\nSubject: x\r\n\r\nbody\r\n".encode()
+    built = EmailMessage()
+    built["From"], built["To"] = Address("Group", addr_spec=SENDER), to.replace("\r\n", "")
+    for msg in (built, email.message_from_bytes(wire, policy=email.policy.default),
+                email.message_from_bytes(wire, policy=email.policy.compat32)):
+        if expected is None:
+            with pytest.raises(ValueError, match="exactly one To address"):
+                envelope(msg)
+        else:
+            assert envelope(msg) == (SENDER, expected)
 
 
 # --- STARTTLS + AUTH -----------------------------------------------------------------------
