@@ -62,20 +62,37 @@ def busy_from_ics(data: bytes | str, zone: ZoneInfo, start: datetime, end: datet
     with the reason in friendtor's words (never the calendar's own text): never a crash,
     and never "free". Events that cannot be read are left out and counted in `skipped`.
     `prefilter` (tests and benchmarks turn it off) first cuts from the text the events that
-    cannot touch the window (integrations.icsskip): they are then neither parsed nor counted
-    in `skipped`, whatever they hold.
+    cannot touch the window (integrations.icsskip): those are then not parsed, so one that
+    is broken no longer costs anything; they still count as events, and when no event is
+    left or every event left could not be read, the whole text is read again, so that a
+    calendar where nothing can be read stays "unknown" as before (a calendar of nothing but
+    old events costs a second parse, once: the parsed-calendar cache keeps the answer).
     """
-    deadline = clock.monotonic() + budget.seconds
-    pruned = 0
     if prefilter:
-        data, pruned = icsskip.prune(data, start - MARGIN, end + MARGIN)
+        cut, pruned = icsskip.prune(data, start - MARGIN, end + MARGIN)
+        if pruned:
+            got = _read(cut, zone, start, end, budget, pruned)
+            if got is not _ALL_FAILED:
+                return got
+    return _read(data, zone, start, end, budget, 0)  # nothing cut: never _ALL_FAILED
+
+
+# What `_read` gives when, with events cut before parsing, none of those it parsed could be
+# read (or none were left): the caller reads the whole text again to tell the truth.
+_ALL_FAILED = Availability.unreadable("every event left after the cut failed")
+
+
+def _read(data: bytes | str, zone: ZoneInfo, start: datetime, end: datetime, budget: CalendarBudget,
+          pruned: int) -> Availability:
+    deadline = clock.monotonic() + budget.seconds
     try:
         cal = icalendar.Calendar.from_ical(data)
     except Exception:  # icalendar raises ValueError, KeyError, ... on garbage
         return Availability.unreadable("not an iCalendar file (no readable BEGIN:VCALENDAR)")
     if cal.name != "VCALENDAR":
         return Availability.unreadable("not an iCalendar file (it holds no VCALENDAR)")
-    events = pruned + sum(1 for c in cal.subcomponents if c.name == "VEVENT")
+    parsed = sum(1 for c in cal.subcomponents if c.name == "VEVENT")
+    events = pruned + parsed
     skipped = _drop_unreadable(cal)
     try:
         cal = _standard_zones(cal)
@@ -85,6 +102,8 @@ def busy_from_ics(data: bytes | str, zone: ZoneInfo, start: datetime, end: datet
         return Availability.unreadable(str(exc))
     except Exception:  # a zone or date deep inside the calendar that no event alone explains
         return Availability.unreadable("its events could not be read")
+    if pruned and skipped + failed == parsed:
+        return _ALL_FAILED
     if events and skipped + failed == events:
         return Availability.unreadable("its only event could not be read" if events == 1
                                        else f"none of its {events} events could be read")
