@@ -81,7 +81,11 @@ def prune(data: bytes, lo: datetime, hi: datetime) -> tuple[bytes, int]:
     for n, block in enumerate(blocks):
         props = _properties(data, block)
         uid = props.get(b"UID")
-        key = uid if isinstance(uid, bytes) else b"\0%d" % n  # no UID: a series of its own
+        if uid is not None and not isinstance(uid, bytes):
+            # A UID this reader may read differently from icalendar (parameters, escapes, two
+            # of them) could split a series in two here: then nothing is cut at all.
+            return data, 0
+        key = uid if uid is not None else b"\0%d" % n  # no UID: a series of its own
         by_uid.setdefault(key, []).append((block, props))
     cut: list[_Block] = []
     for events in by_uid.values():
@@ -149,7 +153,7 @@ def _properties(data: bytes, block: _Block) -> dict:
         props[name] = _DOUBT if name in props else _UNFOLD.sub(b"", match.group(2))
     uid = props.get(b"UID")
     if isinstance(uid, bytes):
-        props[b"UID"] = uid.partition(b":")[2].strip() if uid.startswith(b":") else _DOUBT
+        props[b"UID"] = uid[1:].strip() if uid.startswith(b":") and b"\\" not in uid else _DOUBT
     return props
 
 

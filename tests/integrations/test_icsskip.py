@@ -286,3 +286,12 @@ def test_the_property_test_exercises_the_cut() -> None:
     found = find(calendars(), lambda d: kept(d)[1] >= 3, settings=settings(max_examples=500, database=None))
     assert kept(found)[1] >= 3
     assert date(2027, 3, 1) == BASE.date()
+
+
+@pytest.mark.parametrize("uid", ["UID;X-A=1:s@t", "UID:s\\,t", "UID:s@t\nUID:s@t"])
+def test_a_uid_read_in_doubt_cuts_nothing(uid: str) -> None:
+    """A UID with a parameter, an escape or twice: the series could be split in two here, so
+    the whole text is kept (a moved instance must never lose its master or the other way)."""
+    data = ics(f"{uid}\nDTSTART:20240105T150000Z\nDTEND:20240105T160000Z\nRRULE:FREQ=WEEKLY;UNTIL=20240301T000000Z",
+               OLD_ONE_OFF)
+    assert kept(data) == (data, 0)
