@@ -41,11 +41,15 @@ from datetime import UTC, date, datetime, timedelta
 
 SLACK = timedelta(days=7)
 
-_BOUNDARY = re.compile(rb"^(BEGIN|END):([^\r\n]*)", re.M | re.I)
-_PROPERTY = re.compile(rb"^(DTSTART|DTEND|DURATION|RRULE|RDATE|RECURRENCE-ID|UID)([;:][^\r\n]*(?:\r?\n[ \t][^\r\n]*)*)",
-                       re.M | re.I)
+# The lines read here: component boundaries and the few properties that decide, each with
+# its continuation lines (folding); everything else is skipped by the expression itself.
+# It starts with the newline before the line (the text is scanned with one put in front) rather
+# than `^`: a literal first character lets the engine skip ahead instead of trying every byte.
+_LINE = re.compile(rb"\n(BEGIN|END|DTSTART|DTEND|DURATION|RRULE|RDATE|RECURRENCE-ID|UID)"
+                   rb"([;:][^\r\n]*(?:\r?\n[ \t][^\r\n]*)*)", re.I)
+_NAMES = {b"DTSTART", b"DTEND", b"DURATION", b"RRULE", b"RDATE", b"RECURRENCE-ID", b"UID"}
 _UNFOLD = re.compile(rb"\r?\n[ \t]")
-_DATE_TIME = re.compile(rb"(\d{4})(\d{2})(\d{2})(?:T(\d{2})(\d{2})(\d{2})(Z?))?")
+_DATE_TIME = re.compile(rb"\d{8}(?:T\d{6}Z?)?")
 _DURATION = re.compile(rb"([+-]?)P(?:(\d{1,7})W)?(?:(\d{1,7})D)?(?:T(?:(\d{1,8})H)?(?:(\d{1,10})M)?(?:(\d{1,12})S)?)?")
 _WEEKDAYS = {b"MO", b"TU", b"WE", b"TH", b"FR", b"SA", b"SU"}
 # The longest gap between two occurrences of a rule without BY-parts, per unit of INTERVAL.
@@ -62,8 +66,8 @@ class _Doubt(Exception):
 @dataclass
 class _Block:
     start: int                   # byte offsets of the whole block, BEGIN line to END line's end
-    end: int
-    nested: list[tuple[int, int]] = field(default_factory=list)  # VALARMs: their lines are not the event's
+    end: int = -1
+    props: dict = field(default_factory=dict)  # the event's own DTSTART, DTEND, ... (see _properties)
 
 
 def prune(data: bytes, lo: datetime, hi: datetime) -> tuple[bytes, int]:
@@ -79,17 +83,23 @@ def prune(data: bytes, lo: datetime, hi: datetime) -> tuple[bytes, int]:
     hi_n = hi.astimezone(UTC).replace(tzinfo=None) + SLACK
     by_uid: dict[bytes, list[tuple[_Block, dict]]] = {}
     for n, block in enumerate(blocks):
-        props = _properties(data, block)
+        props = block.props
         uid = props.get(b"UID")
-        if uid is not None and not isinstance(uid, bytes):
-            # A UID this reader may read differently from icalendar (parameters, escapes, two
-            # of them) could split a series in two here: then nothing is cut at all.
-            return data, 0
+        if uid is not None:
+            if uid is _DOUBT or not uid.startswith(b":") or b"\\" in uid:
+                # A UID this reader may read differently from icalendar (parameters, escapes,
+                # two of them) could split a series in two here: then nothing is cut at all.
+                return data, 0
+            uid = uid[1:].strip()
         key = uid if uid is not None else b"\0%d" % n  # no UID: a series of its own
         by_uid.setdefault(key, []).append((block, props))
+    lo_day, hi_day = lo_n.strftime("%Y%m%d").encode(), hi_n.strftime("%Y%m%d").encode()
     cut: list[_Block] = []
     for events in by_uid.values():
-        cut.extend(_cuttable(events, lo_n, hi_n))
+        if len(events) == 1 and _plainly_outside(events[0][1], lo_day, hi_day):
+            cut.append(events[0][0])
+        else:
+            cut.extend(_cuttable(events, lo_n, hi_n))
     if not cut:
         return data, 0
     cut.sort(key=lambda b: b.start)
@@ -102,32 +112,42 @@ def prune(data: bytes, lo: datetime, hi: datetime) -> tuple[bytes, int]:
 
 
 def _event_blocks(data: bytes) -> list[_Block]:
-    """The VEVENT blocks directly inside the one VCALENDAR, or [] when the structure is not plain."""
+    """The VEVENT blocks directly inside the one VCALENDAR, each with its own properties
+    (raw, unfolded, `params:value`; one seen twice becomes `_DOUBT`; a VALARM's are not the
+    event's), in one pass of one expression over the text; [] when the structure is not plain."""
     stack: list[bytes] = []
     blocks: list[_Block] = []
     calendars = 0
-    for match in _BOUNDARY.finditer(data):
-        name = match.group(2).strip().upper()
-        line_start = match.start()
-        if match.group(1).upper() == b"BEGIN":
+    props: dict | None = None  # the properties of the VEVENT being read, while directly in it
+    for match in _LINE.finditer(b"\n" + data):  # offsets in `data`: match.start() is its newline
+        name, value = match.group(1, 2)
+        if name not in _NAMES:
+            name = name.upper()  # rare: names are case-insensitive, but written in capitals
+        if name in _NAMES:
+            if props is not None:
+                if b"\n" in value:
+                    value = _UNFOLD.sub(b"", value)
+                props[name] = _DOUBT if name in props else value
+            continue
+        if not value.startswith(b":"):
+            return []
+        component = value[1:].strip().upper()
+        if name == b"BEGIN":
             if not stack:
                 calendars += 1
-                if name != b"VCALENDAR" or calendars > 1:
+                if component != b"VCALENDAR" or calendars > 1:
                     return []
-            elif name == b"VEVENT" and len(stack) == 1:
-                blocks.append(_Block(line_start, -1))
-            elif len(stack) == 2 and stack[1] == b"VEVENT":
-                blocks[-1].nested.append((line_start, -1))
-            stack.append(name)
+            elif component == b"VEVENT" and len(stack) == 1:
+                blocks.append(_Block(match.start()))  # the line's first byte in `data`
+            stack.append(component)
+            props = blocks[-1].props if len(stack) == 2 and component == b"VEVENT" else None
         else:
-            if not stack or stack[-1] != name:
+            if not stack or stack[-1] != component:
                 return []
             stack.pop()
-            end = _line_end(data, match.end())
-            if name == b"VEVENT" and len(stack) == 1:
-                blocks[-1].end = end
-            elif len(stack) == 2 and stack[1] == b"VEVENT":
-                blocks[-1].nested[-1] = (blocks[-1].nested[-1][0], end)
+            if component == b"VEVENT" and len(stack) == 1:
+                blocks[-1].end = _line_end(data, match.end() - 1)
+            props = blocks[-1].props if len(stack) == 2 and stack[1] == b"VEVENT" else None
     if stack or not calendars:
         return []
     return blocks
@@ -138,23 +158,30 @@ def _line_end(data: bytes, at: int) -> int:
     return len(data) if newline < 0 else newline + 1
 
 
-def _properties(data: bytes, block: _Block) -> dict:
-    """The event's own DTSTART, DTEND, DURATION, RRULE, RDATE, RECURRENCE-ID and UID (raw,
-    unfolded, `params:value`); a property seen twice becomes `_DOUBT`."""
-    props: dict = {}
-    nested = iter(block.nested)
-    skip = next(nested, None)
-    for match in _PROPERTY.finditer(data, block.start, block.end):
-        while skip is not None and match.start() >= skip[1]:
-            skip = next(nested, None)
-        if skip is not None and skip[0] <= match.start() < skip[1]:
-            continue  # a VALARM's DURATION is not the event's
-        name = match.group(1).upper()
-        props[name] = _DOUBT if name in props else _UNFOLD.sub(b"", match.group(2))
-    uid = props.get(b"UID")
-    if isinstance(uid, bytes):
-        props[b"UID"] = uid[1:].strip() if uid.startswith(b":") and b"\\" not in uid else _DOUBT
-    return props
+_PLAIN = {b"UID", b"DTSTART", b"DTEND"}
+
+
+def _plainly_outside(props: dict, lo_day: bytes, hi_day: bytes) -> bool:
+    """The common case, decided on the text alone: a one-off event with DTSTART and DTEND
+    whose end's date is before the window's first day, or whose start's date is after its
+    last (dates of the form YYYYMMDD compare as text). False: not decided here."""
+    if not props.keys() <= _PLAIN or b"DTSTART" not in props or b"DTEND" not in props:
+        return False
+    first, last = _day(props[b"DTSTART"]), _day(props[b"DTEND"])
+    if first is None or last is None or last < first:
+        return False
+    return last < lo_day or first > hi_day
+
+
+def _day(raw) -> bytes | None:
+    """The YYYYMMDD of a DATE or DATE-TIME value, or None when it is not plainly one."""
+    if raw is _DOUBT:
+        return None
+    params, colon, value = raw.partition(b":")
+    if not colon or b'"' in params or (b"VALUE=" in params.upper() and b"VALUE=DATE" not in params.upper()):
+        return None
+    value = value.strip()
+    return value[:8] if _DATE_TIME.fullmatch(value) else None
 
 
 def _cuttable(events: list[tuple[_Block, dict]], lo: datetime, hi: datetime) -> list[_Block]:
@@ -229,12 +256,14 @@ def _when(raw) -> datetime:
     upper = params.upper()
     if b"VALUE=" in upper and b"VALUE=DATE" not in upper:
         raise _Doubt  # VALUE=PERIOD and the like
-    match = _DATE_TIME.fullmatch(value.strip())
-    if match is None:
+    value = value.strip()
+    if _DATE_TIME.fullmatch(value) is None:
         raise _Doubt
+    v = value
     try:
-        parts = [int(p) for p in match.groups()[:6] if p is not None]
-        return datetime(*parts) if len(parts) == 6 else datetime.combine(date(*parts), datetime.min.time())
+        if len(v) == 8:
+            return datetime(int(v[:4]), int(v[4:6]), int(v[6:8]))
+        return datetime(int(v[:4]), int(v[4:6]), int(v[6:8]), int(v[9:11]), int(v[11:13]), int(v[13:15]))
     except ValueError:
         raise _Doubt from None
 
