@@ -3,6 +3,7 @@ parsing, occurrences without copies, the parsed-calendar cache).
 
     python benchmarks/calendars.py            # full run (docs/performance.md has the numbers)
     python benchmarks/calendars.py --quick    # one round: a smoke test that it still runs
+    python benchmarks/calendars.py --no-process   # only the readings in this process (1, 2)
 
 "Before" is the base commit's code, not a switch in today's: `git archive BASE` (default
 `main`) is unpacked into a temporary folder; its integrations/ics.py is loaded beside
@@ -215,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="one round (a smoke test, not a measurement)")
     parser.add_argument("--base", default="main", help="the commit to compare with (default: main)")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--no-process", action="store_true", help="leave out the whole-process runs (3.)")
     args = parser.parse_args(argv)
     rounds = 1 if args.quick else args.rounds
 
@@ -277,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  same busy time before and after: {same}; unreadable after: {unread or 'none'}")
         print()
 
+        if args.no_process:
+            return 0
         # 3: whole process.
         env_after = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
         env_before = {**env_after, "PYTHONPATH": str(tmp / "base")}
