@@ -68,13 +68,14 @@ def busy_from_ics(data: bytes | str, zone: ZoneInfo, start: datetime, end: datet
     calendar where nothing can be read stays "unknown" as before (a calendar of nothing but
     old events costs a second parse, once: the parsed-calendar cache keeps the answer).
     """
+    deadline = clock.monotonic() + budget.seconds  # one budget, even when the text is read twice
     if prefilter:
         cut, pruned = icsskip.prune(data, start - MARGIN, end + MARGIN)
         if pruned:
-            got = _read(cut, zone, start, end, budget, pruned)
+            got = _read(cut, zone, start, end, budget, deadline, pruned)
             if got is not _ALL_FAILED:
                 return got
-    return _read(data, zone, start, end, budget, 0)  # nothing cut: never _ALL_FAILED
+    return _read(data, zone, start, end, budget, deadline, 0)  # nothing cut: never _ALL_FAILED
 
 
 # What `_read` gives when, with events cut before parsing, none of those it parsed could be
@@ -83,8 +84,7 @@ _ALL_FAILED = Availability.unreadable("every event left after the cut failed")
 
 
 def _read(data: bytes | str, zone: ZoneInfo, start: datetime, end: datetime, budget: CalendarBudget,
-          pruned: int) -> Availability:
-    deadline = clock.monotonic() + budget.seconds
+          deadline: float, pruned: int) -> Availability:
     try:
         cal = icalendar.Calendar.from_ical(data)
     except Exception:  # icalendar raises ValueError, KeyError, ... on garbage
