@@ -267,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
                 answers[(reader, name)] = got
         same = all(answers[("before", s)] == answers[("after", s)] for s in sets)
         unread = [s for s in sets for a in answers[("after", s)] if a.unknown]
+        sys.stdout.flush()
         print("1-2. reading 12 calendars in one process (busy_from_ics), median s of the rounds")
         print(f"  {'':22} {'before':>8} {'after':>8} {'after x':>8}")
         for name in sets:
@@ -305,6 +306,7 @@ def main(argv: list[str] | None = None) -> int:
                     argv = ([sys.executable, "-c", BRUTE, str(folder)] if who == "brute" else
                             [friendtor, "slots", "bench", "--config", str(folder), "--from", str(FIRST), "--to", str(LAST)])
                     took, out = run_process(argv, runs[who], tmp)
+                    print(f"  (round {n + 1}: {who}, {name}: {took:.2f} s)", flush=True)
                     ptimes[(who, name)].append(took)
                     outputs[(who, name)] = out
         print("3. whole process: `friendtor slots bench` (12 members x 60 days) vs the brute force, median s")
