@@ -27,17 +27,18 @@ were UTC and every comparison gets `SLACK` (a week) on top, more than any UTC of
 iCalendar VTIMEZONE can express (±99:59), so no zone has to be resolved here. VTIMEZONE and
 everything else outside the VEVENTs is kept as it is.
 
-Bounded like the rest of the read: one pass of one regular expression over the bytes for the
-component boundaries (no backtracking across lines), then one per event block for the few
-properties read; a text whose structure is not the plain VCALENDAR > VEVENT nesting (a
-missing END, two calendars, a byte-order mark before BEGIN) is returned unchanged.
+Bounded like the rest of the read: one pass of one regular expression over the bytes finds
+the component boundaries and the few properties read (no backtracking across lines), and
+plain one-off events are decided on their dates as text; a text whose structure is not the
+plain VCALENDAR > VEVENT nesting (a missing END, two calendars, a byte-order mark before
+BEGIN) is returned unchanged.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 SLACK = timedelta(days=7)
 
