@@ -24,7 +24,7 @@ from scheduler.core.fields import OUTSIDE_FOLDERS, calendar_folders, inside
 from scheduler.core.log import event
 from scheduler.core.ports import AvailabilityReader, WriteFile
 
-from . import feeds, http, workers
+from . import calcache, feeds, http, workers
 from .ics import CalendarBudget, busy_from_ics
 
 
@@ -58,6 +58,7 @@ class _Read:
     args: tuple
     extra_seconds: float = 0
     finish: Callable[[object], Availability] = lambda got: got  # noqa: E731 - the common case
+    keep: tuple | None = None  # (digest, window key): where the answer goes in calcache.CACHE
 
 
 def member_availability(
@@ -98,7 +99,22 @@ def _plan(config: Config, member: Member, start: datetime, end: datetime, write_
         return Availability.unreadable(str(exc))
     except OSError as exc:
         return Availability.unreadable(f"cannot read {spec}: {exc.strerror or type(exc).__name__}")
-    return _Read(busy_from_ics, (data, member.tz, start, end, budget(config)))
+    return _cached_or_read(config, data, member, start, end)
+
+
+def _window(config: Config, member: Member, start: datetime, end: datetime) -> tuple:
+    """The cache key's part besides the content: zone, window, and every limit that shapes
+    an answer (the occurrences and seconds of the budget, the worker's memory)."""
+    return calcache.window_key(member.tz, start, end, (budget(config), config.service.limits.calendar_memory_mb))
+
+
+def _cached_or_read(config: Config, data: bytes, member: Member, start: datetime, end: datetime) -> Availability | _Read:
+    """The answer kept for these bytes and this window, or a worker read that keeps its answer."""
+    sha, window = calcache.digest(data), _window(config, member, start, end)
+    kept = calcache.CACHE.get(sha, window)
+    if kept is not None:
+        return kept
+    return _Read(busy_from_ics, (data, member.tz, start, end, budget(config)), keep=(sha, window))
 
 
 def _read_all(config: Config, plans: list[Availability | _Read]) -> list[Availability]:
@@ -107,8 +123,16 @@ def _read_all(config: Config, plans: list[Availability | _Read]) -> list[Availab
     reads = [p for p in plans if isinstance(p, _Read)]
     outcomes = iter(workers.POOL.map([(r.func, r.args, limits.calendar_seconds + r.extra_seconds) for r in reads],
                                      megabytes=limits.calendar_memory_mb))
-    return [p.finish(_value(config, next(outcomes), p.extra_seconds)) if isinstance(p, _Read) else p
-            for p in plans]
+    answers = []
+    for plan in plans:
+        if not isinstance(plan, _Read):
+            answers.append(plan)
+            continue
+        outcome = next(outcomes)
+        answers.append(plan.finish(_value(config, outcome, plan.extra_seconds)))
+        if plan.keep is not None and outcome.failure is None:
+            calcache.CACHE.put(*plan.keep, answers[-1])
+    return answers
 
 
 def _feed_in_worker(config: Config, member: Member, url: str, start: datetime, end: datetime,
@@ -117,10 +141,17 @@ def _feed_in_worker(config: Config, member: Member, url: str, start: datetime, e
     the deadline (the fetch's own bound, twice its time-out, plus calendar_seconds)."""
     cache = feed_cache(config, write_file)
     cache.max_bytes = config.service.limits.calendar_bytes
+    window = _window(config, member, start, end)
+    known = calcache.CACHE.known(window)  # held here: an eviction meanwhile costs nothing
 
     def finish(got: object) -> Availability:
         if isinstance(got, tuple):
-            avail, note = got
+            avail, note, sha = got
+            if avail is None:  # the body's answer is known: the worker did not parse it
+                avail = known[sha]
+                calcache.CACHE.hit()
+            elif sha is not None:
+                calcache.CACHE.put(sha, window, avail)
         else:  # the worker ran out of time or memory: for the member, an outage like any other
             try:  # so a recent cached copy stands in
                 cached = cache.stale(url, f"the calendar feed: {got.unknown}")
@@ -134,7 +165,8 @@ def _feed_in_worker(config: Config, member: Member, url: str, start: datetime, e
                   feed=feeds.redact(url), note=note)
         return avail
 
-    return _Read(_read_feed, (cache, url, member.tz, start, end, budget(config)), 2 * cache.timeout, finish)
+    return _Read(_read_feed, (cache, url, member.tz, start, end, budget(config), frozenset(known)),
+                 2 * cache.timeout, finish)
 
 
 def _picklable(value: object) -> bool:
@@ -146,13 +178,17 @@ def _picklable(value: object) -> bool:
 
 
 def _read_feed(cache: feeds.FeedCache, url: str, zone, start: datetime, end: datetime,
-               limit: CalendarBudget) -> tuple[Availability, str | None]:
-    """In the worker: the feed through its cache, then its busy time, and the cache's note."""
+               limit: CalendarBudget, known: frozenset[str]) -> tuple[Availability | None, str | None, str | None]:
+    """In the worker: the feed through its cache, then its busy time (None when the parent
+    already holds the answer for a body with this digest), the cache's note, the digest."""
     try:
         got = cache.get(url)
     except CalendarError as exc:
-        return Availability.unreadable(str(exc)), None
-    return busy_from_ics(got.body, zone, start, end, limit), got.note
+        return Availability.unreadable(str(exc)), None, None
+    sha = calcache.digest(got.body)
+    if sha in known:
+        return None, got.note, sha
+    return busy_from_ics(got.body, zone, start, end, limit), got.note, sha
 
 
 def _value(config: Config, outcome: workers.Outcome, extra_seconds: float):

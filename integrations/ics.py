@@ -35,6 +35,8 @@ from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
 from scheduler.core.availability import Availability, Busy
 
+from . import icsskip
+
 # Ask one day wider on each side: all-day events are dates, which the query reads in its
 # own zone, and an event that starts the evening before may still run.
 MARGIN = timedelta(days=1)
@@ -53,21 +55,44 @@ class _OverBudget(Exception):
 
 
 def busy_from_ics(data: bytes | str, zone: ZoneInfo, start: datetime, end: datetime,
-                  budget: CalendarBudget = CalendarBudget()) -> Availability:
+                  budget: CalendarBudget = CalendarBudget(), *, prefilter: bool = True) -> Availability:
     """The busy intervals between `start` and `end` (aware) in an iCalendar text.
 
     A text that is not iCalendar, or one over its budget, gives an `unknown` availability
     with the reason in friendtor's words (never the calendar's own text): never a crash,
     and never "free". Events that cannot be read are left out and counted in `skipped`.
+    `prefilter` (tests and benchmarks turn it off) first cuts from the text the events that
+    cannot touch the window (integrations.icsskip): those are then not parsed, so one that
+    is broken no longer costs anything; they still count as events, and when no event is
+    left or every event left could not be read, the whole text is read again, so that a
+    calendar where nothing can be read stays "unknown" as before (a calendar of nothing but
+    old events costs a second parse, once: the parsed-calendar cache keeps the answer).
     """
-    deadline = clock.monotonic() + budget.seconds
+    deadline = clock.monotonic() + budget.seconds  # one budget, even when the text is read twice
+    if prefilter:
+        cut, pruned = icsskip.prune(data, start - MARGIN, end + MARGIN)
+        if pruned:
+            got = _read(cut, zone, start, end, budget, deadline, pruned)
+            if got is not _ALL_FAILED:
+                return got
+    return _read(data, zone, start, end, budget, deadline, 0)  # nothing cut: never _ALL_FAILED
+
+
+# What `_read` gives when, with events cut before parsing, none of those it parsed could be
+# read (or none were left): the caller reads the whole text again to tell the truth.
+_ALL_FAILED = Availability.unreadable("every event left after the cut failed")
+
+
+def _read(data: bytes | str, zone: ZoneInfo, start: datetime, end: datetime, budget: CalendarBudget,
+          deadline: float, pruned: int) -> Availability:
     try:
         cal = icalendar.Calendar.from_ical(data)
     except Exception:  # icalendar raises ValueError, KeyError, ... on garbage
         return Availability.unreadable("not an iCalendar file (no readable BEGIN:VCALENDAR)")
     if cal.name != "VCALENDAR":
         return Availability.unreadable("not an iCalendar file (it holds no VCALENDAR)")
-    events = sum(1 for c in cal.subcomponents if c.name == "VEVENT")
+    parsed = sum(1 for c in cal.subcomponents if c.name == "VEVENT")
+    events = pruned + parsed
     skipped = _drop_unreadable(cal)
     try:
         cal = _standard_zones(cal)
@@ -77,6 +102,8 @@ def busy_from_ics(data: bytes | str, zone: ZoneInfo, start: datetime, end: datet
         return Availability.unreadable(str(exc))
     except Exception:  # a zone or date deep inside the calendar that no event alone explains
         return Availability.unreadable("its events could not be read")
+    if pruned and skipped + failed == parsed:
+        return _ALL_FAILED
     if events and skipped + failed == events:
         return Availability.unreadable("its only event could not be read" if events == 1
                                        else f"none of its {events} events could be read")
@@ -162,12 +189,37 @@ def _expand(cal: icalendar.Calendar, zone: ZoneInfo, lo: datetime, hi: datetime,
 
 def _busy_of(cal: icalendar.Calendar, zone: ZoneInfo, lo: datetime, hi: datetime, deadline: float) -> list[Busy]:
     busy = []
-    for n, event in enumerate(recurring_ical_events.of(cal).between(lo, hi)):
+    for n, (begin, finish, source) in enumerate(occurrences(cal, lo, hi)):
         if n % 1024 == 0 and clock.monotonic() > deadline:
             raise _OverBudget("reading it took longer than its budget")
-        if (b := _busy(event, zone)) is not None:
+        if (b := _busy(begin, finish, source, zone)) is not None:
             busy.append(b)
     return busy
+
+
+def occurrences(cal: icalendar.Calendar, lo: datetime, hi: datetime):
+    """(start, end, the event it comes from) for each occurrence of a VEVENT between lo and hi.
+
+    recurring-ical-events' public `between()` returns each occurrence as a copy of its event
+    (`Component.copy` with DTSTART/DTEND set), about a fifth of a read, when only the start,
+    the end, STATUS and TRANSP are needed. Its `CalendarQuery.series` and `Series.between()`
+    are public and give `Occurrence` objects with `start` and `end`; the event behind one is
+    only reachable through the private `Occurrence._adapter._component` (for an instance of
+    a RANGE=THISANDFUTURE series, the override it follows, as in the copy). Written against
+    recurring-ical-events 3.8 (tests/integrations/test_ics_occurrences.py fails loudly if that
+    shape changes); an occurrence without it is copied through the public `as_component`.
+    """
+    query = recurring_ical_events.of(cal)
+    for series in query.series:
+        for occurrence in series.between(lo, hi):
+            yield occurrence.start, occurrence.end, _source(occurrence)
+
+
+def _source(occurrence) -> icalendar.cal.Component:
+    component = getattr(getattr(occurrence, "_adapter", None), "_component", None)
+    if isinstance(component, icalendar.cal.Component):
+        return component
+    return occurrence.as_component(False)  # the public way: a copy
 
 
 def _standard_zones(cal: icalendar.Calendar) -> icalendar.Calendar:
@@ -192,21 +244,14 @@ def _zone(name: str) -> ZoneInfo | None:
     return None
 
 
-def _busy(event, zone: ZoneInfo) -> Busy | None:
+def _busy(begin: date | datetime, finish: date | datetime, event, zone: ZoneInfo) -> Busy | None:
+    """One occurrence's busy time: its start and end as recurring-ical-events computed them
+    (DTEND, DURATION or the RFC 5545 default: a date-only event lasts one day, a timed one
+    none), STATUS and TRANSP from the event it comes from."""
     status = str(event.get("STATUS", "CONFIRMED")).upper()
     transp = str(event.get("TRANSP", "OPAQUE")).upper()
     if status == "CANCELLED" or transp == "TRANSPARENT":
         return None
-    dtstart = event.get("DTSTART")
-    if dtstart is None:
-        return None
-    begin = dtstart.dt
-    finish = event["DTEND"].dt if "DTEND" in event else None
-    if finish is None and "DURATION" in event:
-        finish = begin + event["DURATION"].dt
-    if finish is None:
-        # RFC 5545 3.6.1: a date-only event without an end lasts one day; a timed one is instantaneous.
-        finish = begin + timedelta(days=1) if not isinstance(begin, datetime) else begin
     b0, b1 = _aware(begin, zone), _aware(finish, zone)
     if b1 <= b0:
         return None
