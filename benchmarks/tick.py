@@ -413,8 +413,13 @@ def clone_state(source: Path, src_groups: int, target: Path, n: int) -> None:
                 for doc in json.loads(text):
                     new[str(len(new) + 1)] = doc
         out[table] = new
-    target.write_bytes(json.dumps(out, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode())
-    os.chmod(target, 0o600)
+    # Written as the service writes a state (with its checksum, 0600), so that it opens.
+    target.unlink(missing_ok=True)
+    journal_path(target).unlink(missing_ok=True)
+    storage = StateFile(target)
+    storage.write(out)
+    storage.commit()
+    storage.close()
 
 
 IDLE_LABELS = ("config check", "state view", "plan", "outbox scan", "prune")

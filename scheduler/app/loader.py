@@ -86,7 +86,8 @@ def load_config(folder: Path | str) -> Config:
     from scheduler.app.templates import check_templates
 
     # The state folder keeps the hash of the last clean template set (issue 13).
-    problems.extend(check_templates(folder, service.limits, (folder / service.state).parent))
+    state = _resolve(service.state, folder)
+    problems.extend(check_templates(folder, service.limits, state.parent if isinstance(state, Path) else None))
 
     if problems:
         raise ConfigError(problems)

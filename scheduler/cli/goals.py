@@ -62,10 +62,10 @@ def _member(group: Group, email: str) -> str:
 
 def _stored(path: Path, gid: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The group's items from replies and its stored meetings (by cycle); none before a first run."""
-    from scheduler.app.store import Store
-
     if not path.exists():
         return [], {}
+    from scheduler.app.store import Store
+
     with Store(path, lock=False) as store:
         return store.replies.items(gid), {c: m for (g, c), m in store.meetings().items() if g == gid}
 
