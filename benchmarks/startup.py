@@ -20,8 +20,10 @@ the shared machine's load falls on both alike.
 2. Store (point 4): a steady-state state of 1,000 groups, built with benchmarks/tick.py's own
    builders (a year of simulated ticks for 5 groups, `clone_state` to 1,000; ~120 MiB),
    opened as the service opens it (`Store(path)`, holding the lock) in a fresh process:
-   the time of `Store(...)`, the process's peak RSS (VmHWM) after it and before it (the
-   imports), and the time `gc` spent. Medians of STORE_ROUNDS interleaved rounds.
+   the wall and CPU time of `Store(...)` (CPU time is the steadier figure on a shared
+   machine), the time the garbage collector ran meanwhile, the process's peak RSS (VmHWM)
+   after it and before it (the imports), and its RSS once open. Medians of STORE_ROUNDS
+   interleaved rounds.
 
 It measures and reports; it asserts nothing about time.
 """
@@ -52,9 +54,9 @@ OPEN = r"""
 import gc, json, sys, time
 from pathlib import Path
 
-def hwm():
+def status(field):
     with open("/proc/self/status") as f:
-        return next(int(l.split()[1]) for l in f if l.startswith("VmHWM:"))
+        return next(int(l.split()[1]) for l in f if l.startswith(field + ":"))
 
 from scheduler.app.store import Store
 gc_time = [0.0]
@@ -65,14 +67,15 @@ def on_gc(phase, info):
     elif "t" in started:
         gc_time[0] += time.perf_counter() - started.pop("t")
 gc.callbacks.append(on_gc)
-before = hwm()
-t0 = time.perf_counter()
+before = status("VmHWM")
+t0, c0 = time.perf_counter(), time.process_time()
 store = Store(Path(sys.argv[1]))
-took = time.perf_counter() - t0
-after = hwm()
+took, cpu = time.perf_counter() - t0, time.process_time() - c0
+after, rss = status("VmHWM"), status("VmRSS")
 outbox = len(store.planned)
 store.close()
-print(json.dumps({"open": took, "hwm_before": before, "hwm": after, "gc": gc_time[0], "outbox": outbox}))
+print(json.dumps({"open": took, "cpu": cpu, "hwm_before": before, "hwm": after, "rss": rss, "gc": gc_time[0],
+                  "outbox": outbox}))
 """
 
 
@@ -168,20 +171,21 @@ def print_store(runs: dict[str, list[dict]], state: Path) -> None:
     names = list(runs)
     print(f"\n## Opening the store: {state.stat().st_size / 2**20:.1f} MiB, "
           f"{runs[names[0]][0]['outbox']} outbox records; median of {len(runs[names[0]])} interleaved runs\n")
-    print(f"{'tree':<8} {'open s':>8} {'(min-max)':>14} {'gc s':>7} {'peak RSS MiB':>13} "
-          f"{'of which imports':>17} {'store':>7}")
+    print(f"{'tree':<6} {'open s':>7} {'(min-max)':>13} {'CPU s':>6} {'in gc s':>8} {'peak RSS MiB':>13} "
+          f"{'RSS after MiB':>14} {'imports MiB':>12}")
     for n in names:
         rs = runs[n]
         opened = [r["open"] for r in rs]
-        hwm = statistics.median(r["hwm"] for r in rs) / 1024
-        before = statistics.median(r["hwm_before"] for r in rs) / 1024
-        print(f"{n:<8} {statistics.median(opened):>8.2f} {f'({min(opened):.2f}-{max(opened):.2f})':>14} "
-              f"{statistics.median(r['gc'] for r in rs):>7.2f} {hwm:>13.0f} {before:>17.0f} {hwm - before:>7.0f}")
+        med = {k: statistics.median(r[k] for r in rs) for k in ("cpu", "gc", "hwm", "rss", "hwm_before")}
+        print(f"{n:<6} {statistics.median(opened):>7.2f} {f'({min(opened):.2f}-{max(opened):.2f})':>13} "
+              f"{med['cpu']:>6.2f} {med['gc']:>8.2f} {med['hwm'] / 1024:>13.0f} {med['rss'] / 1024:>14.0f} "
+              f"{med['hwm_before'] / 1024:>12.0f}")
     if len(names) == 2:
         a, b = (runs[n] for n in names)
-        t = statistics.median(r["open"] for r in b) / statistics.median(r["open"] for r in a)
-        m = statistics.median(r["hwm"] for r in b) / statistics.median(r["hwm"] for r in a)
-        print(f"\n{names[1]} / {names[0]}: time {t:.2f}x, peak RSS {m:.2f}x")
+        ratio = {k: statistics.median(r[k] for r in b) / statistics.median(r[k] for r in a)
+                 for k in ("open", "cpu", "hwm", "rss")}
+        print(f"\n{names[1]} / {names[0]}: time {ratio['open']:.2f}x, CPU {ratio['cpu']:.2f}x, "
+              f"peak RSS {ratio['hwm']:.2f}x, RSS after opening {ratio['rss']:.2f}x")
 
 
 def machine() -> str:
