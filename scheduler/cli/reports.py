@@ -25,8 +25,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     state = config.path(config.service.state)
     check_state_folder(state)  # "ok" promises the service can save its state
     # The templates passed (load raised otherwise): kept, so the commands after this one do not
-    # check them again, even before the first `run` has made the state folder.
-    keep_clean_check(config.folder, config.service.limits, state.parent)
+    # check them again, even before the first `run` has made the state folder. A state in a
+    # database (`state = "postgresql://..."`, DESIGN.md) has no folder to make.
+    if "://" not in config.service.state:
+        keep_clean_check(config.folder, config.service.limits, state.parent)
     groups = ", ".join(f"{g.id} ({len(g.members)} members)" for g in config.groups.values())
     n = len(config.groups)
     print(f"{config.folder}: ok: {n} group{'s' if n != 1 else ''}: {groups}; mail via {config.service.mail.transport}")

@@ -229,3 +229,13 @@ def test_an_unusable_state_path_is_one_line_not_a_crash(fresh: Path, state: str)
     out = run_validate(fresh)
     assert out.returncode == 2, out.stderr
     assert len(out.stderr.splitlines()) == 1 and "the state cannot be saved" in out.stderr
+
+
+def test_validate_makes_no_folder_for_a_state_in_a_database(fresh: Path) -> None:
+    """A `state` that is a URL (PostgreSQL) names no folder: validate creates none for it."""
+    service = fresh / "service.toml"
+    service.write_text(service.read_text("utf-8").replace('state = "var/state.json"',
+                                                          'state = "postgresql://db.example/friendtor"'), "utf-8")
+    before = sorted(p.relative_to(fresh) for p in fresh.rglob("*"))
+    run_validate(fresh)
+    assert sorted(p.relative_to(fresh) for p in fresh.rglob("*")) == before
