@@ -411,10 +411,17 @@ def clone_state(source: Path, src_groups: int, target: Path, n: int) -> None:
             if by_group.get(src):
                 text = json.dumps(by_group[src], ensure_ascii=False).replace(src, gid(i))
                 for doc in json.loads(text):
+                    if doc.get("message_id"):  # keyed by a hash, not by the group: one per copy
+                        doc["message_id"] = doc["message_id"].replace("@", f".{gid(i)}@", 1)
                     new[str(len(new) + 1)] = doc
         out[table] = new
-    target.write_bytes(json.dumps(out, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode())
-    os.chmod(target, 0o600)
+    # Written as the service writes a state (with its checksum, 0600), so that it opens.
+    target.unlink(missing_ok=True)
+    journal_path(target).unlink(missing_ok=True)
+    storage = StateFile(target)
+    storage.write(out)
+    storage.commit()
+    storage.close()
 
 
 IDLE_LABELS = ("config check", "state view", "plan", "outbox scan", "prune")

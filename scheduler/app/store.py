@@ -5,8 +5,8 @@ knows what the documents mean. The service asks the same questions of the outbox
 a group) every few minutes, so the Store keeps indexes in memory, built when the state is read
 and kept current by its methods, the only ones that change the state, always by document id.
 
-Every document is checked when the state is read: a record with a missing or mistyped field
-stops the service with one line naming it, instead of failing later in the middle of a tick.
+Every document is checked when the state is read (`statedocs`): a record with a missing or
+mistyped field stops the service with one line naming it, instead of failing later in a tick.
 """
 
 from __future__ import annotations
@@ -27,31 +27,11 @@ from scheduler.app.claims import SingleNode
 from scheduler.app.lock import Lock
 from scheduler.app.secret import load_secret
 from scheduler.app.statecheck import check_state_folder
-from scheduler.app.statefile import SCHEMA, StateDB, StateFile
+from scheduler.app.statedocs import DAYS, FIELDS, INSTANTS, KEYS, check_documents  # noqa: F401
+from scheduler.app.statefile import SCHEMA, Loading, StateDB, StateFile
 from scheduler.core.errors import LockedError, StateError  # noqa: F401
-from scheduler.core.outbox import FINISHED, OPEN, Kind, OutboxRecord, payload_from_json, sid
+from scheduler.core.outbox import FINISHED, OPEN, Kind, OutboxRecord
 
-# What the code reads from each table's documents, and its JSON type; `when` fields hold instants
-# or dates as ISO text and must parse.
-_TEXT, _INT, _BOOL, _OBJECT = (str,), (int,), (bool,), (dict,)
-_KIND = {_TEXT: "text", _INT: "a number", _BOOL: "true or false", _OBJECT: "an object"}
-FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
-    "meetings": {"group": _TEXT, "cycle": _TEXT, "uid": _TEXT, "sequence": _INT, "start": _TEXT, "end": _TEXT,
-                 "stamp": _TEXT},
-    "outbox": {"sid": _TEXT, "key": _TEXT, "kind": _TEXT, "group": _TEXT, "recipient": _TEXT, "name": _TEXT,
-               "timezone": _TEXT, "payload": _OBJECT, "status": _TEXT, "attempts": _INT, "created": _TEXT,
-               "updated": _TEXT, "due": _TEXT, "expires": _TEXT},
-    "alerts": {"group": _TEXT, "cycle": _TEXT, "day": _TEXT},
-    "reviews": {"group": _TEXT, "kind": _TEXT, "start": _TEXT, "end": _TEXT},
-    "attendance": {"group": _TEXT, "cycle": _TEXT, "email": _TEXT, "present": _BOOL, "source": _TEXT},
-}
-KEYS = {"meetings": ("group", "cycle"), "outbox": ("sid",), "alerts": ("group", "cycle"),
-        "reviews": ("group", "kind", "end"), "attendance": ("group", "cycle", "email")}  # one record each
-INSTANTS = {"meetings": ("start", "end", "stamp"), "outbox": ("created", "updated", "due", "expires"),
-            **replystate.INSTANTS}
-FIELDS.update(replystate.FIELDS)
-KEYS.update(replystate.KEYS)
-DAYS = {"alerts": ("day",), "reviews": ("start", "end")}
 MEETINGS_KEPT = timedelta(days=400)   # meetings and alerts are forgotten this long after
 
 
@@ -70,12 +50,14 @@ class Store(SingleNode):
             # mid-write (the state itself is intact): clear it so crashes do not pile them up.
             for stale in path.parent.glob(f".{path.name}.*.tmp"):
                 stale.unlink(missing_ok=True)
+        self._loading = Loading(lambda: self.storage.full_bytes + self.storage.journal_bytes)
         try:
-            self.storage = StateFile(path, writable=lock)
-            self.db = StateDB(storage=lambda: self.storage)
-            self._check()
-            self._index()
-            self.replies = replystate.ReplyTables(self.db, self.storage, writable=lock)
+            with self._loading:  # millions of objects at 1,000 groups: see statefile.Loading
+                self.storage = StateFile(path, writable=lock)
+                self.db = StateDB(storage=lambda: self.storage)
+                self._check()
+                self._index()
+                self.replies = replystate.ReplyTables(self.db, self.storage, writable=lock)
             self.secret = load_secret(path, create=lock)  # keys Message-IDs; made by the state's owner
         except BaseException:
             self.close()
@@ -86,6 +68,8 @@ class Store(SingleNode):
     def close(self) -> None:
         if getattr(self, "storage", None):
             self.storage.close()
+        if getattr(self, "_loading", None):
+            self._loading.thaw()
         if self.lock:
             self.lock.release()
 
@@ -106,20 +90,7 @@ class Store(SingleNode):
     # --- reading the state once -------------------------------------------------------------
 
     def _check(self) -> None:
-        for table, fields in FIELDS.items():
-            seen: dict[tuple, str] = {}
-            for doc_id, doc in self.storage.table(table).items():
-                problem = _problem(table, doc, fields)
-                key = tuple(doc[f] for f in KEYS[table]) if problem is None else ()
-                if problem is None and key in seen:
-                    # Two records for one thing: the indexes would see one, and the other would
-                    # live on unseen (a pending copy of a sent message would be sent forever).
-                    problem = f"repeats record {seen[key]} (the same {' and '.join(KEYS[table])})"
-                if problem:
-                    where = f"{self.path}" + (" (with its journal)" if journal_path(self.path).exists() else "")
-                    raise StateError(f"{where}: {table} record {doc_id} {problem}; this is not a state friendtor "
-                                     f"wrote, or it was edited by hand. {HOW_TO}")
-                seen[key] = doc_id
+        check_documents(self.path, self.storage.table)
 
     def _index(self) -> None:
         self._meetings: dict[tuple[str, str], Meeting] = {}
@@ -344,54 +315,6 @@ class Store(SingleNode):
 
         self.db.table(table).update(replace, doc_ids=[doc_id])
         return doc_id
-
-
-def _problem(table: str, doc: Mapping[str, Any], fields: Mapping[str, tuple[type, ...]]) -> str | None:
-    """What is wrong with one stored document, or None."""
-    for name, types in fields.items():
-        if name not in doc:
-            return f"has no {name!r}"
-        value = doc[name]
-        if not isinstance(value, types) or (types is not _BOOL and isinstance(value, bool)):
-            return f"has {name!r} as {_json_kind(value)}, not {_KIND[types]}"
-    parse = {**{f: parse_iso for f in INSTANTS.get(table, ())}, **{f: date.fromisoformat for f in DAYS.get(table, ())}}
-    if table == "outbox":
-        if doc["status"] not in OPEN + FINISHED:
-            return f"has a status that is not one of {', '.join(OPEN + FINISHED)}"
-        if doc["kind"] not in set(Kind):
-            return f"has a kind that is not one of {', '.join(Kind)}"
-        try:
-            payload_from_json(Kind(doc["kind"]), doc["payload"])
-        except KeyError as exc:  # the name of a field the code needs, never a stored value
-            return f"has a payload that does not fit its kind {doc['kind']!r} (no {exc})"
-        except (TypeError, ValueError):
-            return f"has a payload that does not fit its kind {doc['kind']!r} (a value of the wrong form)"
-        if doc["status"] == "retry":
-            parse["next_attempt"] = parse_iso
-        if doc["sid"] != sid(doc["key"], doc["recipient"]):
-            return "has a sid that is not its key|recipient"
-    if (extra := replystate.problem(table, doc)) is not None:
-        return extra
-    if table == "attendance" and not isinstance(doc.get("tentative", False), bool):  # optional: older states lack it
-        return "has a 'tentative' that is not true or false"
-    if table == "meetings" and doc.get("moved_from") is not None:
-        parse["moved_from"] = parse_iso
-    for name, read in parse.items():
-        try:
-            read(doc.get(name))
-        except (AttributeError, TypeError, ValueError):
-            return f"has {name!r} that is not a date{' and time' if read is parse_iso else ''}"
-    return None
-
-
-def _json_kind(value: Any) -> str:
-    """A stored value's JSON type in words: messages say what is wrong, never the value (it is
-    the state's content: names, emails, goals)."""
-    for types, words in ((bool, "true or false"), ((int, float), "a number"), (str, "text"), (list, "a list"),
-                         (dict, "an object")):
-        if isinstance(value, types):
-            return words
-    return "null"
 
 
 def _meeting(d: Mapping[str, Any]) -> Meeting:

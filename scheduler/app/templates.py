@@ -15,19 +15,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
-import resource
+import os
 import time
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import scheduler
 from scheduler.app.files import atomic_write, read_regular
-from scheduler.compose.render import TemplateSources, Templates
-from scheduler.compose.sandbox import Budget
 from scheduler.core.config import Limits
 from scheduler.core.errors import Problem, TemplateProblem
+
+if TYPE_CHECKING:  # the renderer (Jinja) is imported only when templates are rendered
+    from scheduler.compose.render import TemplateSources, Templates
+    from scheduler.compose.sandbox import Budget
 
 # The worker's time to start (a fresh process imports the message pipeline) and the slack
 # over template_seconds it gets per file before it is stopped.
@@ -59,6 +60,8 @@ def _read_folder(folder: Path) -> dict[str, bytes]:
 def load_templates(override: Path | None, limits: Limits | None = None) -> Templates:
     """The templates with a config folder's `templates/` (if it exists) over the bundled ones,
     each rendering within `limits` (the defaults without)."""
+    from scheduler.compose.render import TemplateSources, Templates
+
     folder = override if override is not None and override.is_dir() else None
     sources = TemplateSources(
         override=_read_folder(folder) if folder else {},
@@ -69,6 +72,8 @@ def load_templates(override: Path | None, limits: Limits | None = None) -> Templ
 
 
 def budget(limits: Limits) -> Budget:
+    from scheduler.compose.sandbox import Budget
+
     return Budget(limits.template_seconds, limits.template_chars, time.monotonic)
 
 
@@ -136,14 +141,48 @@ def _checked(state_folder: Path, key: str) -> bool:
 
 
 def _remember(state_folder: Path, key: str) -> None:
-    # Only into a state folder that exists (validate creates none); a failure to write costs
-    # the next command a check, nothing more.
-    if not state_folder.is_dir():
-        return
+    # Only into a state folder that exists (see keep_clean_check for the one command that
+    # creates it); a failure to write costs the next command a check, nothing more.
     try:
-        atomic_write(state_folder / CHECKED_FILE, json.dumps({"clean": key}).encode())
-    except OSError:
+        if state_folder.is_dir():
+            atomic_write(state_folder / CHECKED_FILE, json.dumps({"clean": key}).encode())
+    except (OSError, ValueError):  # ValueError: a NUL in the name (the state's own check says so)
         pass
+
+
+def keep_clean_check(folder: Path, limits: Limits, state_folder: Path) -> None:
+    """After the config folder `folder` loaded without a problem (so its templates are clean),
+    keep that answer in `state_folder`, creating the folder first if it does not exist yet.
+
+    `validate` calls this: it is the first command of a new installation, and without it
+    every command before the first `run` (which creates the state folder) rendered the samples
+    again. The folder is made as `run` makes it (0700), and only below a folder that belongs
+    to the user running the command: an operator validating as root must not leave a root-owned
+    state folder that the service's own user then cannot write into."""
+    override = folder / "templates"
+    key = _content_key(override if override.is_dir() else None, limits)
+    if key is None or _checked(state_folder, key):
+        return
+    if _create_own(state_folder):
+        _remember(state_folder, key)
+
+
+def _create_own(folder: Path) -> bool:
+    """Whether `folder` exists, once created (0700) if the nearest existing folder above it is this user's."""
+    above = folder
+    try:
+        if folder.is_dir():
+            return True
+        while not above.exists():
+            if above.parent == above:
+                return False
+            above = above.parent
+        if not above.is_dir() or above.stat().st_uid != os.geteuid():
+            return False
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except (OSError, ValueError):  # a name too long or with a NUL, a read-only disk, a race
+        return False
+    return True
 
 
 @lru_cache(maxsize=32)
@@ -171,6 +210,8 @@ def _check_in_worker(templates: Templates, limits: Limits) -> tuple[Problem, ...
     template_seconds (plus slack) or the worker dies (out of memory): then the file it was
     rendering is the problem. The worker is forked from a clean server process (forkserver),
     never from the service, whose threads may hold locks."""
+    import multiprocessing
+
     ctx = multiprocessing.get_context("forkserver")
     ours, theirs = ctx.Pipe(duplex=False)
     worker = ctx.Process(target=_worker, args=(templates.sources, limits, theirs), daemon=True)
@@ -205,6 +246,10 @@ def _stopped(templates: Templates, name: str | None, message: str) -> Problem:
 def _worker(sources: TemplateSources, limits: Limits, conn: Any) -> None:
     """In the worker: memory capped at what it has plus template_memory_mb (a template that
     builds too much gets MemoryError, said as a problem of its file), then the check."""
+    import resource
+
+    from scheduler.compose.render import Templates
+
     try:
         with open("/proc/self/statm") as statm:
             have = int(statm.read().split()[0]) * resource.getpagesize()

@@ -7,10 +7,13 @@ from __future__ import annotations
 import argparse
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from scheduler.core.config import Config, Group
 from scheduler.core.errors import UsageError
 from scheduler.core.fields import FIRST_YEAR, LAST_YEAR, did_you_mean
+
+if TYPE_CHECKING:  # the config's models come with load(), which every command using them calls
+    from scheduler.core.config import Config, Group
 
 # Dates and instants on the command line are held to the years config dates may use, so that
 # whatever the planner adds to them (a window, a cycle, two years of look-ahead) stays a date.

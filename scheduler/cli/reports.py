@@ -1,5 +1,8 @@
 """The read-only commands: validate, slots, preview and status. They read the config, the
-calendars and the service's state (beside a running service, without its lock), and change nothing."""
+calendars and the service's state (beside a running service, without its lock), and change nothing.
+
+Each command imports what only it uses inside its body: `validate` loads neither the calendar
+gateways (`wiring`) nor the slot finder."""
 
 from __future__ import annotations
 
@@ -8,7 +11,6 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from scheduler.cli import wiring
 from scheduler.cli.arguments import (group_of, instant, load, output_path, parse_date, stored_meetings,
                                      write_output)
 from scheduler.core.config import Config, Group
@@ -17,12 +19,16 @@ from scheduler.core.errors import UsageError
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from scheduler.app.statecheck import check_state_folder
+    from scheduler.app.templates import keep_clean_check
 
     from scheduler.core.config import is_database
 
     config = load(args)
     if not is_database(config.service.state):  # a database is checked by connecting, at `run`
         check_state_folder(config.path(config.service.state))  # "ok" promises the service can save its state
+    # The templates passed (load raised otherwise): kept, so the commands after this one do not
+    # check them again, even before the first `run` has made the state folder.
+    keep_clean_check(config.folder, config.service.limits, config.service.local_folder(config.folder))
     groups = ", ".join(f"{g.id} ({len(g.members)} members)" for g in config.groups.values())
     n = len(config.groups)
     print(f"{config.folder}: ok: {n} group{'s' if n != 1 else ''}: {groups}; mail via {config.service.mail.transport}")
@@ -40,6 +46,7 @@ def _history(config: Config, group: Group, now: datetime, stored: dict):
 
 def cmd_slots(args: argparse.Namespace) -> int:
     from scheduler.core.cycles import next_window, range_window
+    from scheduler.cli import wiring
     from scheduler.cli.slotreport import as_json, as_table
     from scheduler.core.crossgroup import busy_elsewhere, with_busy
     from scheduler.core.slots import find_slots
@@ -103,6 +110,7 @@ def _weekday_names(group: Group) -> list[str]:
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
+    from scheduler.cli import wiring
     from scheduler.cli.preview import preview
 
     output_path(args.eml, "--eml"), output_path(args.html, "--html")

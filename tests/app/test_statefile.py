@@ -173,3 +173,118 @@ def test_removing_an_id_twice_in_one_call_removes_it_once(tmp_path):
     table.insert({"n": 1})
     assert table.remove(doc_ids=[1, 1]) == [1] and len(table) == 0
     storage.close()
+
+
+# --- loading a large state: the garbage collector paused, a large state frozen (issue 13) -------
+
+def small_state(tmp_path):
+    from scheduler.app.store import Store
+
+    path = tmp_path / "state.json"
+    with Store(path) as store:
+        store.db.table("alerts").insert({"group": "g", "cycle": "2027-03", "day": "2027-03-01"})
+        store.commit()
+    return path
+
+
+@pytest.fixture
+def gc_state():
+    """The collector's state as the test found it, given back afterwards."""
+    import gc
+
+    enabled = gc.isenabled()
+    yield gc
+    gc.unfreeze()
+    (gc.enable if enabled else gc.disable)()
+
+
+def test_the_collector_is_paused_while_loading_and_running_after(tmp_path, monkeypatch, gc_state):
+    """While the state is read the collector is off; once the store is open it is on again."""
+    from scheduler.app import store as store_module
+
+    path = small_state(tmp_path)
+    seen = []
+    real = store_module.check_documents
+    monkeypatch.setattr(store_module, "check_documents", lambda *a: (seen.append(gc_state.isenabled()), real(*a)))
+    gc_state.enable()
+    with store_module.Store(path):
+        assert gc_state.isenabled()
+    assert seen == [False]
+
+
+def test_a_collector_turned_off_by_the_program_stays_off(tmp_path, gc_state):
+    """Loading gives back the collector as it found it."""
+    from scheduler.app.store import Store
+
+    path = small_state(tmp_path)
+    gc_state.disable()
+    with Store(path):
+        assert not gc_state.isenabled()
+
+
+def test_a_large_state_is_frozen_until_the_store_closes(tmp_path, monkeypatch, gc_state):
+    """From FREEZE_MIN bytes on, what was loaded is frozen out of the collector's sight while the
+    store is open (later collections do not walk it); closing gives it back. Below, nothing is."""
+    from scheduler.app.store import Store
+
+    path = small_state(tmp_path)
+    gc_state.unfreeze()
+    with Store(path, lock=False):
+        assert gc_state.get_freeze_count() == 0
+    monkeypatch.setattr(statefile, "FREEZE_MIN", 0)
+    with Store(path, lock=False):
+        assert gc_state.get_freeze_count() > 0
+    assert gc_state.get_freeze_count() == 0
+
+
+def test_a_state_that_fails_to_load_leaves_the_collector_running_and_nothing_frozen(tmp_path, monkeypatch,
+                                                                                    gc_state):
+    """A damaged state stops with its one line; the collector is back on, nothing frozen."""
+    from scheduler.app.store import Store
+    from scheduler.core.errors import StateError
+
+    path = small_state(tmp_path)
+    raw = path.read_bytes()
+    path.write_bytes(raw.replace(b"2027-03-01", b"2027-03-02"))  # still JSON, but not what was summed
+    monkeypatch.setattr(statefile, "FREEZE_MIN", 0)
+    gc_state.enable()
+    gc_state.unfreeze()
+    with pytest.raises(StateError, match="checksum does not match"):
+        Store(path)
+    assert gc_state.isenabled() and gc_state.get_freeze_count() == 0
+
+
+DOCUMENTS = [
+    {"meta": {"1": {"schema": 3, "generation": 7}}, "outbox": {"1": {"name": "Zoë Ó Súilleabháin 山田",
+                                                                   "payload": {"dates": ["2027-03-01"], "x": 1.5},
+                                                                   "last_error": None, "done": False, "n": -12}}},
+    {"items": {"2": {"text": "tab\tquote\" back\\slash \u2028 \U0001F600", "big": 2 ** 62}}},
+    {},
+]
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=["unicode-and-types", "escapes", "empty"])
+def test_the_fast_parser_reads_what_json_wrote_as_json_reads_it(document):
+    """The state's bytes (as friendtor writes them) parse to the same documents with msgspec
+    as with the standard library."""
+    import json
+
+    raw = json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+    assert statefile._parse(raw) == json.loads(raw) == document
+
+
+@pytest.mark.parametrize("damage, says", [(b"\xff\xfe", "not UTF-8 text"), (b'{"meta": {', "not JSON at line 1"),
+                                          (b"\xef\xbb\xbf{}", "not JSON at line 1"), (b"{} x", "not JSON at line 1")])
+@pytest.mark.parametrize("fast", [True, False], ids=["msgspec", "json"])
+def test_a_damaged_file_is_worded_the_same_with_or_without_the_fast_parser(tmp_path, monkeypatch, damage, says,
+                                                                          fast):
+    """What msgspec refuses is read again by the standard library, so the one line is the one
+    friendtor always gave; an environment without msgspec reads states as before."""
+    from scheduler.core.errors import StateError
+
+    if not fast:
+        monkeypatch.setattr(statefile, "_msgspec", None)
+    path = tmp_path / "state.json"
+    path.write_bytes(damage)
+    with pytest.raises(StateError, match=says):
+        StateFile(path)

@@ -486,6 +486,34 @@ def test_a_record_missing_or_mistyped_fields_stops_with_one_line(tmp_path, capsy
     assert state.read_bytes() == content
 
 
+def many_sends(n: int, **last) -> dict:
+    """n outbox documents sharing their time texts, as the twelve recipients of a message do;
+    `last` changes the last one."""
+    docs = {str(i): send_doc("invite:g:2027-03", f"m{i}@x.example", sid=f"invite:g:2027-03|m{i}@x.example")
+            for i in range(1, n + 1)}
+    docs[str(n)].update(last)
+    return docs
+
+
+@pytest.mark.parametrize("tables, says", [
+    ({"outbox": many_sends(300, due="2027-02-30T00:00:00Z")}, "outbox record 300 has 'due' that is not a date"),
+    ({"outbox": many_sends(300, attempts=False)}, "outbox record 300 has 'attempts' as true or false, not a number"),
+    ({"outbox": many_sends(3), "alerts": {"1": {"group": "g", "cycle": "2027-03", "day": "2027-03-01T00:00:00Z"}}},
+     "alerts record 1 has 'day' that is not a date"),
+], ids=["bad-time-after-many-good", "bool-after-many-good", "instant-as-day"])
+def test_time_texts_read_once_are_still_judged_by_each_field(tmp_path, capsys, tables, says):
+    """Each distinct time text is read once per kind of field (issue 13: the check of a large
+    state): a bad text after hundreds of good ones is still named, and a text that is a fine
+    instant elsewhere is still no date."""
+    one_group_config(tmp_path)
+    state = tmp_path / "var" / "state.json"
+    state.parent.mkdir()
+    state.write_text(json.dumps({"meta": {"1": {"schema": 2}}, **tables}))
+    assert main(["run", "--once", "--config", str(tmp_path)]) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"{state}: {says}"), line
+
+
 # --- the journal and the indexes agree with the state, whatever happens -------------------------
 
 KEYS = st.sampled_from(["invite:g:2027-03", "invite:g:2027-04", "agenda:g:2027-03", "nudge:g:2027-03-10",

@@ -1,10 +1,13 @@
 """Commands start at once (issue 13, point 2): the region check needs no `holidays` import, the
-static region list stays the same as the installed `holidays` package's, a clean template set is
-not rendered again until a byte of it changes, and `validate` loads no Google client or PIL."""
+static region list stays the same as the installed `holidays` package's, a time zone is
+accepted without listing every zone on the system, and a clean template set is not rendered
+again until a byte of it changes, from the first `validate` on (it creates the state folder).
+What each command imports: test_startup_imports.py."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -12,7 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from scheduler.app.templates import CHECKED_FILE
+from scheduler.app.templates import CHECKED_FILE, keep_clean_check
+from scheduler.core.config import Limits
+from scheduler.core.errors import ConfigError
+from scheduler.core.fields import _zone_name
 from scheduler.core.regions import HOLIDAYS_VERSION, holiday_regions
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -120,13 +126,116 @@ def test_a_garbage_cache_file_is_ignored_and_rewritten(folder: Path, garbage: by
     assert load(folder) == (False, "")
 
 
-def test_validate_does_not_import_google_or_pil() -> None:
-    """`friendtor validate` of the example loads neither googleapiclient nor PIL."""
-    code = ("import sys\n"
-            "from scheduler.cli.main import main\n"
-            "rc = main(['validate', '--config', sys.argv[1]])\n"
-            "print(rc, [m for m in ('googleapiclient', 'PIL') if m in sys.modules])\n")
-    out = subprocess.run([sys.executable, "-c", code, str(EXAMPLE)], capture_output=True,
-                         text=True, cwd=REPO_ROOT, timeout=120)
+# --- time zones: a quick yes, the same answers ----------------------------------------------
+
+ODD_ZONES = ["posixrules", "posix/Europe/London", "right/UTC", "Europe", "Europe/London/", "./Europe/London",
+             "../zoneinfo/UTC", "/usr/share/zoneinfo/UTC", "zone.tab", "tzdata.zi", "+VERSION", "utc",
+             "europe/london", "Asia/Kolkata ", "", "Europe/London\x00", "a" * 300, "UTC", "Etc/GMT+5",
+             "America/St_Johns", "Australia/Adelaide", "localtime", "Factory", "EST5EDT"]
+
+
+def test_every_zone_on_the_system_is_accepted() -> None:
+    """Each name `zoneinfo.available_timezones()` lists is a valid zone."""
+    import zoneinfo
+
+    for name in sorted(zoneinfo.available_timezones()):
+        assert _zone_name(name) == name
+
+
+@pytest.mark.parametrize("name", ODD_ZONES, ids=range(len(ODD_ZONES)))
+def test_a_zone_is_accepted_exactly_when_the_system_lists_it(name: str) -> None:
+    """Loading the one zone (the quick path) accepts no name that `available_timezones()`
+    leaves out: special files, folders, the posix/ and right/ copies, other spellings."""
+    import zoneinfo
+
+    try:
+        accepted = _zone_name(name) == name
+    except Exception:  # pydantic's error for a refused value
+        accepted = False
+    assert accepted == (name in zoneinfo.available_timezones())
+
+
+# --- the check kept from the first validate on ------------------------------------------------
+
+def run_validate(folder: Path) -> subprocess.CompletedProcess:
+    code = "import sys\nfrom scheduler.cli.main import main\nsys.exit(main(['validate', '--config', sys.argv[1]]))\n"
+    return subprocess.run([sys.executable, "-c", code, str(folder)], capture_output=True, text=True,
+                          cwd=REPO_ROOT, timeout=120)
+
+
+@pytest.fixture
+def fresh(tmp_path: Path) -> Path:
+    """A copy of config/example as unpacked: no state folder (var/) yet."""
+    target = tmp_path / "config"
+    shutil.copytree(EXAMPLE, target, ignore=shutil.ignore_patterns("var"))
+    return target
+
+
+def test_the_first_validate_keeps_the_check(fresh: Path) -> None:
+    """`validate` before any `run` creates the state folder (0700, as `run` would) with the
+    kept check in it: the next command does not render the templates again."""
+    out = run_validate(fresh)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip().splitlines()[-1] == "0 []"
+    assert (fresh / "var").stat().st_mode & 0o777 == 0o700
+    assert (fresh / "var" / CHECKED_FILE).stat().st_mode & 0o777 == 0o600
+    assert load(fresh) == (False, "")
+
+
+def test_other_commands_create_no_state_folder(fresh: Path) -> None:
+    """Loading the config (slots, preview, status...) checks the templates but creates nothing."""
+    assert load(fresh) == (True, "")
+    assert load(fresh) == (True, "")
+    assert not (fresh / "var").exists()
+
+
+def test_a_broken_template_is_never_kept_by_validate(fresh: Path) -> None:
+    """A validate that reports a template problem creates no state folder and keeps nothing."""
+    (fresh / "templates").mkdir()
+    (fresh / "templates" / "invite.txt").write_text(BROKEN_INVITE, "utf-8")
+    out = run_validate(fresh)
+    assert out.returncode == 2 and "'nmae'" in out.stderr
+    assert not (fresh / "var").exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root to hand a folder to another user")
+def test_validate_creates_no_state_folder_under_another_users_folder(fresh: Path) -> None:
+    """Run by root (an operator) on a folder that belongs to another user (the service's),
+    validate makes no root-owned state folder there that the service could not write into."""
+    for path in [fresh, *fresh.rglob("*")]:
+        os.chown(path, 65534, 65534)
+    out = run_validate(fresh)
+    assert out.returncode == 0, out.stderr
+    assert not (fresh / "var").exists()
+
+
+@pytest.mark.parametrize("where", ["a file in the way", "a name too long", "a NUL in the name"])
+def test_a_state_folder_that_cannot_be_made_costs_only_the_kept_check(fresh: Path, where: str) -> None:
+    """Keeping the check never fails the command: without a usable folder nothing is kept."""
+    (fresh / "blocker").write_text("not a folder")
+    state_folder = {"a file in the way": fresh / "blocker" / "var", "a name too long": fresh / ("x" * 300),
+                    "a NUL in the name": fresh / "v\0ar"}[where]
+    keep_clean_check(fresh, Limits(), state_folder)
+    assert sorted(p.name for p in fresh.iterdir()) == sorted(["blocker", *(p.name for p in EXAMPLE.iterdir()
+                                                                        if p.name != "var")])
+
+
+@pytest.mark.parametrize("state", ["x" * 300 + "/state.json", "groups/k-club.toml/state.json"],
+                         ids=["name too long", "a file as the folder"])
+def test_an_unusable_state_path_is_one_line_not_a_crash(fresh: Path, state: str) -> None:
+    """Where the kept check would go is the state's folder: when it cannot be used, validate says
+    so in the state's one line (exit 2), and never fails while keeping the check."""
+    service = fresh / "service.toml"
+    service.write_text(service.read_text("utf-8").replace('state = "var/state.json"', f'state = "{state}"'), "utf-8")
+    out = run_validate(fresh)
+    assert out.returncode == 2, out.stderr
+    assert len(out.stderr.splitlines()) == 1 and "the state cannot be saved" in out.stderr
+
+
+def test_validate_makes_no_folder_for_a_state_in_a_database(fresh: Path) -> None:
+    """A `state` that is a URL (PostgreSQL) names no folder: validate creates none for it."""
+    service = fresh / "service.toml"
+    service.write_text(service.read_text("utf-8").replace('state = "var/state.json"',
+                                                          'state = "postgresql://db.example/friendtor"'), "utf-8")
+    before = sorted(p.relative_to(fresh) for p in fresh.rglob("*"))
+    run_validate(fresh)
+    assert sorted(p.relative_to(fresh) for p in fresh.rglob("*")) == before

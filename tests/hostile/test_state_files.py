@@ -140,11 +140,14 @@ def test_a_disk_out_of_inodes_is_one_line(tmp_path, capsys, monkeypatch):
 
 
 def test_a_writable_folder_with_room_passes_and_leaves_no_probe(tmp_path, capsys):
-    """validate says ok for a usable folder, even one still to be created, and leaves nothing behind."""
+    """validate says ok for a usable folder, even one still to be created, and leaves no probe
+    behind; the folder is created as `run` would (0700), holding only the kept template check."""
     folder = config(tmp_path / "cfg", state="not/yet/state.json")
     capsys.readouterr()
     assert main(["validate", "--config", str(folder)]) == 0
-    assert not (folder / "not").exists() and not [p for p in folder.iterdir() if "probe" in p.name]
+    assert not [p for p in folder.rglob("*") if "probe" in p.name]
+    assert [p.name for p in (folder / "not" / "yet").iterdir()] == [".templates-checked.json"]
+    assert (folder / "not" / "yet").stat().st_mode & 0o777 == 0o700
 
 
 def enospc(*args, **kwargs):
