@@ -8,7 +8,7 @@ advisory lock per group and leases on outbox rows.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from scheduler.core.outbox import OutboxRecord, Status
@@ -17,9 +17,9 @@ from scheduler.core.outbox import OutboxRecord, Status
 class SingleNode:
     """Claims for a state with one owner: all of it (mixed into the Store, whose update_sends it uses)."""
 
-    def claim_groups(self, groups: Iterable[str]) -> list[str]:
+    def claim_groups(self, sets: Iterable[Sequence[str]]) -> list[str]:
         """The groups this process may plan now, until the next commit: all of them."""
-        return list(groups)
+        return [g for s in sets for g in s]
 
     def wait_for_planners(self, groups: Iterable[str]) -> None:
         """Nobody else plans: nothing to wait for."""

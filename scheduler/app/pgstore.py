@@ -6,8 +6,8 @@ commit drops it. What differs is who else is there: several `friendtor run` node
 the database, so nothing is cached between questions, and two things are claimed:
 
 - planning a group: `claim_groups` takes a transaction-scoped advisory lock per group
-  (`pg_try_advisory_xact_lock`); a group another node is planning is left to it, and the lock
-  goes with the commit that records the plan;
+  (`pg_try_advisory_xact_lock`), for groups that share members all or none; a group another
+  node is planning is left to it, and the lock goes with the commit that records the plan;
 - sending a message: `claim_sends` takes due outbox rows with `FOR UPDATE SKIP LOCKED`, marks
   them "sending" with this node's id and a lease from the database's clock (one clock for all
   nodes); a row whose lease ran out (its node died) is due again, and its resend carries the
@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import os
 import socket
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from datetime import date, datetime, timedelta
 from types import MappingProxyType
@@ -195,12 +195,24 @@ class PgStore:
 
     # --- claims: which groups this node plans, which messages it sends ----------------------
 
-    def claim_groups(self, groups: Iterable[str]) -> list[str]:
-        """The groups no other node is planning now, locked for this node until the next commit.
-        A reader (a dry run) takes no lock: it records nothing, and must not keep nodes waiting."""
-        groups = list(groups)
-        if not groups or not self.lock:
-            return groups
+    def claim_groups(self, sets: Iterable[Sequence[str]]) -> list[str]:
+        """The groups of every set (groups sharing members, in planning order) that no other node
+        is planning now, locked for this node until the next commit; a set is planned whole or
+        not at all, so a person in two groups is never planned on two nodes at once. A reader (a
+        dry run) takes no lock: it records nothing, and must not keep nodes waiting."""
+        sets = [tuple(s) for s in sets if s]
+        if not sets or not self.lock:
+            return [g for s in sets for g in s]
+        # The set's first group is its gate: nodes with the same config take it first, so the one
+        # holding it gets the rest. The rest are locked too: a node whose config (mid-reload)
+        # draws the sets differently must still find each group taken.
+        heads = set(self._try_locks([s[0] for s in sets]))
+        rest = set(self._try_locks([g for s in sets if s[0] in heads for g in s[1:]]))
+        return [g for s in sets if s[0] in heads and rest.issuperset(s[1:]) for g in s]
+
+    def _try_locks(self, groups: list[str]) -> list[str]:
+        if not groups:
+            return []
         return [g for g, in self.q("SELECT g FROM unnest(%s::text[]) AS g "
                                    "WHERE pg_try_advisory_xact_lock(hashtext('friendtor plan ' || g))", (groups,))]
 

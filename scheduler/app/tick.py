@@ -17,6 +17,7 @@ from scheduler.app.store import iso
 from scheduler.app.stores import StateStore
 from scheduler.app.templates import load_templates
 from scheduler.app.watcher import ConfigWatcher
+from scheduler.core import crossgroup
 from scheduler.core.availability import Availability
 from scheduler.core.config import Config, Group
 from scheduler.core.cycles import Window
@@ -186,9 +187,10 @@ class Runner:
 
     def _groups_to_plan(self) -> Config:
         """The config in force, with the groups no other node is planning now (a TinyDB state has
-        one owner: all of them). The claim lasts until the commit that records the plan."""
+        one owner: all of them), groups that share members claimed together (each sees the
+        others' meetings as busy time). The claim lasts until the commit that records the plan."""
         config = self.config
-        mine = self.store.claim_groups(config.groups)
+        mine = self.store.claim_groups(crossgroup.sharing_sets(config))
         if len(mine) == len(config.groups):
             return config
         return config.model_copy(update={"groups": {gid: config.groups[gid] for gid in mine}})
