@@ -12,6 +12,7 @@ from scheduler.core.availability import Availability, Busy
 from scheduler.core.config import Group
 from scheduler.core.cycles import range_window
 from scheduler.core.outbox import OutboxRecord
+from scheduler.core.planner import Plan, StateView, plan
 from scheduler.core.slots import find_slots
 
 UTC = ZoneInfo("UTC")
@@ -115,3 +116,35 @@ def with_conference(folder: Path) -> Path:
         text = text.replace(line, line + 'conferences = ["PAS 2027"]\n')
     toml.write_text(text, "utf-8")
     return folder
+
+
+def no_busy(group, window):
+    """Availability with nobody busy: every member free within their hours."""
+    return {}
+
+
+class PlannedState:
+    """An in-memory outbox and meeting table, applying plans as the service does (the planner's
+    tests tick it through months without a store)."""
+
+    def __init__(self):
+        self.meetings, self.sent, self.sends, self.invited, self.alerts = {}, set(), [], {}, {}
+
+    def view(self) -> StateView:
+        return StateView(dict(self.meetings), frozenset(self.sent), {k: dict(v) for k, v in self.invited.items()},
+                         dict(self.alerts))
+
+    def apply(self, p: Plan) -> Plan:
+        for m in p.meetings:
+            self.meetings[(m.group, m.cycle)] = m
+        for g, c, d in p.alerts:
+            self.alerts[(g, c)] = d
+        for s in p.sends:
+            self.sent.add(s.sid)
+            self.sends.append(s)
+            if s.key.startswith("invite:"):
+                self.invited.setdefault(s.key, {})[s.recipient] = (s.name, s.timezone, s.due.isoformat())
+        return p
+
+    def tick(self, config, now: datetime, availability=no_busy) -> Plan:
+        return self.apply(plan(config, self.view(), now, availability))

@@ -17,7 +17,7 @@ from scheduler.core.availability import Availability, Busy
 from scheduler.core.config import Config, Group, Service
 from scheduler.core.meetings import Meeting
 from scheduler.core.outbox import Kind, OutboxRecord
-from scheduler.core.planner import Plan, StateView, plan
+from builders import PlannedState as State
 
 MAYA = {"name": "Maya Chen", "email": "Maya.Chen@uni-a.example", "timezone": "America/New_York"}
 ANA = {"name": "Ana Souza", "email": "ana@uni-c.example", "timezone": "Europe/London"}
@@ -42,27 +42,6 @@ def cfg(*groups: Group) -> Config:
 
 def free(group, window):
     return {}
-
-
-class State:
-    """Meetings and planned sends, applied as the service applies a plan."""
-
-    def __init__(self):
-        self.meetings, self.sent, self.sends, self.invited, self.alerts = {}, set(), [], {}, {}
-
-    def tick(self, config: Config, now: datetime, availability=free) -> Plan:
-        p = plan(config, StateView(dict(self.meetings), frozenset(self.sent), self.invited, dict(self.alerts)),
-                 now, availability)
-        for m in p.meetings:
-            self.meetings[(m.group, m.cycle)] = m
-        for g, c, d in p.alerts:
-            self.alerts[(g, c)] = d
-        for s in p.sends:
-            self.sent.add(s.sid)
-            self.sends.append(s)
-            if s.key.startswith("invite:"):
-                self.invited.setdefault(s.key, {})[s.recipient] = (s.name, s.timezone, s.due.isoformat())
-        return p
 
 
 def overlap(a: Meeting, b: Meeting) -> bool:

@@ -18,7 +18,8 @@ from scheduler.core import crossgroup, gatherings
 from scheduler.core.config import Conference, Config, Group, Service
 from scheduler.core.meetings import Meeting
 from scheduler.core.outbox import Kind, MeetingPayload, OutboxRecord, PeriodPayload, Send, expires
-from scheduler.core.planner import Plan, StateView, plan
+from scheduler.core.planner import Plan, StateView
+from builders import PlannedState as State
 
 # Members in New York, Kolkata and St John's; the conference in Lisbon, where nobody lives.
 MAYA = {"name": "Maya Chen", "email": "maya@uni-a.example", "timezone": "America/New_York", "conferences": ["EAPS 2027"]}
@@ -43,23 +44,6 @@ def grp(members=(MAYA, RAVI, AOIFE, JO), gid: str = "g", name: str = "K Club", *
 def cfg(*groups: Group, conferences=(EAPS,)) -> Config:
     return Config(folder=Path("/nonexistent"), service=Service(conferences=conferences),
                   groups={g.id: g for g in groups or (grp(),)})
-
-
-class State:
-    def __init__(self):
-        self.meetings, self.sent, self.sends, self.invited = {}, set(), [], {}
-
-    def tick(self, config: Config, now: datetime) -> Plan:
-        p = plan(config, StateView(dict(self.meetings), frozenset(self.sent), self.invited, {}), now,
-                 lambda g, w: {})
-        for m in p.meetings:
-            self.meetings[(m.group, m.cycle)] = m
-        for s in p.sends:
-            self.sent.add(s.sid)
-            self.sends.append(s)
-            if s.key.startswith("invite:"):
-                self.invited.setdefault(s.key, {})[s.recipient] = (s.name, s.timezone, s.due.isoformat())
-        return p
 
 
 def gathering_sends(p: Plan) -> list[Send]:

@@ -13,6 +13,7 @@ from scheduler.core.config import Config, Group, Service
 from scheduler.compose.select import Skip, World, message_for
 from scheduler.core.planner import Plan, StateView, plan
 from scheduler.app.templates import load_templates
+from builders import PlannedState as State
 
 MEMBERS = [
     {"name": "Maya Chen", "email": "maya@uni-a.example", "timezone": "America/New_York", "required": True},
@@ -38,31 +39,6 @@ def free(group, window):
 
 def at(*args) -> datetime:
     return datetime(*args, tzinfo=UTC)
-
-
-class State:
-    """An in-memory outbox and meeting table, applying plans as the service does."""
-
-    def __init__(self):
-        self.meetings, self.sent, self.invited, self.alerts = {}, set(), {}, {}
-
-    def view(self) -> StateView:
-        return StateView(dict(self.meetings), frozenset(self.sent), {k: dict(v) for k, v in self.invited.items()},
-                         dict(self.alerts))
-
-    def apply(self, p: Plan) -> Plan:
-        for m in p.meetings:
-            self.meetings[(m.group, m.cycle)] = m
-        for g, c, d in p.alerts:
-            self.alerts[(g, c)] = d
-        for s in p.sends:
-            self.sent.add(s.sid)
-            if s.key.startswith("invite:"):
-                self.invited.setdefault(s.key, {})[s.recipient] = (s.name, s.timezone, s.due.isoformat())
-        return p
-
-    def tick(self, cfg, now, availability=free) -> Plan:
-        return self.apply(plan(cfg, self.view(), now, availability))
 
 
 def kinds(p: Plan, cycle: str = "2027-03") -> list[tuple[str, str]]:
