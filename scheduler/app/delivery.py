@@ -22,7 +22,7 @@ from scheduler.compose.build import shared_event
 from scheduler.compose.render import TemplateProblem, Templates
 from scheduler.compose.select import Skip, World, message_for
 from scheduler.core.config import Config
-from scheduler.core.errors import SendError
+from scheduler.core.errors import SendError, StateUnavailable
 from scheduler.core.log import event
 from scheduler.core.outbox import Kind, MeetingPayload, OutboxRecord, Status, retry_delay
 from scheduler.core.ports import Publisher, Transport, transport_session
@@ -124,6 +124,11 @@ class Delivery:
             message = message_for(record, self.config, world, templates, now)
         except TemplateProblem as exc:
             return self._failed(tried, f"template problem: {exc.problem()}", True, now, report, where)
+        except StateUnavailable:
+            # The state database went away while the message was built (the config in force reads
+            # members' items from it): the tick stops, the record stays as claimed, and its lease
+            # brings it back; it is no fault of this message.
+            raise
         except Exception as exc:  # a bug with this one record: fail it, never the whole queue
             # The exception's text may quote what it choked on (a file, a value): the record, the
             # log line and the coordinators' alert say what happened in friendtor's words; the

@@ -168,7 +168,11 @@ def test_a_database_restart_mid_tick_the_service_waits_says_so_once_and_goes_on(
             try:
                 wait_for(lambda: len(slowish_smtp.received) >= 20, 60, "sending under way")
                 _commands.pg_ctl(["-w", "-m", "fast", "restart"], pgdata=server.pgdata, user=server.system_user)
+                give_up = time.monotonic() + 180
                 while len(rows(url, "doc->>'status' = 'sent'")) < GROUPS * MEMBERS:
+                    failed = rows(url, "doc->>'status' = 'failed'")
+                    assert not failed, f"the restart failed messages for good: {failed[:3]}"
+                    assert time.monotonic() < give_up, "not every message was sent after the restart"
                     signals.wake = True   # a tick now (SIGUSR1's way), not at the next minute
                     wait_for(lambda: not signals.wake, 60, "the tick to start")
                     time.sleep(0.5)

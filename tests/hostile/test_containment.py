@@ -139,3 +139,30 @@ def test_a_message_that_cannot_be_built_fails_alone_in_friendtors_words(tmp_path
         assert len([r for r in report.sent if r.kind == Kind.INVITE]) == 22
         errors = {r.last_error for r in store.sends() if r.status == Status.FAILED}
     assert errors == {"internal error (KeyError) while preparing the message; the operator's log has the details"}
+
+
+def test_a_state_database_lost_while_a_message_is_built_fails_no_message(tmp_path, monkeypatch):
+    """The state going away mid-delivery stops the tick; the message is not failed for it (it is sent later)."""
+    from scheduler.app import delivery
+    from scheduler.core.errors import StateUnavailable
+
+    victim = "daniel.okafor@lakeshore-u.example"
+    real = delivery.message_for
+
+    def database_gone(record, *args, **kwargs):
+        if record.recipient == victim:
+            raise StateUnavailable("cannot reach the state database")
+        return real(record, *args, **kwargs)
+
+    monkeypatch.setattr(delivery, "message_for", database_gone)
+    folder = two_groups(tmp_path)
+    with Store(folder / "var" / "state.json") as store:
+        runner = Runner(ConfigWatcher(folder), store, transport_for, availability=lambda *a: {})
+        with pytest.raises(StateUnavailable):
+            runner.tick(NOW)
+        assert not [r for r in store.sends() if r.status == Status.FAILED]
+    monkeypatch.setattr(delivery, "message_for", real)
+    with Store(folder / "var" / "state.json") as store:
+        runner = Runner(ConfigWatcher(folder), store, transport_for, availability=lambda *a: {})
+        runner.tick(NOW)
+        assert victim in {r.recipient for r in store.sends() if r.status == Status.SENT}
