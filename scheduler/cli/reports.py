@@ -27,8 +27,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if not is_database(config.service.state):  # a database is checked by connecting, at `run`
         check_state_folder(config.path(config.service.state))  # "ok" promises the service can save its state
     # The templates passed (load raised otherwise): kept, so the commands after this one do not
-    # check them again, even before the first `run` has made the state folder.
-    keep_clean_check(config.folder, config.service.limits, config.service.local_folder(config.folder))
+    # check them again, even before the first `run` has made the state folder. A state in a
+    # database names no folder: its nodes' var/ is used once `run` has made it, never made here.
+    local = config.service.local_folder(config.folder)
+    if not is_database(config.service.state) or local.is_dir():
+        keep_clean_check(config.folder, config.service.limits, local)
     groups = ", ".join(f"{g.id} ({len(g.members)} members)" for g in config.groups.values())
     n = len(config.groups)
     print(f"{config.folder}: ok: {n} group{'s' if n != 1 else ''}: {groups}; mail via {config.service.mail.transport}")
