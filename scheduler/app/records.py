@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
+import msgspec.structs
 
 from scheduler.core.outbox import Kind, OutboxRecord, Status, payload_from_json
 
@@ -109,7 +110,7 @@ class Doc(msgspec.Struct, gc=False, kw_only=True, forbid_unknown_fields=True):
             setattr(self, name, value)
 
     def plain(self) -> dict[str, Any]:
-        return {f: getattr(self, f) for f in self.__struct_fields__}
+        return msgspec.structs.asdict(self)
 
     def __eq__(self, other: object) -> bool:  # equal to the dict it stands for, as to its own kind
         return isinstance(other, Mapping) and self.plain() == dict(other)

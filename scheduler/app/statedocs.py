@@ -75,35 +75,49 @@ def check_documents(path: Path, table: Callable[[str], Mapping[str, Any]]) -> No
     parsed: dict[Callable[..., Any], set[Any]] = {parse_iso: set(), date.fromisoformat: set(),
                                                   payload_from_json: set()}
     for name in FIELDS:
-        spec, seen = _Table(name), {}
-        if _light_table_fine(name, table(name), parsed):
+        docs = table(name)
+        if not _check_table(path, name, docs, parsed, _light_keys(name, docs, parsed)):
+            _check_table(path, name, docs, parsed, None)  # a repeat across the two forms: worded in order
+
+
+def _check_table(path: Path, name: str, docs: Mapping[str, Any], parsed: dict[Callable[..., Any], set[Any]],
+                 light: set[Any] | None) -> bool:
+    """Check one table's documents one by one, but for its light ones when `light` (their keys)
+    vouches for them; False if a document repeats the key of a light one."""
+    spec, seen = _Table(name), {}
+    skip = LIGHT.get(name) if light is not None else None
+    for doc_id, doc in docs.items():
+        if type(doc) is skip:
             continue
-        for doc_id, doc in table(name).items():
-            problem = _problem(spec, doc, parsed)
-            key = spec.key(doc) if problem is None else ()
-            if problem is None and key in seen:
-                # Two records for one thing: the indexes would see one, and the other would
-                # live on unseen (a pending copy of a sent message would be sent forever).
-                problem = f"repeats record {seen[key]} (the same {' and '.join(KEYS[name])})"
-            if problem:
-                where = f"{path}" + (" (with its journal)" if journal_path(path).exists() else "")
-                raise StateError(f"{where}: {name} record {doc_id} {problem}; this is not a state friendtor "
-                                 f"wrote, or it was edited by hand. {HOW_TO}")
-            seen[key] = doc_id
+        problem = _problem(spec, doc, parsed)
+        key = spec.key(doc) if problem is None else ()
+        if problem is None and light and key in light:
+            return False
+        if problem is None and key in seen:
+            # Two records for one thing: the indexes would see one, and the other would
+            # live on unseen (a pending copy of a sent message would be sent forever).
+            problem = f"repeats record {seen[key]} (the same {' and '.join(KEYS[name])})"
+        if problem:
+            where = f"{path}" + (" (with its journal)" if journal_path(path).exists() else "")
+            raise StateError(f"{where}: {name} record {doc_id} {problem}; this is not a state friendtor "
+                             f"wrote, or it was edited by hand. {HOW_TO}")
+        seen[key] = doc_id
+    return True
 
 
-def _light_table_fine(name: str, docs: Mapping[str, Any], parsed: dict[Callable[..., Any], set[Any]]) -> bool:
-    """Whether a table read in its light form (records.LIGHT: the outbox and `sent`, 860,000
-    documents at 1,000 groups) is certainly fine, asked of the whole table at once: the
-    types were checked as it was read, so what is left is each distinct time text and
-    payload, and that no key repeats. False when anything is in doubt (a document of
-    another form, a repeat, a text that does not parse): the checks document by document
-    then find the first one wrong and word it."""
+def _light_keys(name: str, docs: Mapping[str, Any], parsed: dict[Callable[..., Any], set[Any]]) -> set[Any] | None:
+    """The keys of a table's light documents (records.LIGHT: the outbox and `sent`, 860,000
+    documents at 1,000 groups) if every one of them is certainly fine, asked of them all at
+    once: their types were checked as they were read, so what is left is each distinct time
+    text and payload, and that no key repeats. None when anything is in doubt (a repeat, a
+    text that does not parse): the checks document by document then find the first one wrong
+    and word it. Documents written since the file (the journal's) are dicts, checked one by one."""
     light = LIGHT.get(name)
-    if (light is None or not docs or not _STATUSES.issuperset(Status)  # (a status the checks below do not know)
-            or {type(d) for d in docs.values()} != {light}):
-        return False
-    values = docs.values()
+    if light is None or not docs or not _STATUSES.issuperset(Status):  # (a status the checks here do not know)
+        return None
+    values = [d for d in docs.values() if type(d) is light]
+    if not values:
+        return None
     if name == "sent":
         keys, times = {d.message_id for d in values}, {d.sent_at for d in values}
     else:
@@ -112,23 +126,23 @@ def _light_table_fine(name: str, docs: Mapping[str, Any], parsed: dict[Callable[
             times.update(getattr(d, field) for d in values)
         times.update(d.next_attempt for d in values if d.status == "retry")
         if not all(d.sid == sid(d.key, d.recipient) for d in values):
-            return False
+            return None
         payloads = {(d.kind, id(d.payload)): d.payload for d in values}
         try:
             for (kind, _), payload in payloads.items():
                 payload_from_json(kind, payload)
         except (KeyError, TypeError, ValueError):
-            return False
-    if len(keys) != len(docs):
-        return False
+            return None
+    if len(keys) != len(values):
+        return None
     done = parsed[parse_iso]
     try:
         for text in times - done:
             parse_iso(text)
     except (AttributeError, TypeError, ValueError):
-        return False
+        return None
     done.update(times)
-    return True
+    return keys
 
 
 def _problem(spec: _Table, doc: Mapping[str, Any], parsed: dict[Callable[..., Any], set[Any]]) -> str | None:

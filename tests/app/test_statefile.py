@@ -396,3 +396,22 @@ def test_a_table_of_another_shape_is_read_as_dicts(tmp_path, table, doc):
         store.storage.write(store.storage.read())
         store.commit()
     assert (json.loads(path.read_bytes())["outbox"]["1"].get("extra") == 1) == ("extra" in doc)
+
+
+def test_a_journal_document_repeating_a_light_ones_key_is_named(tmp_path):
+    """The journal's documents are dicts beside the light ones read from the file: one that
+    repeats a light document's key is still named, as the later of the two."""
+    import json
+
+    from scheduler.app.store import Store
+    from scheduler.core.errors import StateError
+
+    path = tmp_path / "state.json"
+    light_state(path).close()
+    data = json.loads(path.read_bytes())
+    copy = dict(data["outbox"]["2"])
+    line = journal.encode({"gen": data["meta"]["1"]["generation"], "tables": {"outbox": {"9": copy}}})
+    with open(journal.journal_path(path), "ab") as f:
+        f.write(line)
+    with pytest.raises(StateError, match=r"outbox record 9 repeats record 2 \(the same sid\)"):
+        Store(path)
