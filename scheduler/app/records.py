@@ -3,7 +3,8 @@
 The one place that knows how an `OutboxRecord` looks on disk: the store converts with these
 at its boundary, and nothing else sees a document. The format is the one friendtor has
 always written (same field names, instants as UTC ISO text, payloads as JSON objects), so
-existing state files read as they are.
+existing state files read as they are. Also how the two big tables (the outbox and `sent`)
+are held in memory once read: light documents that answer as dicts (`decode_state`).
 """
 
 from __future__ import annotations
