@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
+import msgspec as _msgspec  # tests set this to None to read with json alone
 from tinydb import TinyDB
 from tinydb.storages import Storage
 from tinydb.table import Table
@@ -44,10 +45,6 @@ from scheduler.app.records import Doc, decode_state, plain
 from scheduler.app.journal import HOW_TO, JournalWriter, encode, journal_path, not_a_file, replay
 from scheduler.core.errors import StateError
 
-try:
-    import msgspec as _msgspec
-except ImportError:  # an environment installed before it was a dependency: json.loads reads the same
-    _msgspec = None
 
 # 2: the journal beside the file (a friendtor reading schema 1 would ignore it);
 # 3: the full file's checksum (read: 2 and 3; written: 3).
@@ -263,9 +260,8 @@ def _parse(raw: bytes) -> Any:
     msgspec parses the UTF-8 bytes themselves: a third less time than `json.loads`, and no
     text copy of the whole file (about 280 MiB at 1,000 groups) beside the documents. It makes
     the same documents, the outbox and `sent` in their light form (`records.decode_state`).
-    What it refuses is read
-    again by the standard library, whose error says where the damage is, in the words the
-    state's one-line messages have always used; so does a friendtor whose environment lacks it."""
+    What it refuses is read again by the standard library, whose error says where the damage
+    is, in the words the state's one-line messages have always used."""
     if _msgspec is not None:
         try:
             return decode_state(raw)

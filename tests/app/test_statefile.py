@@ -279,7 +279,7 @@ def test_the_fast_parser_reads_what_json_wrote_as_json_reads_it(document):
 def test_a_damaged_file_is_worded_the_same_with_or_without_the_fast_parser(tmp_path, monkeypatch, damage, says,
                                                                           fast):
     """What msgspec refuses is read again by the standard library, so the one line is the one
-    friendtor always gave; an environment without msgspec reads states as before."""
+    friendtor always gave; the standard library alone reads states as before."""
     from scheduler.core.errors import StateError
 
     if not fast:
