@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from scheduler.app.files import NOFOLLOW, atomic_write, fsync_folder, read_regular, refused_link
+from scheduler.app.records import plain
 from scheduler.core.errors import StateError
 
 # Said after every problem with the state that friendtor will not repair by itself.
@@ -45,7 +46,7 @@ def journal_path(path: Path) -> Path:
 
 def encode(entry: dict[str, Any]) -> bytes:
     """One journal line, newline included."""
-    body = json.dumps(entry, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+    body = json.dumps(entry, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=plain).encode()
     return b"%08x %s\n" % (zlib.crc32(body), body)
 
 

@@ -58,8 +58,10 @@ class ReplyTables:
         if writable:
             # Messages sent before Message-IDs were recorded here: their IDs (kept on the outbox
             # record) keep working, so a reply to an email from before the upgrade is still read.
+            sent = self._sent
             for d in storage.table("outbox").values():
-                if d.get("status") == "sent" and d.get("message_id") and d.get("sent_at"):
+                mid = d.get("message_id")
+                if d["status"] == "sent" and mid and mid not in sent and d.get("sent_at"):
                     self.note_sent(d)
 
     # --- sent -------------------------------------------------------------------------------

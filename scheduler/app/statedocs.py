@@ -19,9 +19,9 @@ from typing import Any
 
 from scheduler.app import replystate
 from scheduler.app.journal import HOW_TO, journal_path
-from scheduler.app.records import parse_iso
+from scheduler.app.records import LIGHT, Doc, Payload, parse_iso
 from scheduler.core.errors import StateError
-from scheduler.core.outbox import FINISHED, OPEN, Kind, payload_from_json, sid
+from scheduler.core.outbox import FINISHED, OPEN, Kind, Status, payload_from_json, sid
 
 # What the code reads from each table's documents, and its JSON type; `when` fields hold instants
 # or dates as ISO text and must parse.
@@ -72,34 +72,94 @@ class _Table:
 def check_documents(path: Path, table: Callable[[str], Mapping[str, Any]]) -> None:
     """Raise StateError naming the first document of the state at `path` (its tables read with
     `table`) that the code could not use, or that repeats another's key."""
-    parsed: dict[Callable[[str], Any], set[str]] = {parse_iso: set(), date.fromisoformat: set()}
+    parsed: dict[Callable[..., Any], set[Any]] = {parse_iso: set(), date.fromisoformat: set(),
+                                                  payload_from_json: set()}
     for name in FIELDS:
-        spec, seen = _Table(name), {}
-        for doc_id, doc in table(name).items():
-            problem = _problem(spec, doc, parsed)
-            key = spec.key(doc) if problem is None else ()
-            if problem is None and key in seen:
-                # Two records for one thing: the indexes would see one, and the other would
-                # live on unseen (a pending copy of a sent message would be sent forever).
-                problem = f"repeats record {seen[key]} (the same {' and '.join(KEYS[name])})"
-            if problem:
-                where = f"{path}" + (" (with its journal)" if journal_path(path).exists() else "")
-                raise StateError(f"{where}: {name} record {doc_id} {problem}; this is not a state friendtor "
-                                 f"wrote, or it was edited by hand. {HOW_TO}")
-            seen[key] = doc_id
+        docs = table(name)
+        if not _check_table(path, name, docs, parsed, _light_keys(name, docs, parsed)):
+            _check_table(path, name, docs, parsed, None)  # a repeat across the two forms: worded in order
 
 
-def _problem(spec: _Table, doc: Mapping[str, Any], parsed: dict[Callable[[str], Any], set[str]]) -> str | None:
+def _check_table(path: Path, name: str, docs: Mapping[str, Any], parsed: dict[Callable[..., Any], set[Any]],
+                 light: set[Any] | None) -> bool:
+    """Check one table's documents one by one, but for its light ones when `light` (their keys)
+    vouches for them; False if a document repeats the key of a light one."""
+    spec, seen = _Table(name), {}
+    skip = LIGHT.get(name) if light is not None else None
+    for doc_id, doc in docs.items():
+        if type(doc) is skip:
+            continue
+        problem = _problem(spec, doc, parsed)
+        key = spec.key(doc) if problem is None else ()
+        if problem is None and light and key in light:
+            return False
+        if problem is None and key in seen:
+            # Two records for one thing: the indexes would see one, and the other would
+            # live on unseen (a pending copy of a sent message would be sent forever).
+            problem = f"repeats record {seen[key]} (the same {' and '.join(KEYS[name])})"
+        if problem:
+            where = f"{path}" + (" (with its journal)" if journal_path(path).exists() else "")
+            raise StateError(f"{where}: {name} record {doc_id} {problem}; this is not a state friendtor "
+                             f"wrote, or it was edited by hand. {HOW_TO}")
+        seen[key] = doc_id
+    return True
+
+
+def _light_keys(name: str, docs: Mapping[str, Any], parsed: dict[Callable[..., Any], set[Any]]) -> set[Any] | None:
+    """The keys of a table's light documents (records.LIGHT: the outbox and `sent`, 860,000
+    documents at 1,000 groups) if every one of them is certainly fine, asked of them all at
+    once: their types were checked as they were read, so what is left is each distinct time
+    text and payload, and that no key repeats. None when anything is in doubt (a repeat, a
+    text that does not parse): the checks document by document then find the first one wrong
+    and word it. Documents written since the file (the journal's) are dicts, checked one by one."""
+    light = LIGHT.get(name)
+    if light is None or not docs or not _STATUSES.issuperset(Status):  # (a status the checks here do not know)
+        return None
+    values = [d for d in docs.values() if type(d) is light]
+    if not values:
+        return None
+    if name == "sent":
+        keys, times = {d.message_id for d in values}, {d.sent_at for d in values}
+    else:
+        keys, times = {d.sid for d in values}, set()
+        for field in ("created", "updated", "due", "expires"):
+            times.update(getattr(d, field) for d in values)
+        times.update(d.next_attempt for d in values if d.status == "retry")
+        if not all(d.sid == sid(d.key, d.recipient) for d in values):
+            return None
+        payloads = {(d.kind, id(d.payload)): d.payload for d in values}
+        try:
+            for (kind, _), payload in payloads.items():
+                payload_from_json(kind, payload)
+        except (KeyError, TypeError, ValueError):
+            return None
+    if len(keys) != len(values):
+        return None
+    done = parsed[parse_iso]
+    try:
+        for text in times - done:
+            parse_iso(text)
+    except (AttributeError, TypeError, ValueError):
+        return None
+    done.update(times)
+    return keys
+
+
+def _problem(spec: _Table, doc: Mapping[str, Any], parsed: dict[Callable[..., Any], set[Any]]) -> str | None:
     """What is wrong with one stored document, or None. `parsed`: the texts each reader
-    has already read without an error (shared by every document of one check).
+    has already read without an error, and the shared payloads checked (shared by every
+    document of one check).
 
     Each step first asks the quick question (every field of its JSON type? every time text
     one read before?); only a document that fails it is gone through field by field, which
     finds and words what is wrong."""
-    try:
-        typed = tuple(map(type, spec.values(doc))) == spec.types
-    except KeyError:
-        typed = False
+    if isinstance(doc, Doc):
+        typed = True  # its fields' types were checked as it was read (records.decode_state)
+    else:
+        try:
+            typed = tuple(map(type, spec.values(doc))) == spec.types
+        except KeyError:
+            typed = False
     if not typed:
         for name, types in spec.fields.items():
             if name not in doc:
@@ -114,12 +174,18 @@ def _problem(spec: _Table, doc: Mapping[str, Any], parsed: dict[Callable[[str], 
         kind = _KINDS.get(doc["kind"])
         if kind is None:
             return f"has a kind that is not one of {', '.join(Kind)}"
+        payload, checked = doc["payload"], parsed[payload_from_json]
         try:
-            payload_from_json(kind, doc["payload"])
+            # A payload read from the file is shared by the documents that hold the same one
+            # (records.Payload): checked once for each kind it comes with.
+            if type(payload) is not Payload or (kind, id(payload)) not in checked:
+                payload_from_json(kind, payload)
+                if type(payload) is Payload:
+                    checked.add((kind, id(payload)))
         except KeyError as exc:  # the name of a field the code needs, never a stored value
-            return f"has a payload that does not fit its kind {doc['kind']!r} (no {exc})"
+            return f"has a payload that does not fit its kind {str(doc['kind'])!r} (no {exc})"
         except (TypeError, ValueError):
-            return f"has a payload that does not fit its kind {doc['kind']!r} (a value of the wrong form)"
+            return f"has a payload that does not fit its kind {str(doc['kind'])!r} (a value of the wrong form)"
         if doc["status"] == "retry":
             parse = {**parse, "next_attempt": parse_iso}
         if doc["sid"] != sid(doc["key"], doc["recipient"]):
@@ -139,7 +205,7 @@ def _problem(spec: _Table, doc: Mapping[str, Any], parsed: dict[Callable[[str], 
     for name, read in parse.items():
         value = doc.get(name)
         done = parsed[read]
-        if type(value) is str and value in done:
+        if isinstance(value, str) and value in done:
             continue
         try:
             read(value)

@@ -35,18 +35,16 @@ from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
+import msgspec as _msgspec  # tests set this to None to read with json alone
 from tinydb import TinyDB
 from tinydb.storages import Storage
 from tinydb.table import Table
 
 from scheduler.app.files import atomic_write, read_regular, refused_link
+from scheduler.app.records import Doc, decode_state, plain
 from scheduler.app.journal import HOW_TO, JournalWriter, encode, journal_path, not_a_file, replay
 from scheduler.core.errors import StateError
 
-try:
-    import msgspec as _msgspec
-except ImportError:  # an environment installed before it was a dependency: json.loads reads the same
-    _msgspec = None
 
 # 2: the journal beside the file (a friendtor reading schema 1 would ignore it);
 # 3: the full file's checksum (read: 2 and 3; written: 3).
@@ -148,7 +146,7 @@ class StateFile(Storage):
         # Every table is an object of documents, and every document an object, or TinyDB and the
         # code above it fail later with an internal error instead of this message.
         if not isinstance(data, dict) or not all(
-                isinstance(table, dict) and all(isinstance(doc, dict) for doc in table.values())
+                isinstance(table, dict) and all(isinstance(doc, (dict, Doc)) for doc in table.values())
                 for table in data.values()):
             raise StateError(f"{self.path}: this is not a friendtor state file; {HOW_TO}")
         meta = data.get("meta", {}).get("1", {})
@@ -237,7 +235,8 @@ class StateFile(Storage):
         generation = max(self.generation, self._newest) + 1
         meta = self._data.setdefault("meta", {}).setdefault("1", {})
         meta["schema"], meta["generation"] = SCHEMA, generation
-        body = json.dumps(self._data, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+        body = json.dumps(self._data, ensure_ascii=False, sort_keys=True, separators=(",", ":"),
+                          default=plain).encode()
         checksum = b'{"checksum":{"1":{"sha256":"%s"}}' % hashlib.sha256(body).hexdigest().encode()
         payload = checksum + (b"," + body[1:] if body != b"{}" else b"}")
         try:
@@ -260,12 +259,12 @@ def _parse(raw: bytes) -> Any:
 
     msgspec parses the UTF-8 bytes themselves: a third less time than `json.loads`, and no
     text copy of the whole file (about 280 MiB at 1,000 groups) beside the documents. It makes
-    the same documents (dicts, lists, str, int, float, bool, None). What it refuses is read
-    again by the standard library, whose error says where the damage is, in the words the
-    state's one-line messages have always used; so does a friendtor whose environment lacks it."""
+    the same documents, the outbox and `sent` in their light form (`records.decode_state`).
+    What it refuses is read again by the standard library, whose error says where the damage
+    is, in the words the state's one-line messages have always used."""
     if _msgspec is not None:
         try:
-            return _msgspec.json.decode(raw)
+            return decode_state(raw)
         except (ValueError, RecursionError):  # msgspec.DecodeError is a ValueError
             pass
     return json.loads(raw.decode("utf-8"))

@@ -279,7 +279,7 @@ def test_the_fast_parser_reads_what_json_wrote_as_json_reads_it(document):
 def test_a_damaged_file_is_worded_the_same_with_or_without_the_fast_parser(tmp_path, monkeypatch, damage, says,
                                                                           fast):
     """What msgspec refuses is read again by the standard library, so the one line is the one
-    friendtor always gave; an environment without msgspec reads states as before."""
+    friendtor always gave; the standard library alone reads states as before."""
     from scheduler.core.errors import StateError
 
     if not fast:
@@ -288,3 +288,130 @@ def test_a_damaged_file_is_worded_the_same_with_or_without_the_fast_parser(tmp_p
     path.write_bytes(damage)
     with pytest.raises(StateError, match=says):
         StateFile(path)
+
+
+# --- the outbox and `sent` in memory: light documents (issue 13, point 4) ----------------------
+
+
+def light_state(path):
+    """A state with three recipients of one invite, one of them sent, committed and read again."""
+    from datetime import UTC, datetime
+
+    from scheduler.app.records import from_doc
+    from scheduler.app.store import Store
+    from scheduler.core.outbox import Status
+
+    stamp = "2027-03-01T00:00:00Z"
+    docs = [{"key": "invite:g:2027-03", "kind": "invite", "group": "g", "recipient": f"m{i}@x.example",
+             "name": f"M{i}", "timezone": "Europe/Paris", "payload": {"cycle": "2027-03"}, "status": "pending",
+             "attempts": 0, "last_error": None, "message_id": None, "created": stamp, "updated": stamp,
+             "due": stamp, "next_attempt": None, "sent_at": None, "expires": "2027-06-01T00:00:00Z"} for i in range(3)]
+    with Store(path) as store:
+        records = [from_doc(d) for d in docs]
+        store.add_sends(records)
+        store.update_sends([records[0].moved_on(Status.SENT, message_id="<m0@x.example>",
+                                                sent_at=datetime(2027, 3, 1, 12, tzinfo=UTC))])
+        assert store.commit()
+    return Store(path)
+
+
+def test_the_big_tables_are_read_light_and_share_repeated_texts(tmp_path):
+    """Read from the file, outbox and `sent` documents are light (records.Doc) and answer as the
+    dicts did; the texts and payloads they repeat are one object each."""
+    from scheduler.app.records import OutboxDoc, SentDoc
+
+    with light_state(tmp_path / "state.json") as store:
+        outbox = list(store.storage.table("outbox").values())
+        [sent] = store.storage.table("sent").values()
+        assert {type(d) for d in outbox} == {OutboxDoc} and type(sent) is SentDoc
+        a, b = outbox[1], outbox[2]
+        assert a["group"] is b["group"] and a["due"] is b["due"] and a["created"] is b["due"]
+        assert a["payload"] is b["payload"] and a["payload"] == {"cycle": "2027-03"}
+        assert a["timezone"] is b["timezone"] and a.get("no such field", 5) == 5 and "key" in a
+        assert dict(a) == a and a == dict(a) and a != {}
+        assert sent["recipient"] == "m0@x.example" and dict(sent)["kind"] == "invite"
+        assert store.replies.sent("<m0@x.example>")["key"] == "invite:g:2027-03"
+        assert sorted(r.recipient for r in store.open_sends()) == ["m1@x.example", "m2@x.example"]
+
+
+def test_light_documents_are_written_as_the_dicts_were(tmp_path):
+    """A light document changed goes to the journal, and a full rewrite of a light state writes
+    the documents it read: the file format is the one friendtor always wrote."""
+    import json
+
+    from scheduler.core.outbox import Status
+
+    path = tmp_path / "state.json"
+    with light_state(path) as store:
+        before = json.loads(path.read_bytes())
+        [record] = [r for r in store.open_sends() if r.recipient == "m1@x.example"]
+        store.update_sends([record.moved_on(Status.FAILED, last_error="refused")])
+        assert store.commit()
+        assert journal_lines(path)[-1]["tables"]["outbox"]["2"]["last_error"] == "refused"
+    from scheduler.app.store import Store
+
+    with Store(path) as store:   # the journal replayed over the light documents
+        store.storage.write(store.storage.read())   # a change the journal cannot say: written whole
+        assert store.commit()
+    after = json.loads(path.read_bytes())
+    before["outbox"]["2"].update(status="failed", last_error="refused", updated=after["outbox"]["2"]["updated"])
+    for state in (before, after):
+        state["meta"]["1"].pop("generation")
+        state.pop("checksum")
+    assert after == before
+
+
+@pytest.mark.parametrize("table, doc", [
+    ("outbox", {"extra": 1}),              # a field this friendtor does not know
+    ("outbox", {"sent_at": "drop"}),       # a field an older friendtor did not write
+    ("sent", {"group": 7}),                # a field of another type: the checks word it
+], ids=["extra-field", "missing-field", "mistyped"])
+def test_a_table_of_another_shape_is_read_as_dicts(tmp_path, table, doc):
+    """One document not of its table's exact shape and the whole table is read as dicts, as
+    before: kept as it is (an extra field survives a rewrite), or named by the checks."""
+    import json
+
+    from scheduler.app.store import Store
+    from scheduler.core.errors import StateError
+
+    path = tmp_path / "state.json"
+    light_state(path).close()
+    data = json.loads(path.read_bytes())
+    data.pop("checksum")
+    data["meta"]["1"]["schema"] = 2   # an unchecksummed state: edited here
+    [doc_id] = [i for i in data[table] if i == "1"]
+    for name, value in doc.items():
+        if value == "drop":
+            del data[table][doc_id][name]
+        else:
+            data[table][doc_id][name] = value
+    path.write_text(json.dumps(data))
+    if table == "sent":
+        with pytest.raises(StateError, match="sent record 1 has 'group' as a number, not text"):
+            Store(path)
+        return
+    with Store(path) as store:
+        assert all(type(d) is dict for d in store.storage.table(table).values())
+        assert len(store.sends()) == 3
+        store.storage.write(store.storage.read())
+        store.commit()
+    assert (json.loads(path.read_bytes())["outbox"]["1"].get("extra") == 1) == ("extra" in doc)
+
+
+def test_a_journal_document_repeating_a_light_ones_key_is_named(tmp_path):
+    """The journal's documents are dicts beside the light ones read from the file: one that
+    repeats a light document's key is still named, as the later of the two."""
+    import json
+
+    from scheduler.app.store import Store
+    from scheduler.core.errors import StateError
+
+    path = tmp_path / "state.json"
+    light_state(path).close()
+    data = json.loads(path.read_bytes())
+    copy = dict(data["outbox"]["2"])
+    line = journal.encode({"gen": data["meta"]["1"]["generation"], "tables": {"outbox": {"9": copy}}})
+    with open(journal.journal_path(path), "ab") as f:
+        f.write(line)
+    with pytest.raises(StateError, match=r"outbox record 9 repeats record 2 \(the same sid\)"):
+        Store(path)

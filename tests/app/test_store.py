@@ -495,12 +495,25 @@ def many_sends(n: int, **last) -> dict:
     return docs
 
 
+def many_sent(n: int, **last) -> dict:
+    """n documents of the `sent` table sharing their time text; `last` changes the last one."""
+    docs = {str(i): {"message_id": f"<{i}@x.example>", "group": "g", "recipient": f"m{i}@x.example",
+                     "kind": "invite", "key": "invite:g:2027-03", "sent_at": "2027-03-01T00:00:00Z"}
+            for i in range(1, n + 1)}
+    docs[str(n)].update(last)
+    return docs
+
+
 @pytest.mark.parametrize("tables, says", [
     ({"outbox": many_sends(300, due="2027-02-30T00:00:00Z")}, "outbox record 300 has 'due' that is not a date"),
+    ({"sent": many_sent(300, sent_at="2027-03-01T25:00:00Z")}, "sent record 300 has 'sent_at' that is not a date"),
+    ({"sent": many_sent(300, message_id="<1@x.example>")}, "sent record 300 repeats record 1 (the same message_id)"),
+    ({"outbox": many_sends(300, status="retry")}, "outbox record 300 has 'next_attempt' that is not a date"),
     ({"outbox": many_sends(300, attempts=False)}, "outbox record 300 has 'attempts' as true or false, not a number"),
     ({"outbox": many_sends(3), "alerts": {"1": {"group": "g", "cycle": "2027-03", "day": "2027-03-01T00:00:00Z"}}},
      "alerts record 1 has 'day' that is not a date"),
-], ids=["bad-time-after-many-good", "bool-after-many-good", "instant-as-day"])
+], ids=["bad-time-after-many-good", "bad-sent-time-after-many-good", "repeated-message-id", "retry-without-time",
+        "bool-after-many-good", "instant-as-day"])
 def test_time_texts_read_once_are_still_judged_by_each_field(tmp_path, capsys, tables, says):
     """Each distinct time text is read once per kind of field (issue 13: the check of a large
     state): a bad text after hundreds of good ones is still named, and a text that is a fine
