@@ -24,6 +24,9 @@ class SingleNode:
     def wait_for_planners(self, groups: Iterable[str]) -> None:
         """Nobody else plans: nothing to wait for."""
 
+    def keep_claims(self) -> None:
+        """Nobody else sends: a claim never runs out."""
+
     def claim_sends(self, records: Iterable[OutboxRecord], now: datetime) -> list[OutboxRecord]:
         """Mark `records` "sending" (written at the next commit) and return the ones this
         process may send: all of them. A crash after the commit leaves them "sending", and the

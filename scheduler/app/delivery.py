@@ -105,6 +105,8 @@ class Delivery:
                         results.append(_untouched(record, now))
                         report.held.append(record)
                         continue
+                    if not self.dry_run:
+                        self.store.keep_claims()   # a long batch keeps what it is still sending
                     results.append(self._send_one(record, world, templates, now, report))
             # The batch is sized by sending time alone: that is what a crash would repeat.
             elapsed = time.monotonic() - started

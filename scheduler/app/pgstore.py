@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from datetime import date, datetime, timedelta
@@ -56,6 +57,7 @@ class PgStore:
         self.url, self.lock = url, lock
         self._password = pgschema.password(service)
         self.lease = timedelta(seconds=service.lease_seconds)
+        self._leased_at = 0.0   # time.monotonic() when this node's leases were last taken or renewed
         self.node = f"{socket.gethostname()}:{os.getpid()}"
         self.unsaved: str | None = None
         self.conn: psycopg.Connection[Any] | None = None
@@ -240,8 +242,20 @@ class PgStore:
             "UPDATE outbox o SET doc = o.doc || jsonb_build_object('status', 'sending', 'updated', %(now)s::text), "
             "  node = %(node)s, lease = clock_timestamp() + %(lease)s FROM c WHERE o.sid = c.sid RETURNING c.doc",
             {"sids": sids, "now": iso(now), "node": self.node, "lease": self.lease})
+        self._leased_at = time.monotonic()
         order = {s: i for i, s in enumerate(sids)}
         return sorted((from_doc(d) for d, in rows), key=lambda r: order[r.sid])
+
+    def keep_claims(self) -> None:
+        """Renew this node's leases on the messages it is sending once a third of the lease has
+        passed, and commit: a batch that outlasts the lease (a slow server, a loaded machine)
+        must not let another node take, and send again, a message this node is still sending."""
+        if not self.lock or time.monotonic() - self._leased_at < self.lease.total_seconds() / 3:
+            return
+        self.q("UPDATE outbox SET lease = clock_timestamp() + %s WHERE node = %s AND doc->>'status' = 'sending'",
+               (self.lease, self.node))
+        self.commit()
+        self._leased_at = time.monotonic()
 
     # --- forgetting -------------------------------------------------------------------------
 

@@ -3,6 +3,11 @@ members (a set, in planning order) are claimed by one node, whole or not at all.
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime
+
+from builders import outbox_record
+
 from scheduler.app.pgstore import PgStore
 from scheduler.app.store import Store
 from scheduler.core.config import Service
@@ -40,3 +45,20 @@ def test_a_reader_and_a_tinydb_state_claim_everything(pg_url, tmp_path):
         assert reader.claim_groups(SETS) == ["alpha", "beta", "gamma"]
     with Store(tmp_path / "state.json") as store:
         assert store.claim_groups(SETS) == ["alpha", "beta", "gamma"]
+
+
+def test_a_node_still_sending_keeps_its_claims_past_the_lease(pg_url):
+    """Renewed between messages, a 2 s lease held for 3 s is never taken by the other node; left alone it runs out."""
+    record = outbox_record(kind="invite", recipient="maya@uni-a.example")
+    now = datetime(2027, 1, 1, tzinfo=UTC)
+    with PgStore(pg_url, Service(lease_seconds=2)) as one, PgStore(pg_url, Service(lease_seconds=2)) as two:
+        one.add_sends([record])
+        one.commit()
+        assert one.claim_sends([record], now) == [record]
+        one.commit()
+        for _ in range(6):
+            time.sleep(0.5)
+            one.keep_claims()
+        assert two.claim_sends([record], now) == []
+        time.sleep(2.5)   # no renewal: the lease runs out, as a dead node's does
+        assert [r.sid for r in two.claim_sends([record], now)] == [record.sid]
