@@ -59,6 +59,7 @@ class _Read:
     extra_seconds: float = 0
     finish: Callable[[object], Availability] = lambda got: got  # noqa: E731 - the common case
     keep: tuple | None = None  # (digest, window key): where the answer goes in calcache.CACHE
+    disk: calcache.DiskCache | None = None  # ... and on disk, for the next command
 
 
 def member_availability(
@@ -99,7 +100,7 @@ def _plan(config: Config, member: Member, start: datetime, end: datetime, write_
         return Availability.unreadable(str(exc))
     except OSError as exc:
         return Availability.unreadable(f"cannot read {spec}: {exc.strerror or type(exc).__name__}")
-    return _cached_or_read(config, data, member, start, end)
+    return _cached_or_read(config, data, member, start, end, write_file)
 
 
 def _window(config: Config, member: Member, start: datetime, end: datetime) -> tuple:
@@ -108,13 +109,25 @@ def _window(config: Config, member: Member, start: datetime, end: datetime) -> t
     return calcache.window_key(member.tz, start, end, (budget(config), config.service.limits.calendar_memory_mb))
 
 
-def _cached_or_read(config: Config, data: bytes, member: Member, start: datetime, end: datetime) -> Availability | _Read:
-    """The answer kept for these bytes and this window, or a worker read that keeps its answer."""
+def _cached_or_read(config: Config, data: bytes, member: Member, start: datetime, end: datetime,
+                    write_file: WriteFile | None = None) -> Availability | _Read:
+    """The answer kept for these bytes and this window (in this process, else in the state
+    folder), or a worker read that keeps its answer in both."""
     sha, window = calcache.digest(data), _window(config, member, start, end)
     kept = calcache.CACHE.get(sha, window)
     if kept is not None:
         return kept
-    return _Read(busy_from_ics, (data, member.tz, start, end, budget(config)), keep=(sha, window))
+    disk = disk_cache(config, write_file)
+    kept = disk.get(sha, window)
+    if kept is not None:
+        calcache.CACHE.put(sha, window, kept)
+        return kept
+    return _Read(busy_from_ics, (data, member.tz, start, end, budget(config)), keep=(sha, window), disk=disk)
+
+
+def disk_cache(config: Config, write_file: WriteFile | None) -> calcache.DiskCache:
+    """The answers kept in the state folder (read-only without `write_file`)."""
+    return calcache.DiskCache(config.service.local_folder(config.folder) / calcache.DISK_FOLDER, write_file)
 
 
 def _read_all(config: Config, plans: list[Availability | _Read]) -> list[Availability]:
@@ -132,6 +145,8 @@ def _read_all(config: Config, plans: list[Availability | _Read]) -> list[Availab
         answers.append(plan.finish(_value(config, outcome, plan.extra_seconds)))
         if plan.keep is not None and outcome.failure is None:
             calcache.CACHE.put(*plan.keep, answers[-1])
+            if plan.disk is not None:
+                plan.disk.put(*plan.keep, answers[-1])
     return answers
 
 
