@@ -182,10 +182,14 @@ def unpack_base(ref: str, into: Path) -> str:
 
 def load_base_reader(base: Path):
     """The base commit's integrations/ics.py as a module of its own, beside today's."""
-    spec = importlib.util.spec_from_file_location("base_ics", base / "integrations" / "ics.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["base_ics"] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
+    # As a package of its own (base_integrations), so that its relative imports (icsskip) are
+    # the base's too.
+    folder = base / "integrations"
+    package = importlib.util.spec_from_file_location("base_integrations", folder / "__init__.py",
+                                                     submodule_search_locations=[str(folder)])
+    sys.modules["base_integrations"] = importlib.util.module_from_spec(package)
+    package.loader.exec_module(sys.modules["base_integrations"])
+    module = importlib.import_module("base_integrations.ics")  # dataclasses look their module up in sys.modules
     # Both readers get a budget that never runs out here: on a loaded machine the default
     # 10 s could stop a slow "before" read and make the answers differ for the wrong reason.
     return lambda data, zone, lo, hi: module.busy_from_ics(data, zone, lo, hi, module.CalendarBudget(seconds=10_000))
