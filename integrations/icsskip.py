@@ -36,6 +36,7 @@ BEGIN) is returned unchanged.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -43,39 +44,39 @@ from datetime import UTC, datetime, timedelta
 SLACK = timedelta(days=7)
 
 _NAMES = {b"DTSTART", b"DTEND", b"DURATION", b"RRULE", b"RDATE", b"RECURRENCE-ID", b"UID"}
-# One expression scans the text, with two branches, each starting with the newline before a
-# line (the text is scanned with one put in front) rather than `^`: a literal first character
-# lets the engine skip ahead instead of trying every byte.
-# - `block`: a whole plain VEVENT in one match, so that the common one-off costs one step of
-#   the scan instead of one per line: BEGIN:VEVENT, then lines none of which begins a
-#   component, ends one, or makes the event more than a one-off (RRULE, RDATE, RECURRENCE-ID,
-#   DURATION), then END:VEVENT; its UID, DTSTART and DTEND are read by `_PLAIN_PROPS` in one
-#   call. A VEVENT with anything else inside (a VALARM, a rule) fails this branch at its first
-#   such line and is read by the other branch; each BEGIN:VEVENT is tried once, and the
-#   repetitions (possessive: they never give a line back) cannot pass an END line, so the scan
-#   stays linear in the text.
-# A line is what follows a newline, as for the line branch (a lone CR does not end one), and
-# the lines passed over are skipped with a one-byte class, the engine's fastest loop.
+# One expression scans the text; each branch starts with the newline before a line (the text
+# gets one put in front) rather than `^`, so the engine skips ahead to the next newline.
+# - `fast`, then `block`: a whole plain VEVENT in one match, so that a one-off costs one step
+#   of the scan, not one per line: BEGIN:VEVENT, lines none of which begins or ends a component
+#   or makes more than a one-off (RRULE, RDATE, RECURRENCE-ID, DURATION), END:VEVENT. `fast`
+#   takes UID, DTSTART and DTEND (once each, in the order Outlook, Google and Apple write them,
+#   simple values) into its groups, decided without Python; for `block`, `_PLAIN_PROPS` reads
+#   them in one call. A VEVENT with anything else inside (a VALARM, a rule) fails both at its
+#   first such line and is read line by line; each BEGIN:VEVENT is tried once and the
+#   repetitions are possessive and cannot pass an END line, so the scan stays linear. Lines
+#   passed over are skipped with a one-byte class (a lone CR ends no line, as for icalendar).
 # - otherwise one line: a component boundary or one of the few properties that decide, with its
 #   continuation lines (folding); everything else is skipped by the expression itself.
 _OTHER = rb"(?!(?:BEGIN|END|RRULE|RDATE|RECURRENCE-ID|DURATION|UID|DTSTART|DTEND)[;:])[^\n]*+\n"
 # `params:value` of a DATE or DATE-TIME, no quoted parameter, no VALUE= other than DATE(-TIME)
 _VALUE = rb"(?:;(?![^:\"\r\n]*VALUE=(?!DATE))[^:\"\r\n]*)?:[ \t\x0b\x0c]*(\d{8})(?:T\d{6}Z?)?[ \t\x0b\x0c]*"
-_SCAN = re.compile(
-    # the commonest plain VEVENT, every value simple and unfolded, decided without Python: UID,
-    # DTSTART, DTEND in this order (as Outlook, Google and Apple write them), each once
-    rb"\n(?:(?P<fast>BEGIN:VEVENT[ \t]*\r?\n(?:" + _OTHER + rb")*+"
-    rb"UID:[ \t\x0b\x0c]*([^\r\n\\]*?)[ \t\x0b\x0c]*\r?\n(?![ \t])(?:" + _OTHER + rb")*+"
-    rb"DTSTART(" + _VALUE + rb")\r?\n(?![ \t])(?:" + _OTHER + rb")*+"
-    rb"DTEND(" + _VALUE + rb")\r?\n(?![ \t])(?:" + _OTHER + rb")*+"
-    rb"END:VEVENT[ \t]*)(?=\r?\n|\Z)"
-    # any other plain VEVENT: its properties are read by _PLAIN_PROPS
-    rb"|(?P<block>BEGIN:VEVENT[ \t]*\r?\n"
-    rb"(?:(?!(?:BEGIN|END|RRULE|RDATE|RECURRENCE-ID|DURATION)[;:])[^\n]*+\n)*+"
-    rb"END:VEVENT[ \t]*)(?=\r?\n|\Z)"
-    # one line
-    rb"|(BEGIN|END|DTSTART|DTEND|DURATION|RRULE|RDATE|RECURRENCE-ID|UID)"
-    rb"([;:][^\r\n]*(?:\r?\n[ \t][^\r\n]*)*))", re.I)
+
+
+@functools.cache  # compiled on first use (~20 ms): a command whose answers are kept never cuts
+def _scan() -> re.Pattern:
+    return re.compile(
+        rb"\n(?:(?P<fast>BEGIN:VEVENT[ \t]*\r?\n(?:" + _OTHER + rb")*+"
+        rb"UID:[ \t\x0b\x0c]*([^\r\n\\]*?)[ \t\x0b\x0c]*\r?\n(?![ \t])(?:" + _OTHER + rb")*+"
+        rb"DTSTART(" + _VALUE + rb")\r?\n(?![ \t])(?:" + _OTHER + rb")*+"
+        rb"DTEND(" + _VALUE + rb")\r?\n(?![ \t])(?:" + _OTHER + rb")*+"
+        rb"END:VEVENT[ \t]*)(?=\r?\n|\Z)"
+        rb"|(?P<block>BEGIN:VEVENT[ \t]*\r?\n"
+        rb"(?:(?!(?:BEGIN|END|RRULE|RDATE|RECURRENCE-ID|DURATION)[;:])[^\n]*+\n)*+"
+        rb"END:VEVENT[ \t]*)(?=\r?\n|\Z)"
+        rb"|(BEGIN|END|DTSTART|DTEND|DURATION|RRULE|RDATE|RECURRENCE-ID|UID)"
+        rb"([;:][^\r\n]*(?:\r?\n[ \t][^\r\n]*)*))", re.I)
+
+
 _PLAIN_PROPS = re.compile(rb"\n(UID|DTSTART|DTEND)([;:][^\r\n]*(?:\r?\n[ \t][^\r\n]*)*)", re.I)
 _UNFOLD = re.compile(rb"\r?\n[ \t]")
 _DATE_TIME = re.compile(rb"\d{8}(?:T\d{6}Z?)?")
@@ -97,7 +98,7 @@ class _Block:
     start: int                   # byte offsets of the whole block, BEGIN line to END line's end
     end: int = -1
     props: dict = field(default_factory=dict)  # the event's own DTSTART, DTEND, ... (see _event_blocks)
-    uid: bytes | None = None     # set by _SCAN's `fast` branch: the UID as prune() keys it,
+    uid: bytes | None = None     # set by _scan()'s `fast` branch: the UID as prune() keys it,
     days: tuple | None = None    # and the YYYYMMDD of DTSTART and DTEND
 
 
@@ -157,9 +158,9 @@ def _event_blocks(data: bytes) -> list[_Block]:
     blocks: list[_Block] = []
     calendars = 0
     props: dict | None = None  # the properties of the VEVENT being read, while directly in it
-    for match in _SCAN.finditer(b"\n" + data):  # offsets in `data`: match.start() is its newline
+    for match in _scan().finditer(b"\n" + data):  # offsets in `data`: match.start() is its newline
         fast, uid, first, first_day, last, last_day, name, value = match.group(1, 2, 3, 4, 5, 6, 8, 9)
-        if name is None:  # a whole plain VEVENT (see _SCAN)
+        if name is None:  # a whole plain VEVENT (see _scan)
             if len(stack) != 1:
                 return []  # not directly in the calendar: not this reader's shape
             if fast is not None:
