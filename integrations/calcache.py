@@ -29,6 +29,7 @@ import stat
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -37,6 +38,17 @@ from scheduler.core.availability import Availability, Busy
 from scheduler.core.ports import WriteFile
 
 ENTRIES = 512
+
+
+@dataclass(frozen=True)
+class CalendarBudget:
+    """What one read of one calendar may cost (service.toml `[limits]`); part of every key.
+    Defined here, not in integrations.ics (which re-exports it), so that a command whose
+    answers are all kept builds its keys without importing icalendar."""
+
+    occurrences: int = 10_000   # occurrences inside the window, all events together
+    seconds: float = 10.0       # walking the rules and expanding them
+
 INTERVALS = 1_000_000
 
 
@@ -144,21 +156,20 @@ _FORMAT = 1
 def reader_stamp() -> str | None:
     """What an answer on disk was computed with: the reading modules' bytes, and where the
     parsing libraries are installed with their files' sizes and times (recurring-ical-events
-    and x-wr-timezone carry no version attribute, and asking the package metadata costs more
-    than the rest of a cache hit). None: not known, so nothing is kept on disk."""
-    import dateutil.rrule
-    import icalendar
-    import recurring_ical_events
-    import x_wr_timezone
+    and x-wr-timezone carry no version attribute, asking the package metadata costs more than
+    the rest of a cache hit, and importing them is what a hit avoids). None: not known, so
+    nothing is kept on disk."""
+    from importlib.util import find_spec  # finds a library's file without importing it
 
-    h = hashlib.sha256(f"{_FORMAT} {icalendar.__version__}\n".encode())
+    h = hashlib.sha256(f"{_FORMAT}\n".encode())
     try:
         for name in ("ics.py", "icsskip.py"):
             h.update((Path(__file__).parent / name).read_bytes())
-        for module in (icalendar, recurring_ical_events, x_wr_timezone, dateutil.rrule):
-            info = os.stat(module.__file__)
-            h.update(f"{module.__file__} {info.st_size} {info.st_mtime_ns}\n".encode())
-    except (OSError, TypeError):  # TypeError: a module without a file (frozen)
+        for module in ("icalendar", "recurring_ical_events", "x_wr_timezone", "dateutil.rrule"):
+            origin = find_spec(module).origin
+            info = os.stat(origin)
+            h.update(f"{origin} {info.st_size} {info.st_mtime_ns}\n".encode())
+    except (OSError, TypeError, AttributeError, ImportError):  # not installed as files (frozen, missing)
         return None
     return h.hexdigest()
 

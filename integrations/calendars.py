@@ -25,7 +25,7 @@ from scheduler.core.log import event
 from scheduler.core.ports import AvailabilityReader, WriteFile
 
 from . import calcache, feeds, http, workers
-from .ics import CalendarBudget, busy_from_ics
+from .calcache import CalendarBudget
 
 
 def feed_cache(config: Config, write_file: WriteFile | None) -> feeds.FeedCache:
@@ -40,6 +40,14 @@ def _google(config: Config, members: list[Member], start: datetime, end: datetim
     from .google import members_availability
 
     return members_availability(config, members, start, end, write_file=write_file, service=google)
+
+
+def busy_from_ics(*args, **kwargs) -> Availability:
+    """integrations.ics.busy_from_ics, imported at the first read (see `_read_all`): a command
+    whose calendars' answers are all kept never loads icalendar and its companions."""
+    from .ics import busy_from_ics as read
+
+    return read(*args, **kwargs)
 
 
 def budget(config: Config) -> CalendarBudget:
@@ -134,6 +142,8 @@ def _read_all(config: Config, plans: list[Availability | _Read]) -> list[Availab
     """The plans' answers, the worker reads run side by side (integrations.workers.SIZE at once)."""
     limits = config.service.limits
     reads = [p for p in plans if isinstance(p, _Read)]
+    if reads:
+        from . import ics  # noqa: F401 - loaded once here, so the forked workers start with it
     outcomes = iter(workers.POOL.map([(r.func, r.args, limits.calendar_seconds + r.extra_seconds) for r in reads],
                                      megabytes=limits.calendar_memory_mb))
     answers = []

@@ -25,7 +25,6 @@ import contextlib
 import gc
 import time as clock
 from collections import defaultdict
-from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -38,18 +37,11 @@ from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 from scheduler.core.availability import Availability, Busy
 
 from . import icsskip
+from .calcache import CalendarBudget  # defined beside the cache keys it is part of; imported from here
 
 # Ask one day wider on each side: all-day events are dates, which the query reads in its
 # own zone, and an event that starts the evening before may still run.
 MARGIN = timedelta(days=1)
-
-
-@dataclass(frozen=True)
-class CalendarBudget:
-    """What one read of one calendar may cost (service.toml `[limits]`)."""
-
-    occurrences: int = 10_000   # occurrences inside the window, all events together
-    seconds: float = 10.0       # walking the rules and expanding them
 
 
 class _OverBudget(Exception):
