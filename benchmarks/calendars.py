@@ -23,9 +23,11 @@ Measured, each figure the median over the rounds, every variant once per round i
 1. reading (busy_from_ics, 12 members, in this process): window alone and five-year
    history, before and after; the aim is five-year ≤ 1.5x window alone, after;
 2. growth: window alone at 1x and 16x the events, before and after (aim: time ≤ 16x);
-3. whole process: `friendtor slots bench` (before, after) against a naive brute force in its
-   own process (icalendar parse + recurring_ical_events.of().between() over every calendar,
-   then a count of free members per 15-minute start, kept linear), on both data sets (aim: ≥ 3x faster);
+3. whole process: `friendtor slots bench` (before; after with no calendar answers on disk,
+   "first"; after with the answers the run before kept, "again") against a naive brute force
+   in its own process (icalendar parse + recurring_ical_events.of().between() over every
+   calendar, then a count of free members per 15-minute start, kept linear), on both data
+   sets (aim: ≥ 3x faster); each config folder is validated once first, as an installation is;
 4. the cache: `group_availability` twice in one process (the second read hits the cache).
 It asserts nothing about time; the machine is shared, so ratios inside a round matter more
 than absolute times.
@@ -38,6 +40,7 @@ import importlib.util
 import io
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -56,6 +59,7 @@ from slots import FIRST, LAST, MEMBERS, SEED, machine, make_group, member_calend
 from integrations import calcache  # noqa: E402
 from integrations.calendars import group_availability  # noqa: E402
 from integrations.ics import CalendarBudget, busy_from_ics  # noqa: E402
+from scheduler.app.files import atomic_write  # noqa: E402
 from scheduler.app.loader import load_config  # noqa: E402
 from scheduler.core.cycles import range_window  # noqa: E402
 
@@ -178,10 +182,14 @@ def unpack_base(ref: str, into: Path) -> str:
 
 def load_base_reader(base: Path):
     """The base commit's integrations/ics.py as a module of its own, beside today's."""
-    spec = importlib.util.spec_from_file_location("base_ics", base / "integrations" / "ics.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["base_ics"] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
+    # As a package of its own (base_integrations), so that its relative imports (icsskip) are
+    # the base's too.
+    folder = base / "integrations"
+    package = importlib.util.spec_from_file_location("base_integrations", folder / "__init__.py",
+                                                     submodule_search_locations=[str(folder)])
+    sys.modules["base_integrations"] = importlib.util.module_from_spec(package)
+    package.loader.exec_module(sys.modules["base_integrations"])
+    module = importlib.import_module("base_integrations.ics")  # dataclasses look their module up in sys.modules
     # Both readers get a budget that never runs out here: on a loaded machine the default
     # 10 s could stop a slow "before" read and make the answers differ for the wrong reason.
     return lambda data, zone, lo, hi: module.busy_from_ics(data, zone, lo, hi, module.CalendarBudget(seconds=10_000))
@@ -294,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.no_process:
             return 0
         # 3: whole process.
-        env_after = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+        env_after = dict(os.environ)
         env_before = {**env_after, "PYTHONPATH": str(tmp / "base")}
         friendtor = str(Path(sys.executable).parent / "friendtor")
         folders = {}
@@ -306,43 +314,71 @@ def main(argv: list[str] | None = None) -> int:
                                capture_output=True, text=True, cwd=tmp).stdout.strip()
         if not check.startswith(str(tmp / "base")):
             raise SystemExit(f"the base commit is not what the before-runs import ({check})")
-        runs = {"before": env_before, "after": env_after, "brute": env_after}
+        # "after, first": the calendar answers on disk removed before each run (a calendar changed
+        # since the last command, or the first command); "after, again": kept from the run before
+        # (unchanged calendars, the common case for a second `slots` or a restarted service).
+        runs = {"before": env_before, "after, first": env_after, "after, again": env_after, "brute": env_after}
+
+        def argv_of(who: str, folder: Path) -> list[str]:
+            if who == "brute":
+                return [sys.executable, "-c", BRUTE, str(folder)]
+            return [friendtor, "slots", "bench", "--config", str(folder), "--from", str(FIRST), "--to", str(LAST)]
+
+        # Set up as an installation is: `validate` once (it makes the state folder and keeps the
+        # template check), then one untimed run of each variant (bytecode written for both codes).
+        for folder in folders.values():
+            run_process([friendtor, "validate", "--config", str(folder)], env_after, tmp)
+            for who in ("before", "after, first", "brute"):
+                run_process(argv_of(who, folder), runs[who], tmp)
         ptimes: dict[tuple[str, str], list[float]] = {(r, n): [] for r in runs for n in folders}
         outputs: dict[tuple[str, str], str] = {}
         for n in range(rounds):
             for name, folder in folders.items():
                 order = list(runs)
-                order = order[n % 3:] + order[:n % 3]
+                order = order[n % len(order):] + order[:n % len(order)]
                 for who in order:
-                    argv = ([sys.executable, "-c", BRUTE, str(folder)] if who == "brute" else
-                            [friendtor, "slots", "bench", "--config", str(folder), "--from", str(FIRST), "--to", str(LAST)])
-                    took, out = run_process(argv, runs[who], tmp)
+                    if who == "after, again":  # the answers of a run just before, whatever the order
+                        run_process(argv_of(who, folder), runs[who], tmp)
+                    else:
+                        shutil.rmtree(folder / "var" / calcache.DISK_FOLDER, ignore_errors=True)
+                    took, out = run_process(argv_of(who, folder), runs[who], tmp)
                     print(f"  (round {n + 1}: {who}, {name}: {took:.2f} s)", flush=True)
                     ptimes[(who, name)].append(took)
                     outputs[(who, name)] = out
         print("3. whole process: `friendtor slots bench` (12 members x 60 days) vs the brute force, median s")
-        print(f"  {'':22} {'brute':>8} {'before':>8} {'after':>8} {'brute/after':>12} {'before/after':>13}")
+        print(f"  {'':20} {'brute':>7} {'before':>7} {'first':>7} {'again':>7} "
+              f"{'brute/first':>12} {'brute/again':>12} {'before/first':>13}")
         for name in folders:
-            br, b, a = (median(ptimes[(w, name)]) for w in ("brute", "before", "after"))
-            print(f"  {name:22} {br:8.2f} {b:8.2f} {a:8.2f} {br / a:11.1f}x {b / a:12.1f}x")
-        print(f"  same `slots` output before and after: {all(outputs[('before', n)] == outputs[('after', n)] for n in folders)}")
+            br, b, a1, a2 = (median(ptimes[(w, name)]) for w in ("brute", "before", "after, first", "after, again"))
+            print(f"  {name:20} {br:7.2f} {b:7.2f} {a1:7.2f} {a2:7.2f} {br / a1:11.1f}x {br / a2:11.1f}x {b / a1:12.1f}x")
+        print(f"  same `slots` output before and after (first and again): "
+              f"{all(outputs[('before', n)] == outputs[(w, n)] for n in folders for w in ('after, first', 'after, again'))}")
         print()
 
-        # 4: the cache, in the service's own process: a second read of unchanged calendars.
+        # 4: the cache, in the service's own process: a second read of unchanged calendars, and
+        # the first read after a restart (the memory cache empty, the answers on disk).
         config = load_config(folders["five-year history"])
         bench = config.groups["bench"]
+        shutil.rmtree(folders["five-year history"] / "var" / calcache.DISK_FOLDER, ignore_errors=True)
         calcache.CACHE.clear()
         t0 = time.perf_counter()
-        first = group_availability(config, bench, lo, hi)
+        first = group_availability(config, bench, lo, hi, write_file=atomic_write)
         cold = time.perf_counter() - t0
-        warm = []
+        warm, restarted = [], []
         for _ in range(max(rounds, 3)):
             t0 = time.perf_counter()
-            again = group_availability(config, bench, lo, hi)
+            again = group_availability(config, bench, lo, hi, write_file=atomic_write)
             warm.append(time.perf_counter() - t0)
+        hits = calcache.CACHE.hits
+        for _ in range(max(rounds, 3)):
+            calcache.CACHE.clear()
+            t0 = time.perf_counter()
+            after_restart = group_availability(config, bench, lo, hi, write_file=atomic_write)
+            restarted.append(time.perf_counter() - t0)
         print("4. group_availability on the five-year set, in one process (workers, cut, cache)")
         print(f"  first read {cold:.2f} s; unchanged bytes again {1000 * median(warm):.1f} ms "
-              f"(cache hits {calcache.CACHE.hits}, same answer: {first == again})")
+              f"(cache hits {hits}, same answer: {first == again}); after a restart (answers on disk) "
+              f"{1000 * median(restarted):.1f} ms (same answer: {first == after_restart})")
     if args.quick:
         print("\n--quick: one round is not a measurement; run without --quick for numbers.")
     return 0

@@ -25,7 +25,7 @@ from scheduler.core.log import event
 from scheduler.core.ports import AvailabilityReader, WriteFile
 
 from . import calcache, feeds, http, workers
-from .ics import CalendarBudget, busy_from_ics
+from .calcache import CalendarBudget
 
 
 def feed_cache(config: Config, write_file: WriteFile | None) -> feeds.FeedCache:
@@ -40,6 +40,14 @@ def _google(config: Config, members: list[Member], start: datetime, end: datetim
     from .google import members_availability
 
     return members_availability(config, members, start, end, write_file=write_file, service=google)
+
+
+def busy_from_ics(*args, **kwargs) -> Availability:
+    """integrations.ics.busy_from_ics, imported at the first read (see `_read_all`): a command
+    whose calendars' answers are all kept never loads icalendar and its companions."""
+    from .ics import busy_from_ics as read
+
+    return read(*args, **kwargs)
 
 
 def budget(config: Config) -> CalendarBudget:
@@ -59,6 +67,7 @@ class _Read:
     extra_seconds: float = 0
     finish: Callable[[object], Availability] = lambda got: got  # noqa: E731 - the common case
     keep: tuple | None = None  # (digest, window key): where the answer goes in calcache.CACHE
+    disk: calcache.DiskCache | None = None  # ... and on disk, for the next command
 
 
 def member_availability(
@@ -99,7 +108,7 @@ def _plan(config: Config, member: Member, start: datetime, end: datetime, write_
         return Availability.unreadable(str(exc))
     except OSError as exc:
         return Availability.unreadable(f"cannot read {spec}: {exc.strerror or type(exc).__name__}")
-    return _cached_or_read(config, data, member, start, end)
+    return _cached_or_read(config, data, member, start, end, write_file)
 
 
 def _window(config: Config, member: Member, start: datetime, end: datetime) -> tuple:
@@ -108,19 +117,33 @@ def _window(config: Config, member: Member, start: datetime, end: datetime) -> t
     return calcache.window_key(member.tz, start, end, (budget(config), config.service.limits.calendar_memory_mb))
 
 
-def _cached_or_read(config: Config, data: bytes, member: Member, start: datetime, end: datetime) -> Availability | _Read:
-    """The answer kept for these bytes and this window, or a worker read that keeps its answer."""
+def _cached_or_read(config: Config, data: bytes, member: Member, start: datetime, end: datetime,
+                    write_file: WriteFile | None = None) -> Availability | _Read:
+    """The answer kept for these bytes and this window (in this process, else in the state
+    folder), or a worker read that keeps its answer in both."""
     sha, window = calcache.digest(data), _window(config, member, start, end)
     kept = calcache.CACHE.get(sha, window)
     if kept is not None:
         return kept
-    return _Read(busy_from_ics, (data, member.tz, start, end, budget(config)), keep=(sha, window))
+    disk = disk_cache(config, write_file)
+    kept = disk.get(sha, window)
+    if kept is not None:
+        calcache.CACHE.put(sha, window, kept)
+        return kept
+    return _Read(busy_from_ics, (data, member.tz, start, end, budget(config)), keep=(sha, window), disk=disk)
+
+
+def disk_cache(config: Config, write_file: WriteFile | None) -> calcache.DiskCache:
+    """The answers kept in the state folder (read-only without `write_file`)."""
+    return calcache.DiskCache(config.service.local_folder(config.folder) / calcache.DISK_FOLDER, write_file)
 
 
 def _read_all(config: Config, plans: list[Availability | _Read]) -> list[Availability]:
     """The plans' answers, the worker reads run side by side (integrations.workers.SIZE at once)."""
     limits = config.service.limits
     reads = [p for p in plans if isinstance(p, _Read)]
+    if reads:
+        from . import ics  # noqa: F401 - loaded once here, so the forked workers start with it
     outcomes = iter(workers.POOL.map([(r.func, r.args, limits.calendar_seconds + r.extra_seconds) for r in reads],
                                      megabytes=limits.calendar_memory_mb))
     answers = []
@@ -132,6 +155,8 @@ def _read_all(config: Config, plans: list[Availability | _Read]) -> list[Availab
         answers.append(plan.finish(_value(config, outcome, plan.extra_seconds)))
         if plan.keep is not None and outcome.failure is None:
             calcache.CACHE.put(*plan.keep, answers[-1])
+            if plan.disk is not None:
+                plan.disk.put(*plan.keep, answers[-1])
     return answers
 
 

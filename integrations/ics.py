@@ -21,9 +21,10 @@ counted; the rest of the calendar still counts.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import time as clock
 from collections import defaultdict
-from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -36,18 +37,11 @@ from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 from scheduler.core.availability import Availability, Busy
 
 from . import icsskip
+from .calcache import CalendarBudget  # defined beside the cache keys it is part of; imported from here
 
 # Ask one day wider on each side: all-day events are dates, which the query reads in its
 # own zone, and an event that starts the evening before may still run.
 MARGIN = timedelta(days=1)
-
-
-@dataclass(frozen=True)
-class CalendarBudget:
-    """What one read of one calendar may cost (service.toml `[limits]`)."""
-
-    occurrences: int = 10_000   # occurrences inside the window, all events together
-    seconds: float = 10.0       # walking the rules and expanding them
 
 
 class _OverBudget(Exception):
@@ -69,13 +63,32 @@ def busy_from_ics(data: bytes | str, zone: ZoneInfo, start: datetime, end: datet
     old events costs a second parse, once: the parsed-calendar cache keeps the answer).
     """
     deadline = clock.monotonic() + budget.seconds  # one budget, even when the text is read twice
-    if prefilter:
-        cut, pruned = icsskip.prune(data, start - MARGIN, end + MARGIN)
-        if pruned:
-            got = _read(cut, zone, start, end, budget, deadline, pruned)
-            if got is not _ALL_FAILED:
-                return got
-    return _read(data, zone, start, end, budget, deadline, 0)  # nothing cut: never _ALL_FAILED
+    with _collector_paused():
+        if prefilter:
+            cut, pruned = icsskip.prune(data, start - MARGIN, end + MARGIN)
+            if pruned:
+                got = _read(cut, zone, start, end, budget, deadline, pruned)
+                if got is not _ALL_FAILED:
+                    return got
+        return _read(data, zone, start, end, budget, deadline, 0)  # nothing cut: never _ALL_FAILED
+
+
+@contextlib.contextmanager
+def _collector_paused():
+    """The cyclic garbage collector off for one read. A read allocates an object or more per
+    line (the cut's blocks, icalendar's lines and components, occurrences), so the collector
+    would start dozens of times, each time walking every object of the process (a service's
+    whole state, the libraries); what a read leaves is freed by reference counting, and the
+    rest waits for the next collection after the read. Bounded like the read itself: the
+    worker's RLIMIT_AS and the budget's occurrences and seconds."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 # What `_read` gives when, with events cut before parsing, none of those it parsed could be

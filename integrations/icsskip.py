@@ -36,19 +36,48 @@ BEGIN) is returned unchanged.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 SLACK = timedelta(days=7)
 
-# The lines read here: component boundaries and the few properties that decide, each with
-# its continuation lines (folding); everything else is skipped by the expression itself.
-# It starts with the newline before the line (the text is scanned with one put in front) rather
-# than `^`: a literal first character lets the engine skip ahead instead of trying every byte.
-_LINE = re.compile(rb"\n(BEGIN|END|DTSTART|DTEND|DURATION|RRULE|RDATE|RECURRENCE-ID|UID)"
-                   rb"([;:][^\r\n]*(?:\r?\n[ \t][^\r\n]*)*)", re.I)
 _NAMES = {b"DTSTART", b"DTEND", b"DURATION", b"RRULE", b"RDATE", b"RECURRENCE-ID", b"UID"}
+# One expression scans the text; each branch starts with the newline before a line (the text
+# gets one put in front) rather than `^`, so the engine skips ahead to the next newline.
+# - `fast`, then `block`: a whole plain VEVENT in one match, so that a one-off costs one step
+#   of the scan, not one per line: BEGIN:VEVENT, lines none of which begins or ends a component
+#   or makes more than a one-off (RRULE, RDATE, RECURRENCE-ID, DURATION), END:VEVENT. `fast`
+#   takes UID, DTSTART and DTEND (once each, in the order Outlook, Google and Apple write them,
+#   simple values) into its groups, decided without Python; for `block`, `_PLAIN_PROPS` reads
+#   them in one call. A VEVENT with anything else inside (a VALARM, a rule) fails both at its
+#   first such line and is read line by line; each BEGIN:VEVENT is tried once and the
+#   repetitions are possessive and cannot pass an END line, so the scan stays linear. Lines
+#   passed over are skipped with a one-byte class (a lone CR ends no line, as for icalendar).
+# - otherwise one line: a component boundary or one of the few properties that decide, with its
+#   continuation lines (folding); everything else is skipped by the expression itself.
+_OTHER = rb"(?!(?:BEGIN|END|RRULE|RDATE|RECURRENCE-ID|DURATION|UID|DTSTART|DTEND)[;:])[^\n]*+\n"
+# `params:value` of a DATE or DATE-TIME, no quoted parameter, no VALUE= other than DATE(-TIME)
+_VALUE = rb"(?:;(?![^:\"\r\n]*VALUE=(?!DATE))[^:\"\r\n]*)?:[ \t\x0b\x0c]*(\d{8})(?:T\d{6}Z?)?[ \t\x0b\x0c]*"
+
+
+@functools.cache  # compiled on first use (~20 ms): a command whose answers are kept never cuts
+def _scan() -> re.Pattern:
+    return re.compile(
+        rb"\n(?:(?P<fast>BEGIN:VEVENT[ \t]*\r?\n(?:" + _OTHER + rb")*+"
+        rb"UID:[ \t\x0b\x0c]*([^\r\n\\]*?)[ \t\x0b\x0c]*\r?\n(?![ \t])(?:" + _OTHER + rb")*+"
+        rb"DTSTART(" + _VALUE + rb")\r?\n(?![ \t])(?:" + _OTHER + rb")*+"
+        rb"DTEND(" + _VALUE + rb")\r?\n(?![ \t])(?:" + _OTHER + rb")*+"
+        rb"END:VEVENT[ \t]*)(?=\r?\n|\Z)"
+        rb"|(?P<block>BEGIN:VEVENT[ \t]*\r?\n"
+        rb"(?:(?!(?:BEGIN|END|RRULE|RDATE|RECURRENCE-ID|DURATION)[;:])[^\n]*+\n)*+"
+        rb"END:VEVENT[ \t]*)(?=\r?\n|\Z)"
+        rb"|(BEGIN|END|DTSTART|DTEND|DURATION|RRULE|RDATE|RECURRENCE-ID|UID)"
+        rb"([;:][^\r\n]*(?:\r?\n[ \t][^\r\n]*)*))", re.I)
+
+
+_PLAIN_PROPS = re.compile(rb"\n(UID|DTSTART|DTEND)([;:][^\r\n]*(?:\r?\n[ \t][^\r\n]*)*)", re.I)
 _UNFOLD = re.compile(rb"\r?\n[ \t]")
 _DATE_TIME = re.compile(rb"\d{8}(?:T\d{6}Z?)?")
 _DURATION = re.compile(rb"([+-]?)P(?:(\d{1,7})W)?(?:(\d{1,7})D)?(?:T(?:(\d{1,8})H)?(?:(\d{1,10})M)?(?:(\d{1,12})S)?)?")
@@ -64,11 +93,13 @@ class _Doubt(Exception):
     """Something this reader does not understand for sure: keep the event."""
 
 
-@dataclass
+@dataclass(slots=True)
 class _Block:
     start: int                   # byte offsets of the whole block, BEGIN line to END line's end
     end: int = -1
-    props: dict = field(default_factory=dict)  # the event's own DTSTART, DTEND, ... (see _properties)
+    props: dict = field(default_factory=dict)  # the event's own DTSTART, DTEND, ... (see _event_blocks)
+    uid: bytes | None = None     # set by _scan()'s `fast` branch: the UID as prune() keys it,
+    days: tuple | None = None    # and the YYYYMMDD of DTSTART and DTEND
 
 
 def prune(data: bytes, lo: datetime, hi: datetime) -> tuple[bytes, int]:
@@ -85,6 +116,9 @@ def prune(data: bytes, lo: datetime, hi: datetime) -> tuple[bytes, int]:
     by_uid: dict[bytes, list[tuple[_Block, dict]]] = {}
     for n, block in enumerate(blocks):
         props = block.props
+        if block.uid is not None:
+            by_uid.setdefault(block.uid, []).append((block, props))
+            continue
         uid = props.get(b"UID")
         if uid is not None:
             if uid is _DOUBT or not uid.startswith(b":") or b"\\" in uid:
@@ -97,7 +131,11 @@ def prune(data: bytes, lo: datetime, hi: datetime) -> tuple[bytes, int]:
     lo_day, hi_day = lo_n.strftime("%Y%m%d").encode(), hi_n.strftime("%Y%m%d").encode()
     cut: list[_Block] = []
     for events in by_uid.values():
-        if len(events) == 1 and _plainly_outside(events[0][1], lo_day, hi_day):
+        if len(events) == 1 and (days := events[0][0].days) is not None:
+            plainly = days[0] <= days[1] and (days[1] < lo_day or days[0] > hi_day)  # as _plainly_outside
+        else:
+            plainly = len(events) == 1 and _plainly_outside(events[0][1], lo_day, hi_day)
+        if plainly:
             cut.append(events[0][0])
         else:
             cut.extend(_cuttable(events, lo_n, hi_n))
@@ -120,8 +158,28 @@ def _event_blocks(data: bytes) -> list[_Block]:
     blocks: list[_Block] = []
     calendars = 0
     props: dict | None = None  # the properties of the VEVENT being read, while directly in it
-    for match in _LINE.finditer(b"\n" + data):  # offsets in `data`: match.start() is its newline
-        name, value = match.group(1, 2)
+    for match in _scan().finditer(b"\n" + data):  # offsets in `data`: match.start() is its newline
+        fast, uid, first, first_day, last, last_day, name, value = match.group(1, 2, 3, 4, 5, 6, 8, 9)
+        if name is None:  # a whole plain VEVENT (see _scan)
+            if len(stack) != 1:
+                return []  # not directly in the calendar: not this reader's shape
+            if fast is not None:
+                blocks.append(_Block(match.start(), _line_end(data, match.end() - 1),
+                                     {b"UID": b":" + uid, b"DTSTART": first, b"DTEND": last}, uid, (first_day, last_day)))
+                continue
+            text = match.group("block")
+            found = _PLAIN_PROPS.findall(text)
+            props = dict(found)
+            if len(props) != len(found) or not props.keys() <= _PLAIN or b"\n " in text or b"\n\t" in text:
+                props = {}  # rare (a property twice, lower case, folded lines): one at a time
+                for prop, raw in found:
+                    prop = prop.upper()
+                    if b"\n" in raw:
+                        raw = _UNFOLD.sub(b"", raw)
+                    props[prop] = _DOUBT if prop in props else raw
+            blocks.append(_Block(match.start(), _line_end(data, match.end() - 1), props))
+            props = None
+            continue
         if name not in _NAMES:
             name = name.upper()  # rare: names are case-insensitive, but written in capitals
         if name in _NAMES:
@@ -160,6 +218,9 @@ def _line_end(data: bytes, at: int) -> int:
 
 
 _PLAIN = {b"UID", b"DTSTART", b"DTEND"}
+# `params:value` of a DATE or DATE-TIME, the params without a quote (which may hide a colon),
+# the value with the whitespace `bytes.strip` would remove around it.
+_PLAIN_DAY = re.compile(rb'([^:"]*):[ \t\r\n\x0b\x0c]*(\d{8})(?:T\d{6}Z?)?[ \t\r\n\x0b\x0c]*')
 
 
 def _plainly_outside(props: dict, lo_day: bytes, hi_day: bytes) -> bool:
@@ -178,11 +239,13 @@ def _day(raw) -> bytes | None:
     """The YYYYMMDD of a DATE or DATE-TIME value, or None when it is not plainly one."""
     if raw is _DOUBT:
         return None
-    params, colon, value = raw.partition(b":")
-    if not colon or b'"' in params or (b"VALUE=" in params.upper() and b"VALUE=DATE" not in params.upper()):
+    match = _PLAIN_DAY.fullmatch(raw)
+    if match is None:
         return None
-    value = value.strip()
-    return value[:8] if _DATE_TIME.fullmatch(value) else None
+    params = match.group(1)
+    if params and b"VALUE=" in params.upper() and b"VALUE=DATE" not in params.upper():
+        return None
+    return match.group(2)
 
 
 def _cuttable(events: list[tuple[_Block, dict]], lo: datetime, hi: datetime) -> list[_Block]:

@@ -295,3 +295,50 @@ def test_a_uid_read_in_doubt_cuts_nothing(uid: str) -> None:
     data = ics(f"{uid}\nDTSTART:20240105T150000Z\nDTEND:20240105T160000Z\nRRULE:FREQ=WEEKLY;UNTIL=20240301T000000Z",
                OLD_ONE_OFF)
     assert kept(data) == (data, 0)
+
+
+def _calendar(*events: list[str]) -> bytes:
+    """VCALENDAR bytes from VEVENT lines taken as they are (no stripping: folded lines stay folded)."""
+    body = "".join("BEGIN:VEVENT\r\n" + "".join(f"{line}\r\n" for line in lines) + "END:VEVENT\r\n" for lines in events)
+    return f"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\n{body}END:VCALENDAR\r\n".encode()
+
+
+NOW_LINES = ["UID:now@t", "DTSTART;TZID=America/New_York:20270310T090000", "DTEND;TZID=America/New_York:20270310T100000"]
+
+
+@pytest.mark.parametrize("lines", [
+    pytest.param(["UID:x@t", "DTSTART:20210301T150000Z", "DTEND:20210301T160000Z"], id="utc"),
+    pytest.param(["UID:x@t", "SUMMARY:a", "DTSTART;TZID=Europe/Berlin:20210301T150000", "X-A:b",
+                  "DTEND;TZID=Europe/Berlin:20210301T160000", "DESCRIPTION:c"], id="other-lines-between"),
+    pytest.param(["UID:x@t", "DTSTART;VALUE=DATE:20210301", "DTEND;VALUE=DATE:20210302"], id="dates"),
+    pytest.param(["UID:x@t", "DTSTART;VALUE=DATE-TIME:20210301T150000Z", "DTEND:20210301T160000Z"], id="value-date-time"),
+    pytest.param(["UID:x@t", "DTSTART;VALUE=PERIOD:20210301T150000Z/PT1H", "DTEND:20210301T160000Z"], id="value-period"),
+    pytest.param(["UID:x@t", 'DTSTART;TZID="Europe/Berlin":20210301T150000', "DTEND:20210301T160000Z"], id="quoted"),
+    pytest.param(["UID:  x@t  ", "DTSTART:20210301T150000Z  ", "DTEND:  20210301T160000Z"], id="spaces"),
+    pytest.param(["uid:x@t", "dtstart:20210301T150000Z", "dtend:20210301T160000Z"], id="lower-case"),
+    pytest.param(["UID:x@t", "DTSTART:20210301T150000Z", "DTEND:20210301T160000Z", "DTSTART:20270310T150000Z"],
+                 id="two-starts"),
+    pytest.param(["UID:x@t", "DTSTART:20210301T150000Z", "DTEND:20200301T160000Z"], id="end-before-start"),
+    pytest.param(["UID:x@", " t", "DTSTART:20210301T150000Z", "DTEND:20210301T160000Z"], id="folded-uid"),
+    pytest.param(["UID:x@t", "DTSTART:2021030", " 1T150000Z", "DTEND:20210301T160000Z"], id="folded-start"),
+    pytest.param(["UID:x@t", "DTSTART:20270221T230000Z", "DTEND:20270221T235900Z"], id="the-day-before-the-slack"),
+    pytest.param(["UID:x@t", "DTSTART:20270222T000000Z", "DTEND:20270222T010000Z"], id="the-first-day-of-the-slack"),
+    pytest.param(["UID:x@t", "DTSTART:20270221T230000Z", "DTEND:20270222T010000Z"], id="across-the-slack-edge"),
+    pytest.param(["UID:now@t", "DTSTART:20210301T150000Z", "DTEND:20210301T160000Z"], id="uid-of-another-event"),
+    pytest.param(["UID:x@t", "DTSTART:20270310T150000Z", "DTEND:20270310T160000Z"], id="in-the-window"),
+    pytest.param(["UID:x@t", "DTSTART:20310301T150000Z", "DTEND:20310301T160000Z"], id="after"),
+])
+def test_the_scans_fast_branch_decides_as_the_general_reading(lines: list[str]) -> None:
+    """A one-off in the order Outlook, Google and Apple write (UID, DTSTART, DTEND) is decided
+    inside the scan's expression; the same event with its lines reversed goes through the
+    general reading. Both cut the same, and neither changes the busy time (`skipped` may: an
+    event too broken for icalendar that is cut is no longer counted, as the module says)."""
+    forward, backward = _calendar(NOW_LINES, lines), _calendar(NOW_LINES, lines[::-1])
+    if any(line.startswith(" ") for line in lines):  # a continuation line must follow its own line
+        backward = _calendar(NOW_LINES, [line for line in lines if line.startswith(("DTEND", "dtend"))]
+                             + [line for line in lines if not line.startswith(("DTEND", "dtend"))])
+    (_, cut_forward), (_, cut_backward) = kept(forward), kept(backward)
+    assert cut_forward == cut_backward
+    for data in (forward, backward):
+        with_cut, without = both(data)
+        assert (with_cut.busy, with_cut.unknown) == (without.busy, without.unknown)
