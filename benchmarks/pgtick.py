@@ -70,6 +70,7 @@ def child_idle(folder: str, ticks: int) -> None:
     store = open_store(watcher.config)
     runner = Runner(watcher, store, transport_for, availability=group_availability)
     t_ready = time.perf_counter()
+    spent = statement_times()
     times = []
     for i in range(ticks):
         t = time.perf_counter()
@@ -77,10 +78,30 @@ def child_idle(folder: str, ticks: int) -> None:
         times.append(time.perf_counter() - t)
     store.close()
     print(json.dumps({"import": t_import - t0, "config": t_config - t_import, "store_and_runner": t_ready - t_config,
-                      "ticks": times, "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                      "ticks": times, "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                      "statements": dict(spent.most_common(4))}))
 
 
-def run_nodes(folder: Path, nodes: int, smtp=None) -> dict:
+def statement_times():
+    """Seconds spent in each kind of the store's SQL statements (by their first words), from now on."""
+    from collections import Counter
+
+    from scheduler.app.pgstore import PgStore
+
+    spent: Counter = Counter()
+    original = PgStore.q
+
+    def timed(self, sql, params=None):
+        t = time.perf_counter()
+        try:
+            return original(self, sql, params)
+        finally:
+            spent[" ".join(sql.split())[:50]] += time.perf_counter() - t
+    PgStore.q = timed
+    return spent
+
+
+def run_nodes(folder: Path, nodes: int, smtp=None, root: Path = ROOT) -> dict:
     """`nodes` processes of `friendtor run --now DUE`, started together; wall time, messages."""
     outbox = folder / "var" / "outbox"
     shutil.rmtree(outbox, ignore_errors=True)
@@ -89,7 +110,7 @@ def run_nodes(folder: Path, nodes: int, smtp=None) -> dict:
     logs = [folder / f"node-{i}.log" for i in range(nodes)]
     t0 = time.perf_counter()
     procs = [subprocess.Popen([sys.executable, "-m", "scheduler.cli", "run", "--config", str(folder), "--now", DUE,
-                               "--log-format", "json"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(log, "wb"))
+                               "--log-format", "json"], cwd=root, stdout=subprocess.DEVNULL, stderr=open(log, "wb"))
              for log in logs]
     codes = [p.wait() for p in procs]
     wall = time.perf_counter() - t0
@@ -108,8 +129,9 @@ def _event(line: str) -> str | None:
         return None
 
 
-def idle(folder: Path, ticks: int) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child-idle", str(folder), "--ticks", str(ticks)], cwd=ROOT,
+def idle(folder: Path, ticks: int, root: Path = ROOT) -> dict:
+    out = subprocess.run([sys.executable, str(root / "benchmarks" / "pgtick.py"), "--child-idle", str(folder),
+                          "--ticks", str(ticks)], cwd=root,
                          capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -178,6 +200,55 @@ def explain(url: str) -> None:
             print(f"    EXPLAIN {label}: {'; '.join(scans)}; {timing[0] if timing else ''}", flush=True)
 
 
+def describe(got: dict) -> str:
+    top = ", ".join(f"{sql} {t:.2f} s" for sql, t in got.get("statements", {}).items())
+    return (f"start-up {got['config']:.2f} s config + {got['store_and_runner']:.2f} s store and Runner (imports "
+            f"{got['import']:.2f} s); idle ticks {', '.join(f'{t:.2f}' for t in got['ticks'])} s; peak memory "
+            f"{got['maxrss_mib']:.0f} MiB; load average {os.getloadavg()[0]:.1f}" + (f"\n      SQL time over the ticks: {top}"
+                                                                                   if top else ""))
+
+
+def compare_idle(groups: int, scale_to: int, old_root: Path, rounds: int) -> None:
+    """Start-up and idle ticks at `scale_to` groups, this checkout against `old_root` (another
+    checkout of friendtor, e.g. the commit before a change), interleaved, on two copies of one
+    state: an everything-due tick of `groups` groups (Maildir) by the old checkout, grown by bulk
+    insert. The new checkout's schema migration runs before its first measured start-up."""
+    import psycopg
+    import tick as tickbench
+    from pg_servers import fresh_database, private_server, url
+
+    root = Path(tempfile.mkdtemp(prefix="pgtick-"))
+    try:
+        folder = tickbench.make_config(root / "old", groups)
+        base = (folder / "service.toml").read_text()
+        with private_server() as server:
+            old_url = fresh_database(server, empty=True)
+            (folder / "service.toml").write_text(base.replace('state = "var/state.json"', f'state = "{old_url}"'))
+            res = run_nodes(folder, 1, root=old_root)
+            print(f"  everything due, {groups} groups, old checkout: {res['wall']:.1f} s, {res['messages']} messages",
+                  flush=True)
+            counts = scale_state(old_url, folder, groups, scale_to)
+            print(f"  state grown to {scale_to} groups by bulk insert: {counts}", flush=True)
+            old_db = psycopg.conninfo.conninfo_to_dict(old_url)["dbname"]
+            with psycopg.connect(server.get_uri(), autocommit=True) as conn:
+                conn.execute(f"CREATE DATABASE {old_db}_new TEMPLATE {old_db}")
+            new_url = url(server, f"{old_db}_new")
+            new = root / "new"
+            shutil.copytree(folder, new)
+            (new / "service.toml").write_text(base.replace('state = "var/state.json"', f'state = "{new_url}"'))
+            t = time.perf_counter()
+            subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; "
+                            "from scheduler.app.stores import open_store; from scheduler.app.loader import load_config;"
+                            f"open_store(load_config(Path({str(new)!r}))).close()"], cwd=ROOT, check=True)
+            print(f"  new checkout's schema migration on {counts['outbox']} outbox rows (one process, with its "
+                  f"config): {time.perf_counter() - t:.1f} s", flush=True)
+            for r in range(rounds):
+                for label, where, code in (("old", folder, old_root), ("new", new, ROOT))[::1 if r % 2 == 0 else -1]:
+                    print(f"  {scale_to} groups, {label}: {describe(idle(where, 3, code))}", flush=True)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--groups", type=int, default=1000)
@@ -188,9 +259,14 @@ def main() -> None:
     ap.add_argument("--smtp-delay", type=float, default=0.0,
                     help="send through a loopback SMTP server that takes this many seconds a message")
     ap.add_argument("--scale-to", type=int, default=0, help="then grow the state to this many groups (bulk insert)")
+    ap.add_argument("--compare-with", help="another checkout: start-up and idle ticks at --scale-to groups, interleaved")
     args = ap.parse_args()
     if args.child_idle:
         child_idle(args.child_idle, args.ticks)
+        return
+    if args.compare_with:
+        print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {os.getloadavg()}", flush=True)
+        compare_idle(args.groups, args.scale_to, Path(args.compare_with), max(args.rounds, 2))
         return
     import tick as tickbench
     from contextlib import ExitStack
@@ -247,11 +323,8 @@ def main() -> None:
                 for label, copies in (("as left by the tick", 0), ("outbox padded x10 with finished sends", 9)):
                     if copies:
                         rows = pad_outbox(last_url, copies)
-                    got = idle(folder, 3)
-                    print(f"  {size} groups, nothing due, {rows} outbox rows ({label}): start-up "
-                          f"{got['config']:.2f} s config + {got['store_and_runner']:.2f} s store and Runner (imports "
-                          f"{got['import']:.2f} s); idle ticks {', '.join(f'{t:.2f}' for t in got['ticks'])} s; "
-                          f"peak memory {got['maxrss_mib']:.0f} MiB; load average {os.getloadavg()[0]:.1f}", flush=True)
+                    print(f"  {size} groups, nothing due, {rows} outbox rows ({label}): {describe(idle(folder, 3))}",
+                          flush=True)
                 if copies:
                     explain(last_url)
                     with __import__("psycopg").connect(last_url) as conn:   # back to the tick's state
