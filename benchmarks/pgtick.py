@@ -208,11 +208,12 @@ def describe(got: dict) -> str:
                                                                                    if top else ""))
 
 
-def compare_idle(groups: int, scale_to: int, old_root: Path, rounds: int) -> None:
+def compare_idle(groups: int, scale_to: int, old_root: Path, rounds: int, pad: int) -> None:
     """Start-up and idle ticks at `scale_to` groups, this checkout against `old_root` (another
     checkout of friendtor, e.g. the commit before a change), interleaved, on two copies of one
     state: an everything-due tick of `groups` groups (Maildir) by the old checkout, grown by bulk
-    insert. The new checkout's schema migration runs before its first measured start-up."""
+    insert (and padded with `pad` finished sends a row). The new checkout's schema migration runs
+    before its first measured start-up."""
     import psycopg
     import tick as tickbench
     from pg_servers import fresh_database, private_server, url
@@ -229,6 +230,9 @@ def compare_idle(groups: int, scale_to: int, old_root: Path, rounds: int) -> Non
                   flush=True)
             counts = scale_state(old_url, folder, groups, scale_to)
             print(f"  state grown to {scale_to} groups by bulk insert: {counts}", flush=True)
+            if pad:
+                counts["outbox"] = pad_outbox(old_url, pad)
+                print(f"  outbox padded with {pad} finished sends a row: {counts['outbox']} rows", flush=True)
             old_db = psycopg.conninfo.conninfo_to_dict(old_url)["dbname"]
             with psycopg.connect(server.get_uri(), autocommit=True) as conn:
                 conn.execute(f"CREATE DATABASE {old_db}_new TEMPLATE {old_db}")
@@ -259,6 +263,7 @@ def main() -> None:
     ap.add_argument("--smtp-delay", type=float, default=0.0,
                     help="send through a loopback SMTP server that takes this many seconds a message")
     ap.add_argument("--scale-to", type=int, default=0, help="then grow the state to this many groups (bulk insert)")
+    ap.add_argument("--pad", type=int, default=0, help="with --compare-with: finished sends added per outbox row")
     ap.add_argument("--compare-with", help="another checkout: start-up and idle ticks at --scale-to groups, interleaved")
     args = ap.parse_args()
     if args.child_idle:
@@ -266,7 +271,7 @@ def main() -> None:
         return
     if args.compare_with:
         print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {os.getloadavg()}", flush=True)
-        compare_idle(args.groups, args.scale_to, Path(args.compare_with), max(args.rounds, 2))
+        compare_idle(args.groups, args.scale_to, Path(args.compare_with), max(args.rounds, 2), args.pad)
         return
     import tick as tickbench
     from contextlib import ExitStack
