@@ -24,6 +24,10 @@ package) in a temporary folder; mail goes to a Maildir (one file and one fsync a
    insert in the database (INSERT ... SELECT, each row's group id replaced; ticking N groups
    would take hours here), the config folder grown to N groups, then (2) and (3) again, and
    the plans of the tick's queries (EXPLAIN) at that size.
+5. With `--compare-with OLD` (another checkout, e.g. `git archive` of the commit before a
+   change): an everything-due tick of --groups by OLD, the state grown to --scale-to groups
+   (and padded, --pad), copied to a second database; then start-up and idle ticks by OLD and
+   by this checkout, interleaved, each on its copy (this one's schema migration run first).
 
 Measures and prints; asserts nothing about time.
 """
