@@ -3,6 +3,9 @@
     python benchmarks/pgtick.py                 # 1,000 groups (about 10 minutes on 2 loaded CPUs)
     python benchmarks/pgtick.py --groups 200    # smaller
     python benchmarks/pgtick.py --quick         # 20 groups: a smoke test that it still runs
+    python benchmarks/pgtick.py --groups 1000 --smtp-delay 0.02 --scale-to 10000
+        # mail through a loopback SMTP server that takes 20 ms a message; then the state grown
+        # to 10,000 groups by bulk insert for start-up, memory and idle ticks
 
 The groups are benchmarks/tick.py's (12 members in six zones, monthly, no calendar files), in
 a config folder whose `state` is a database on a private PostgreSQL server (the `pgserver`
@@ -17,6 +20,14 @@ package) in a temporary folder; mail goes to a Maildir (one file and one fsync a
    process's peak memory (ru_maxrss).
 3. The same after the outbox is padded with finished sends (rows a long-running service
    keeps for `keep_days`), to see what start-up and an idle tick cost as sends pile up.
+4. With `--scale-to N`: the state (1) left copied, group for group, into N groups by bulk
+   insert in the database (INSERT ... SELECT, each row's group id replaced; ticking N groups
+   would take hours here), the config folder grown to N groups, then (2) and (3) again, and
+   the plans of the tick's queries (EXPLAIN) at that size.
+5. With `--compare-with OLD` (another checkout, e.g. `git archive` of the commit before a
+   change): an everything-due tick of --groups by OLD, the state grown to --scale-to groups
+   (and padded, --pad), copied to a second database; then start-up and idle ticks by OLD and
+   by this checkout, interleaved, each on its copy (this one's schema migration run first).
 
 Measures and prints; asserts nothing about time.
 """
@@ -63,6 +74,7 @@ def child_idle(folder: str, ticks: int) -> None:
     store = open_store(watcher.config)
     runner = Runner(watcher, store, transport_for, availability=group_availability)
     t_ready = time.perf_counter()
+    spent = statement_times()
     times = []
     for i in range(ticks):
         t = time.perf_counter()
@@ -70,22 +82,47 @@ def child_idle(folder: str, ticks: int) -> None:
         times.append(time.perf_counter() - t)
     store.close()
     print(json.dumps({"import": t_import - t0, "config": t_config - t_import, "store_and_runner": t_ready - t_config,
-                      "ticks": times, "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                      "ticks": times, "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                      "statements": dict(spent.most_common(4))}))
 
 
-def run_nodes(folder: Path, nodes: int) -> dict:
+def statement_times():
+    """Seconds spent in each kind of the store's SQL statements (by their first words), from now on."""
+    from collections import Counter
+
+    from scheduler.app.pgstore import PgStore
+
+    spent: Counter = Counter()
+    original = PgStore.q
+
+    def timed(self, sql, params=None):
+        t = time.perf_counter()
+        try:
+            return original(self, sql, params)
+        finally:
+            spent[" ".join(sql.split())[:50]] += time.perf_counter() - t
+    PgStore.q = timed
+    return spent
+
+
+def run_nodes(folder: Path, nodes: int, smtp=None, root: Path = ROOT) -> dict:
     """`nodes` processes of `friendtor run --now DUE`, started together; wall time, messages."""
     outbox = folder / "var" / "outbox"
     shutil.rmtree(outbox, ignore_errors=True)
+    if smtp is not None:
+        smtp.received.clear()
     logs = [folder / f"node-{i}.log" for i in range(nodes)]
     t0 = time.perf_counter()
     procs = [subprocess.Popen([sys.executable, "-m", "scheduler.cli", "run", "--config", str(folder), "--now", DUE,
-                               "--log-format", "json"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(log, "wb"))
+                               "--log-format", "json"], cwd=root, stdout=subprocess.DEVNULL, stderr=open(log, "wb"))
              for log in logs]
     codes = [p.wait() for p in procs]
     wall = time.perf_counter() - t0
     sent = [sum(_event(line) == "sent" for line in log.read_text().splitlines()) for log in logs]
-    messages = len(list((outbox / "new").iterdir())) if (outbox / "new").exists() else 0
+    if smtp is not None:
+        messages = len(smtp.received)
+    else:
+        messages = len(list((outbox / "new").iterdir())) if (outbox / "new").exists() else 0
     return {"nodes": nodes, "codes": codes, "wall": wall, "messages": messages, "sent_by_node": sent}
 
 
@@ -96,8 +133,9 @@ def _event(line: str) -> str | None:
         return None
 
 
-def idle(folder: Path, ticks: int) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child-idle", str(folder), "--ticks", str(ticks)], cwd=ROOT,
+def idle(folder: Path, ticks: int, root: Path = ROOT) -> dict:
+    out = subprocess.run([sys.executable, str(root / "benchmarks" / "pgtick.py"), "--child-idle", str(folder),
+                          "--ticks", str(ticks)], cwd=root,
                          capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -113,6 +151,112 @@ def pad_outbox(url: str, copies: int) -> int:
         return conn.execute("SELECT count(*) FROM outbox").fetchone()[0]
 
 
+def scale_state(url: str, folder: Path, have: int, want: int) -> dict[str, int]:
+    """Grow a `have`-group state to `want` groups: group i (above `have`) gets group
+    ((i-1) % have) + 1's rows with the group id replaced, by INSERT ... SELECT in the database
+    (bulk, no round trip a row). `have` must be a multiple of tick.PERIOD, so group i's config
+    is the template's under another id. Keys holding a Message-ID (sent, replies) get the group
+    id added, to stay unique. Also writes the group files. Row counts per table."""
+    import psycopg
+    import tick as tickbench
+
+    from scheduler.app import pgschema
+
+    assert have % tickbench.PERIOD == 0, "the template groups must cover whole periods of settings"
+    for i in range(have + 1, want + 1):
+        (folder / "groups" / f"{tickbench.gid(i)}.toml").write_text(tickbench.group_toml(i))
+    with psycopg.connect(url) as conn:
+        conn.execute("CREATE TEMP TABLE m AS SELECT i, %s || lpad(((i - 1) %% %s::int + 1)::text, 4, '0') AS src, "
+                     "'g' || CASE WHEN i < 10000 THEN lpad(i::text, 4, '0') ELSE i::text END AS dst FROM generate_series(%s::int, %s::int) AS i",
+                     ("g", have, have + 1, want))
+        conn.execute("INSERT INTO outbox (sid, doc, node, lease) SELECT replace(o.sid, m.src, m.dst), "
+                     "replace(o.doc::text, m.src, m.dst)::jsonb, o.node, o.lease FROM m "
+                     "JOIN outbox o ON o.doc->>'group' = m.src ORDER BY m.i, o.seq")
+        for t in pgschema.KEYED:
+            suffix = " || '#' || m.dst" if t in ("sent", "replies") else ""
+            conn.execute(f"INSERT INTO {t} (k, grp, doc) SELECT CASE WHEN '{t}' IN ('sent', 'replies') "
+                         f"THEN x.k{suffix} ELSE replace(x.k, m.src, m.dst) END, m.dst, "
+                         f"replace(x.doc::text, m.src, m.dst)::jsonb FROM m JOIN {t} x ON x.grp = m.src "
+                         "ORDER BY m.i, x.seq")
+        conn.execute("ANALYZE")
+        return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("outbox", *pgschema.KEYED)}
+
+
+def explain(url: str) -> None:
+    """The plans of the questions a tick asks of the outbox, at the size the database has now."""
+    import psycopg
+
+    from scheduler.app import pgstore
+    from scheduler.core.outbox import Kind
+
+    questions = {
+        "open_sends": (pgstore.OPEN_SENDS, (pgstore._OPEN,)),
+        "failed_sends": (pgstore.FAILED_SENDS, None),
+        "invited": (pgstore.INVITED, (str(Kind.INVITE),)),
+        "planned": ("SELECT sid FROM outbox", None),
+        "attendance (one group)": ("SELECT doc FROM attendance WHERE grp = %s ORDER BY seq", ("g0001",)),
+    }
+    with psycopg.connect(url) as conn:
+        for label, (sql, params) in questions.items():
+            plan = [r[0] for r in conn.execute("EXPLAIN (ANALYZE, BUFFERS OFF) " + sql, params).fetchall()]
+            scans = [p.split("  (")[0].strip(" ->") for p in plan if "Scan" in p]
+            timing = [p.strip() for p in plan if p.strip().startswith("Execution Time")]
+            print(f"    EXPLAIN {label}: {'; '.join(scans)}; {timing[0] if timing else ''}", flush=True)
+
+
+def describe(got: dict) -> str:
+    top = ", ".join(f"{sql} {t:.2f} s" for sql, t in got.get("statements", {}).items())
+    return (f"start-up {got['config']:.2f} s config + {got['store_and_runner']:.2f} s store and Runner (imports "
+            f"{got['import']:.2f} s); idle ticks {', '.join(f'{t:.2f}' for t in got['ticks'])} s; peak memory "
+            f"{got['maxrss_mib']:.0f} MiB; load average {os.getloadavg()[0]:.1f}" + (f"\n      SQL time over the ticks: {top}"
+                                                                                   if top else ""))
+
+
+def compare_idle(groups: int, scale_to: int, old_root: Path, rounds: int, pad: int) -> None:
+    """Start-up and idle ticks at `scale_to` groups, this checkout against `old_root` (another
+    checkout of friendtor, e.g. the commit before a change), interleaved, on two copies of one
+    state: an everything-due tick of `groups` groups (Maildir) by the old checkout, grown by bulk
+    insert (and padded with `pad` finished sends a row). The new checkout's schema migration runs
+    before its first measured start-up."""
+    import psycopg
+    import tick as tickbench
+    from pg_servers import fresh_database, private_server, url
+
+    root = Path(tempfile.mkdtemp(prefix="pgtick-"))
+    try:
+        folder = tickbench.make_config(root / "old", groups)
+        base = (folder / "service.toml").read_text()
+        with private_server() as server:
+            old_url = fresh_database(server, empty=True)
+            (folder / "service.toml").write_text(base.replace('state = "var/state.json"', f'state = "{old_url}"'))
+            res = run_nodes(folder, 1, root=old_root)
+            print(f"  everything due, {groups} groups, old checkout: {res['wall']:.1f} s, {res['messages']} messages",
+                  flush=True)
+            counts = scale_state(old_url, folder, groups, scale_to)
+            print(f"  state grown to {scale_to} groups by bulk insert: {counts}", flush=True)
+            if pad:
+                counts["outbox"] = pad_outbox(old_url, pad)
+                print(f"  outbox padded with {pad} finished sends a row: {counts['outbox']} rows", flush=True)
+            old_db = psycopg.conninfo.conninfo_to_dict(old_url)["dbname"]
+            with psycopg.connect(server.get_uri(), autocommit=True) as conn:
+                conn.execute(f"CREATE DATABASE {old_db}_new TEMPLATE {old_db}")
+            new_url = url(server, f"{old_db}_new")
+            new = root / "new"
+            shutil.copytree(folder, new)
+            (new / "service.toml").write_text(base.replace('state = "var/state.json"', f'state = "{new_url}"'))
+            t = time.perf_counter()
+            subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; "
+                            "from scheduler.app.stores import open_store; from scheduler.app.loader import load_config;"
+                            f"open_store(load_config(Path({str(new)!r}))).close()"], cwd=ROOT, check=True)
+            print(f"  new checkout's schema migration on {counts['outbox']} outbox rows (one process, with its "
+                  f"config): {time.perf_counter() - t:.1f} s", flush=True)
+            for r in range(rounds):
+                for label, where, code in (("old", folder, old_root), ("new", new, ROOT))[::1 if r % 2 == 0 else -1]:
+                    print(f"  {scale_to} groups, {label}: {describe(idle(where, 3, code))}", flush=True)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--groups", type=int, default=1000)
@@ -120,46 +264,80 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--child-idle")
     ap.add_argument("--ticks", type=int, default=3)
+    ap.add_argument("--smtp-delay", type=float, default=0.0,
+                    help="send through a loopback SMTP server that takes this many seconds a message")
+    ap.add_argument("--scale-to", type=int, default=0, help="then grow the state to this many groups (bulk insert)")
+    ap.add_argument("--pad", type=int, default=0, help="with --compare-with: finished sends added per outbox row")
+    ap.add_argument("--compare-with", help="another checkout: start-up and idle ticks at --scale-to groups, interleaved")
     args = ap.parse_args()
     if args.child_idle:
         child_idle(args.child_idle, args.ticks)
         return
+    if args.compare_with:
+        print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {os.getloadavg()}", flush=True)
+        compare_idle(args.groups, args.scale_to, Path(args.compare_with), max(args.rounds, 2), args.pad)
+        return
     import tick as tickbench
+    from contextlib import ExitStack
+
     from pg_servers import fresh_database, private_server
+    from smtp_servers import Slow, running
 
     n = 20 if args.quick else args.groups
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {os.getloadavg()}", flush=True)
-    print(f"{n} groups of 12 members, no calendar files, Maildir with fsync; PostgreSQL from pgserver on a "
-          "local socket", flush=True)
+    mail = (f"SMTP on loopback taking {args.smtp_delay * 1000:.0f} ms a message" if args.smtp_delay
+            else "Maildir with fsync")
+    print(f"{n} groups of 12 members, no calendar files, {mail}; PostgreSQL from pgserver on a local socket",
+          flush=True)
     root = Path(tempfile.mkdtemp(prefix="pgtick-"))
     try:
         folder = tickbench.make_config(root / "config", n)
         service = folder / "service.toml"
         base = service.read_text()
-        with private_server() as server:
+        with ExitStack() as stack:
+            server = stack.enter_context(private_server())
+            smtp = None
+            if args.smtp_delay:
+                smtp = stack.enter_context(running(Slow(delay=args.smtp_delay)))
+                base = base.replace('transport = "maildir"\nmaildir = "var/outbox"\n',
+                                    'transport = "smtp"\n').replace(
+                    'sender_name = "Benchmark (friendtor)"\n',
+                    f'sender_name = "Benchmark (friendtor)"\n[mail.smtp]\nhost = "{smtp.host}"\nport = {smtp.port}\n'
+                    'security = "none"\ntimeout_seconds = 30\n')
             results = []
             last_url = ""
             for r in range(args.rounds):
                 for nodes in (1, 2) if r % 2 == 0 else (2, 1):
                     last_url = fresh_database(server, empty=True)
                     service.write_text(base.replace('state = "var/state.json"', f'state = "{last_url}"'))
-                    res = run_nodes(folder, nodes)
+                    res = run_nodes(folder, nodes, smtp)
+                    res["load"] = os.getloadavg()[0]
                     results.append(res)
                     print(f"  everything due, {nodes} node{'s' if nodes > 1 else ''}: {res['wall']:.1f} s, "
-                          f"{res['messages']} messages, sent by node {res['sent_by_node']}, exit {res['codes']}",
+                          f"{res['messages']} messages, sent by node {res['sent_by_node']}, exit {res['codes']}, "
+                          f"load average after {res['load']:.1f}",
                           flush=True)
             one = statistics.median(r["wall"] for r in results if r["nodes"] == 1)
             two = statistics.median(r["wall"] for r in results if r["nodes"] == 2)
             print(f"  two nodes / one node: {one / two:.2f}x faster", flush=True)
-            rows = pad_outbox(last_url, 0)
-            for label, copies in (("as left by the tick", 0), ("outbox padded x10 with finished sends", 9)):
+            sizes = [n]
+            if args.scale_to > n:
+                sizes.append(args.scale_to)
+            for size in sizes:
+                if size != n:
+                    counts = scale_state(last_url, folder, n, size)
+                    print(f"  state grown to {size} groups by bulk insert: {counts}", flush=True)
+                rows = pad_outbox(last_url, 0)
+                explain(last_url)
+                for label, copies in (("as left by the tick", 0), ("outbox padded x10 with finished sends", 9)):
+                    if copies:
+                        rows = pad_outbox(last_url, copies)
+                    print(f"  {size} groups, nothing due, {rows} outbox rows ({label}): {describe(idle(folder, 3))}",
+                          flush=True)
                 if copies:
-                    rows = pad_outbox(last_url, copies)
-                got = idle(folder, 3)
-                print(f"  nothing due, {rows} outbox rows ({label}): start-up {got['config']:.2f} s config + "
-                      f"{got['store_and_runner']:.2f} s store and Runner (imports {got['import']:.2f} s); idle ticks "
-                      f"{', '.join(f'{t:.2f}' for t in got['ticks'])} s; peak memory {got['maxrss_mib']:.0f} MiB",
-                      flush=True)
+                    explain(last_url)
+                    with __import__("psycopg").connect(last_url) as conn:   # back to the tick's state
+                        conn.execute("DELETE FROM outbox WHERE sid LIKE '%#%'")
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

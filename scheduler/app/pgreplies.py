@@ -20,6 +20,11 @@ if TYPE_CHECKING:
 # How long `merged` trusts what it read: other nodes add items too (members' replies), and the
 # config is asked for many times a tick; a second's lag is nothing to a goal list.
 FRESH_SECONDS = 1.0
+# What prune forgets, each by an index on the date it compares (migration 2).
+PRUNE = {
+    "sent": "DELETE FROM sent WHERE doc->>'sent_at' < %s RETURNING k",
+    "replies": "DELETE FROM replies WHERE doc->>'received' < %s RETURNING k",
+}
 
 
 class PgReplies:
@@ -89,5 +94,4 @@ class PgReplies:
 
     def prune(self, now: datetime) -> int:
         cutoff = iso(now - KEPT)
-        return (len(self.store.q("DELETE FROM sent WHERE doc->>'sent_at' < %s RETURNING k", (cutoff,)))
-                + len(self.store.q("DELETE FROM replies WHERE doc->>'received' < %s RETURNING k", (cutoff,))))
+        return len(self.store.q(PRUNE["sent"], (cutoff,))) + len(self.store.q(PRUNE["replies"], (cutoff,)))

@@ -41,7 +41,24 @@ from scheduler.core.meetings import Meeting
 from scheduler.core.outbox import FINISHED, OPEN, Kind, OutboxRecord
 
 SEP = "\x1f"   # joins the parts of a record's key (no group id, cycle or address holds it)
-_OPEN, _FINISHED = list(OPEN), list(FINISHED)
+_OPEN = list(OPEN)
+
+
+# The outbox questions every tick asks, named so benchmarks/pgtick.py and the tests can EXPLAIN them.
+OPEN_SENDS = "SELECT doc FROM outbox WHERE doc->>'status' = ANY(%s) ORDER BY seq"
+FAILED_SENDS = "SELECT doc FROM outbox WHERE doc->>'status' = 'failed' ORDER BY seq"
+# The fields only, not whole documents: the planner asks every tick, and JSON is costly.
+INVITED = ("SELECT doc->>'key', doc->>'recipient', doc->>'name', doc->>'timezone', "
+           "CASE WHEN doc->>'status' = 'sent' THEN doc->>'sent_at' END "
+           "FROM outbox WHERE doc->>'kind' = %s ORDER BY seq")
+# What prune forgets, each by an index (migration 2). The statuses are written out, not a
+# parameter, so the planner can match the partial index outbox_expires.
+PRUNE = {
+    "outbox": "DELETE FROM outbox WHERE doc->>'status' IN ({}) AND doc->>'expires' < %s RETURNING sid".format(
+        ", ".join(f"'{s}'" for s in FINISHED)),
+    "meetings": "DELETE FROM meetings WHERE doc->>'end' < %s RETURNING k",
+    "alerts": "DELETE FROM alerts WHERE doc->>'day' < %s RETURNING k",
+}
 
 
 def key(*parts: str) -> str:
@@ -152,11 +169,7 @@ class PgStore:
     @property
     def invited(self) -> Mapping[str, Mapping[str, tuple[str, str, str | None]]]:
         out: dict[str, dict[str, tuple[str, str, str | None]]] = {}
-        # The fields only, not whole documents: the planner asks every tick, and JSON is costly.
-        for k, to, name, zone, sent in self.q(
-                "SELECT doc->>'key', doc->>'recipient', doc->>'name', doc->>'timezone', "
-                "CASE WHEN doc->>'status' = 'sent' THEN doc->>'sent_at' END "
-                "FROM outbox WHERE doc->>'kind' = %s ORDER BY seq", (str(Kind.INVITE),)):
+        for k, to, name, zone, sent in self.q(INVITED, (str(Kind.INVITE),)):
             if k.startswith(f"{Kind.INVITE}:"):
                 out.setdefault(k, {})[to] = (name, zone, sent)
         return MappingProxyType(out)
@@ -165,11 +178,10 @@ class PgStore:
         return [from_doc(d) for d, in self.q("SELECT doc FROM outbox ORDER BY seq")]
 
     def open_sends(self) -> list[OutboxRecord]:
-        return [from_doc(d) for d, in self.q("SELECT doc FROM outbox WHERE doc->>'status' = ANY(%s) ORDER BY seq",
-                                            (_OPEN,))]
+        return [from_doc(d) for d, in self.q(OPEN_SENDS, (_OPEN,))]
 
     def failed_sends(self) -> list[OutboxRecord]:
-        return [from_doc(d) for d, in self.q("SELECT doc FROM outbox WHERE doc->>'status' = 'failed' ORDER BY seq")]
+        return [from_doc(d) for d, in self.q(FAILED_SENDS)]
 
     def add_sends(self, records: Iterable[OutboxRecord]) -> int:
         """Add sends; one already there (same sid, added by this node or another) stays as it is."""
@@ -262,10 +274,9 @@ class PgStore:
     def prune(self, now: datetime, keep: timedelta) -> int:
         """Forget what the TinyDB Store forgets (see Store.prune), by the same rules."""
         before = now - MEETINGS_KEPT
-        removed = len(self.q("DELETE FROM outbox WHERE doc->>'status' = ANY(%s) AND doc->>'expires' < %s RETURNING sid",
-                             (_FINISHED, iso(now - keep))))
-        removed += len(self.q("DELETE FROM meetings WHERE doc->>'end' < %s RETURNING k", (iso(before),)))
-        removed += len(self.q("DELETE FROM alerts WHERE doc->>'day' < %s RETURNING k", (before.date().isoformat(),)))
+        removed = len(self.q(PRUNE["outbox"], (iso(now - keep),)))
+        removed += len(self.q(PRUNE["meetings"], (iso(before),)))
+        removed += len(self.q(PRUNE["alerts"], (before.date().isoformat(),)))
         return removed + self.replies.prune(now)
 
     # --- alerts, reviews, attendance ---------------------------------------------------------

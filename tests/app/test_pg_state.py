@@ -14,7 +14,7 @@ import pytest
 import time_machine
 from pg_servers import fresh_database
 
-from scheduler.app import pgschema
+from scheduler.app import pgreplies, pgschema, pgstore
 from scheduler.app.pgstore import PgStore
 from scheduler.cli.main import main
 from scheduler.core.config import Service
@@ -116,15 +116,53 @@ def test_an_empty_database_gets_the_schema_and_one_secret(pg_server):
 
 
 def test_an_older_schema_is_migrated_in_order(pg_server, monkeypatch):
-    """A database at version 1 meets a friendtor that knows version 2: the step runs once, recorded."""
+    """A database at this friendtor's version meets a friendtor that knows one more step: the
+    step runs once, recorded."""
     url = fresh_database(pg_server)
+    known = len(pgschema.MIGRATIONS)
     monkeypatch.setattr(pgschema, "MIGRATIONS", [*pgschema.MIGRATIONS, "ALTER TABLE outbox ADD COLUMN note text"])
     with PgStore(url, Service()) as s:
-        assert s.q("SELECT version FROM friendtor_schema ORDER BY version") == [(1,), (2,)]
+        assert s.q("SELECT version FROM friendtor_schema ORDER BY version") == [(v,) for v in range(1, known + 2)]
         assert s.q("SELECT count(*) FROM information_schema.columns WHERE table_name = 'outbox' "
                    "AND column_name = 'note'") == [(1,)]
     with PgStore(url, Service()) as s:   # not again
-        assert s.q("SELECT count(*) FROM friendtor_schema") == [(2,)]
+        assert s.q("SELECT count(*) FROM friendtor_schema") == [(known + 1,)]
+
+
+PRUNE_INDEXES = {"outbox": "outbox_expires", "meetings": "meetings_end", "alerts": "alerts_day",
+                 "sent": "sent_at", "replies": "replies_received"}
+
+
+def plan(conn: psycopg.Connection, sql: str, params: tuple) -> str:
+    return "\n".join(r[0] for r in conn.execute("EXPLAIN " + sql, params).fetchall())
+
+
+def test_a_version_1_state_gets_the_prune_indexes_and_keeps_its_rows(pg_server):
+    """Migration 2 on a state made by the first schema: the indexes every tick's prune needs
+    are added, the rows stay, and each prune question can use its index (with sequential scans
+    priced out, EXPLAIN still names a sequential scan if no index fits the question as written)."""
+    url = fresh_database(pg_server, empty=True)
+    with psycopg.connect(url) as conn:
+        conn.execute("CREATE TABLE friendtor_schema (version integer NOT NULL, applied timestamptz NOT NULL "
+                     "DEFAULT now())")
+        conn.execute(pgschema.MIGRATIONS[0])
+        conn.execute("INSERT INTO friendtor_schema (version) VALUES (1)")
+        conn.execute("INSERT INTO outbox (sid, doc) VALUES ('k|a@x.example', %s)",
+                     (json.dumps({"status": "sent", "expires": "2027-01-01T00:00:00Z"}),))
+        conn.execute("INSERT INTO sent (k, grp, doc) VALUES ('<m@x>', 'g1', %s)",
+                     (json.dumps({"sent_at": "2026-01-01T00:00:00Z"}),))
+    with PgStore(url, Service()) as s:
+        assert s.q("SELECT max(version) FROM friendtor_schema") == [(len(pgschema.MIGRATIONS),)]
+        assert s.q("SELECT count(*) FROM outbox") == [(1,)] and s.q("SELECT count(*) FROM sent") == [(1,)]
+        # analyzed by the migration: the planner knows the indexed expressions' values
+        assert s.q("SELECT count(DISTINCT tablename) FROM pg_stats WHERE tablename = ANY(%s)",
+                   (["outbox_expires", "sent_at"],)) == [(2,)]
+    with psycopg.connect(url) as conn:
+        conn.execute("SET enable_seqscan = off")
+        questions = {**pgstore.PRUNE, **pgreplies.PRUNE}
+        assert set(questions) == set(PRUNE_INDEXES)
+        for table, sql in questions.items():
+            assert PRUNE_INDEXES[table] in plan(conn, sql, ("2026-06-01T00:00:00Z",)), table
 
 
 def test_a_newer_schema_is_refused_with_one_line(tmp_path, capsys, pg_url):
