@@ -177,7 +177,9 @@ class Runner:
                 self.commit()
         self.delivery.deliver(now, report)
         # Sends that failed for good: their group's coordinators hear of it (sent next tick).
-        self.record_sends(failure_alerts(self.config, report.failed, self.store.planned, now), now)
+        # Only then is `planned` asked for: on a database it reads every planned key.
+        if report.failed:
+            self.record_sends(failure_alerts(self.config, report.failed, self.store.planned, now), now)
         if not self.dry_run:
             forgotten = self.store.prune(now, timedelta(days=self.config.service.keep_days))
             if forgotten:
