@@ -148,3 +148,17 @@ class PlannedState:
 
     def tick(self, config, now: datetime, availability=no_busy) -> Plan:
         return self.apply(plan(config, self.view(), now, availability))
+
+
+# A group of one member whose calendar is `{calendar}`, in `{zone}` (the calendar-reading tests).
+ONE_MEMBER_GROUP = """
+name = "G"
+timezone = "Europe/London"
+coordinators = ["a@uni.example"]
+started = 2026-01-01
+[[members]]
+name = "A"
+email = "a@uni.example"
+timezone = "{zone}"
+calendar = "{calendar}"
+"""

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from builders import ics
+from builders import ONE_MEMBER_GROUP as GROUP, ics
 from integrations import calcache, workers
 from integrations.calendars import member_availability
 from scheduler.app.loader import load_config
@@ -21,37 +21,11 @@ LO, HI = datetime(2026, 12, 1, tzinfo=UTC), datetime(2026, 12, 31, tzinfo=UTC)
 ONE = ics("SUMMARY:Clinic\nDTSTART:20261208T150000Z\nDTEND:20261208T160000Z")
 TWO = ics("SUMMARY:Clinic\nDTSTART:20261208T150000Z\nDTEND:20261208T160000Z",
           "SUMMARY:Seminar\nDTSTART:20261209T150000Z\nDTEND:20261209T160000Z")
-GROUP = """
-name = "G"
-timezone = "Europe/London"
-coordinators = ["a@uni.example"]
-started = 2026-01-01
-[[members]]
-name = "A"
-email = "a@uni.example"
-timezone = "{zone}"
-calendar = "{calendar}"
-"""
 
 
 @pytest.fixture(autouse=True)
-def fresh_cache():
+def _empty_cache(fresh_cache):
     """Each test starts with an empty cache (it is process-wide)."""
-    calcache.CACHE.clear()
-    yield
-    calcache.CACHE.clear()
-
-
-@pytest.fixture
-def member_with_file(write_config_folder):
-    """Factory: (config, member) whose calendar is calendars/m.ics holding `data`."""
-    def make(data: bytes, zone: str = "Europe/London", service: str = 'state = "var/state.json"\n'):
-        folder = write_config_folder({"g.toml": GROUP.format(zone=zone, calendar="calendars/m.ics")}, service=service)
-        (folder / "calendars").mkdir()
-        (folder / "calendars" / "m.ics").write_bytes(data)
-        config = load_config(folder)
-        return config, config.groups["g"].members[0]
-    return make
 
 
 class _NoWorkers:

@@ -16,7 +16,6 @@ import pytest
 from builders import ics
 from integrations import calcache, workers
 from integrations.calendars import _window, disk_cache, member_availability
-from scheduler.app.loader import load_config
 from scheduler.app.store import atomic_write
 from scheduler.core.availability import Availability, Busy
 
@@ -24,37 +23,18 @@ LO, HI = datetime(2026, 12, 1, tzinfo=UTC), datetime(2026, 12, 31, tzinfo=UTC)
 TWO = ics("SUMMARY:Clinic\nDTSTART:20261208T150000Z\nDTEND:20261208T160000Z",
           "SUMMARY:Seminar\nDTSTART;TZID=America/St_Johns:20261209T090000\nDTEND;TZID=America/St_Johns:20261209T100000\n"
           "STATUS:TENTATIVE")
-GROUP = """
-name = "G"
-timezone = "Europe/London"
-coordinators = ["a@uni.example"]
-started = 2026-01-01
-[[members]]
-name = "A"
-email = "a@uni.example"
-timezone = "Asia/Kolkata"
-calendar = "calendars/m.ics"
-"""
 
 
 @pytest.fixture(autouse=True)
-def fresh_cache():
-    calcache.CACHE.clear()
-    yield
-    calcache.CACHE.clear()
+def _empty_cache(fresh_cache):
+    """Each test starts with an empty process cache: answers come from disk or a parse."""
 
 
 @pytest.fixture
-def member(write_config_folder):
-    """(config, member) with calendars/m.ics holding TWO and an existing state folder (var/)."""
+def member(member_with_file):
+    """(config, member) in Asia/Kolkata with calendars/m.ics holding TWO and an existing state folder (var/)."""
     def make(data: bytes = TWO, service: str = 'state = "var/state.json"\n', state_folder: bool = True):
-        folder = write_config_folder({"g.toml": GROUP}, service=service)
-        (folder / "calendars").mkdir()
-        (folder / "calendars" / "m.ics").write_bytes(data)
-        if state_folder:
-            (folder / "var").mkdir(mode=0o700, exist_ok=True)
-        config = load_config(folder)
-        return config, config.groups["g"].members[0]
+        return member_with_file(data, zone="Asia/Kolkata", service=service, state_folder=state_folder)
     return make
 
 
