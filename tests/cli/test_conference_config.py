@@ -5,17 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from builders import CONFERENCE as PAS
 from scheduler.app.loader import load_config
 from test_validate import GROUP, SERVICE, mutate, problems, validate
 
-PAS = """
-[[conferences]]
-name = "PAS 2027"
-city = "Toronto"
-timezone = "America/Toronto"
-start = 2027-04-24
-end = 2027-04-27
-"""
 SHM = """
 [[conferences]]
 name = "SHM Converge 2027"
