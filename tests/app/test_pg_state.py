@@ -246,3 +246,13 @@ def test_a_refused_statement_costs_only_its_transaction(pg_url):
         with pytest.raises(StateError, match="refused a change"):
             s.q("INSERT INTO outbox (sid, doc) VALUES ('x', 'not json')")
         assert s.sends() == [] and s.commit()
+
+
+@pytest.mark.parametrize("value, says", [("1", "greater than or equal to 2"), ('"five"', "expected a whole number"),
+                                         ("999999999", "less than or equal to 86400")])
+def test_lease_seconds_garbage_is_one_line(tmp_path, capsys, value, says):
+    """A lease that is too short, not a number or longer than a day: one line naming the field, exit 2."""
+    folder = config_with_state(tmp_path, "postgresql://friendtor@db.example.org/friendtor", f"lease_seconds = {value}")
+    assert main(["validate", "--config", str(folder)]) == 2
+    line = one_line(capsys)
+    assert line.startswith("service.toml: lease_seconds:") and says in line, line

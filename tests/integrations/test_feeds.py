@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from builders import ics
+from builders import ONE_MEMBER_GROUP, ics
 from integrations import feeds
 from integrations.calendars import feed_cache, member_availability
 from integrations.feeds import FeedCache
@@ -194,17 +194,7 @@ def limits(monkeypatch):
 def member_config(write_config_folder, limits):
     """Factory: a config with one member (Europe/London) whose calendar is `url`."""
     def make(url: str):
-        folder = write_config_folder({"g.toml": f"""
-name = "G"
-timezone = "Europe/London"
-coordinators = ["a@uni.example"]
-started = 2026-01-01
-[[members]]
-name = "A"
-email = "a@uni.example"
-timezone = "Europe/London"
-calendar = "{url}"
-"""}, service=f'state = "var/state.json"\n[limits]\ncalendar_bytes = {LIMIT}\n')
+        folder = write_config_folder({"g.toml": ONE_MEMBER_GROUP.format(zone="Europe/London", calendar=url)}, service=f'state = "var/state.json"\n[limits]\ncalendar_bytes = {LIMIT}\n')
         config = load_config(folder)
         return config, config.groups["g"].members[0]
     return make
