@@ -13,6 +13,7 @@ import os
 import pickle
 import stat
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -24,12 +25,17 @@ from scheduler.core.fields import OUTSIDE_FOLDERS, calendar_folders, inside
 from scheduler.core.log import event
 from scheduler.core.ports import AvailabilityReader, WriteFile
 
-from . import calcache, feeds, http, workers
+from . import calcache
+
+if TYPE_CHECKING:  # feeds, http and the worker pool are loaded when a read needs them: a command
+    from . import feeds, workers  # whose answers are all kept (calcache) loads none of them
 from .calcache import CalendarBudget
 
 
 def feed_cache(config: Config, write_file: WriteFile | None) -> feeds.FeedCache:
     """The feed cache: `feeds/` next to the state file (var/feeds by default)."""
+    from . import feeds
+
     return feeds.FeedCache(config.service.local_folder(config.folder) / "feeds", write_file)
 
 
@@ -142,8 +148,10 @@ def _read_all(config: Config, plans: list[Availability | _Read]) -> list[Availab
     """The plans' answers, the worker reads run side by side (integrations.workers.SIZE at once)."""
     limits = config.service.limits
     reads = [p for p in plans if isinstance(p, _Read)]
-    if reads:
-        from . import ics  # noqa: F401 - loaded once here, so the forked workers start with it
+    if not reads:
+        return list(plans)
+    from . import ics, workers  # noqa: F401 - ics loaded once here, so the forked workers start with it
+
     outcomes = iter(workers.POOL.map([(r.func, r.args, limits.calendar_seconds + r.extra_seconds) for r in reads],
                                      megabytes=limits.calendar_memory_mb))
     answers = []
@@ -185,6 +193,8 @@ def _feed_in_worker(config: Config, member: Member, url: str, start: datetime, e
             avail, note = _read_all(config, [_Read(busy_from_ics, (cached.body, member.tz, start, end,
                                                                    budget(config)))])[0], cached.note
         if note and avail.unknown is None:
+            from . import feeds
+
             # The URL is a secret: only its host goes into the log.
             event("calendar feed unavailable, cached copy used", logging.WARNING, member=member.email,
                   feed=feeds.redact(url), note=note)
@@ -253,14 +263,18 @@ def read_calendar_file(config: Config, spec: str) -> bytes:
         info = os.fstat(f.fileno())
         if not stat.S_ISREG(info.st_mode):
             raise CalendarError("it is not a regular file; point calendar at an .ics file")
-        too_big = CalendarError(f"the file is larger than {http.size_text(limits.calendar_bytes)} "
-                                "(limit [limits] calendar_bytes)")
         if info.st_size > limits.calendar_bytes:
-            raise too_big
+            raise _too_big(limits.calendar_bytes)
         data = f.read(limits.calendar_bytes + 1)
     if len(data) > limits.calendar_bytes:  # it grew since fstat
-        raise too_big
+        raise _too_big(limits.calendar_bytes)
     return data
+
+
+def _too_big(limit: int) -> CalendarError:
+    from .http import size_text
+
+    return CalendarError(f"the file is larger than {size_text(limit)} (limit [limits] calendar_bytes)")
 
 
 def _feed(config: Config, member: Member, url: str, write_file: WriteFile | None) -> bytes:
@@ -268,6 +282,8 @@ def _feed(config: Config, member: Member, url: str, write_file: WriteFile | None
     cache.max_bytes = config.service.limits.calendar_bytes
     got = cache.get(url)
     if got.note:
+        from . import feeds
+
         # The URL is a secret: only its host goes into the log.
         event("calendar feed unavailable, cached copy used", logging.WARNING, member=member.email,
               feed=feeds.redact(url), note=got.note)
@@ -276,6 +292,7 @@ def _feed(config: Config, member: Member, url: str, write_file: WriteFile | None
 
 def _caldav(config: Config, member: Member, url: str, start: datetime, end: datetime,
             environ: Mapping[str, str]) -> Availability | _Read:
+    from . import feeds
     from .caldav import caldav_auth, caldav_busy, same_host
 
     settings = config.service.caldav

@@ -49,6 +49,7 @@ def _history(config: Config, group: Group, now: datetime, stored: dict):
 
 def cmd_slots(args: argparse.Namespace) -> int:
     from scheduler.core.cycles import next_window, range_window
+    from scheduler.app.holidaykeep import kept_holidays
     from scheduler.cli import wiring
     from scheduler.cli.slotreport import as_json, as_table
     from scheduler.core.crossgroup import busy_elsewhere, with_busy
@@ -81,10 +82,13 @@ def cmd_slots(args: argparse.Namespace) -> int:
     # `slots` holds every group's file (emails say only "another friendtor group's meeting").
     availability = with_busy(wiring.group_availability(config, group, lo, hi),
                              busy_elsewhere(config, group, stored.values(), lo, hi, named=True))
-    burden, usual = _history(config, group, now, stored)
-    candidates = find_slots(group, window, availability, not_before=now, top=args.top, distinct=True,
-                            burden=burden, usual=usual)
-    print(as_json(group, candidates) if args.json else as_table(group, window, candidates, burden, usual, availability))
+    with kept_holidays(config.service.local_folder(config.folder)):
+        burden, usual = _history(config, group, now, stored)
+        candidates = find_slots(group, window, availability, not_before=now, top=args.top, distinct=True,
+                                burden=burden, usual=usual)
+        text = as_json(group, candidates) if args.json else as_table(group, window, candidates, burden, usual,
+                                                                    availability)
+    print(text)
     if args.heatmap:
         from scheduler.core import heatmap as hm
 
@@ -113,6 +117,7 @@ def _weekday_names(group: Group) -> list[str]:
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
+    from scheduler.app.holidaykeep import kept_holidays
     from scheduler.cli import wiring
     from scheduler.cli.preview import preview
 
@@ -121,7 +126,8 @@ def cmd_preview(args: argparse.Namespace) -> int:
     config = load(args)
     group = group_of(config, args.group)
     availability = wiring.group_availability(config, group, now - timedelta(days=1), now + timedelta(days=120))
-    message = preview(config, group, args.kind, args.to, now, availability, stored_meetings(config))
+    with kept_holidays(config.service.local_folder(config.folder)):
+        message = preview(config, group, args.kind, args.to, now, availability, stored_meetings(config))
     if args.eml:
         write_output(args.eml, bytes(message), "--eml")
     if args.html:

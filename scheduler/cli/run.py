@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +16,7 @@ from scheduler.core.errors import StateError
 
 def cmd_run(args: argparse.Namespace) -> int:
     from scheduler.app import logs
+    from scheduler.app.holidaykeep import kept_holidays
     from scheduler.app.service import Signals, serve
     from scheduler.app.stores import describe, open_store
     from scheduler.core.config import is_database
@@ -31,6 +33,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         check_state_folder(config.path(config.service.state))
     # A dry run reads the state but never writes it, so it takes no lock and may run beside the service.
     store = open_store(config, lock=not args.dry_run)
+    # The holiday tables a tick computes are kept for the commands after it (not by a dry run,
+    # which writes nothing); kept ones spare a restart the `holidays` import.
+    holidays = contextlib.nullcontext() if args.dry_run else kept_holidays(config.service.local_folder(config.folder))
     try:
         runner = Runner(watcher, store, wiring.transport_factory(args.dry_run), availability=wiring.group_availability,
                         dry_run=args.dry_run, publishers_factory=wiring.publishers_factory(),
@@ -38,7 +43,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         signals = Signals(runner, on_stop=wiring.exchange_abort())
         signals.install()
         if args.once or args.now or args.dry_run:
-            report = runner.tick(instant(args.now, "--now"))
+            with holidays:
+                report = runner.tick(instant(args.now, "--now"))
             print(_run_summary(runner.config, report, args.dry_run))
             if store.unsaved:
                 raise StateError(f"{state_path}: the state was not saved ({store.unsaved}): what this tick sent "
@@ -51,7 +57,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             if report.group_problems and len(report.group_problems) == len(runner.config.groups):
                 return 1
         else:
-            serve(runner, clock=lambda: datetime.now(UTC), signals=signals)
+            with holidays:
+                serve(runner, clock=lambda: datetime.now(UTC), signals=signals)
     finally:
         store.close()
     return 0

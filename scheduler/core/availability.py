@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from datetime import datetime
-from functools import cached_property, lru_cache
+from collections.abc import Mapping
+from datetime import date, datetime
+from functools import cached_property
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,16 +58,49 @@ class Availability:
 NO_CALENDAR = Availability()
 
 
-@lru_cache(maxsize=256)
-def _holiday_table(region: str, year: int):
-    import holidays  # large: imported only when a member names a holiday region
+# Public holidays by (region, year): a plain {date: name} per year. Computing one means
+# importing `holidays` (every country's module: ~0.1 s) and building the year, so a short
+# command on a kept table (app/holidaykeep.py loads them from the state folder) imports
+# nothing. `_NEW` are the tables computed in this process, for the app to keep.
+_TABLES: dict[tuple[str, int], Mapping[date, str]] = {}
+_NEW: set[tuple[str, int]] = set()
+TABLES = 256  # regions x years a process holds; past it, the oldest go first
+
+
+def _holiday_table(region: str, year: int) -> Mapping[date, str]:
+    key = (region, year)
+    table = _TABLES.get(key)
+    if table is None:
+        table = _TABLES[key] = _compute_holidays(region, year)
+        _NEW.add(key)
+        while len(_TABLES) > TABLES:
+            _NEW.discard(oldest := next(iter(_TABLES)))
+            del _TABLES[oldest]
+    return table
+
+
+def _compute_holidays(region: str, year: int) -> Mapping[date, str]:
+    import holidays  # large: imported only when a member names a holiday region not kept
 
     country, _, subdiv = region.partition("-")
     # For a year the package has no data for it warns (two lines on stderr, in front of a
     # coordinator) and knows no holidays: that year simply has none we can name.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        return holidays.country_holidays(country, subdiv=subdiv or None, years=year)
+        return dict(holidays.country_holidays(country, subdiv=subdiv or None, years=year).items())
+
+
+def keep_holiday_tables(tables: Mapping[tuple[str, int], Mapping[date, str]]) -> None:
+    """Use tables computed before (by this friendtor and this `holidays`) instead of computing them."""
+    for key, table in tables.items():
+        _TABLES.setdefault(key, table)
+
+
+def new_holiday_tables() -> dict[tuple[str, int], Mapping[date, str]]:
+    """The tables computed since the last call (to keep them), and forget that they were new."""
+    fresh = {key: _TABLES[key] for key in _NEW if key in _TABLES}
+    _NEW.clear()
+    return fresh
 
 
 def holiday_name(region: str | None, day) -> str | None:

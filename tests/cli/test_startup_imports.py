@@ -91,6 +91,20 @@ def test_slots_loads_no_renderer_and_no_store_before_the_first_run(example: Path
     assert loaded(modules, ("jinja2", "scheduler.compose", "tinydb", "scheduler.app.store") + NEVER) == []
 
 
+def test_slots_again_on_unchanged_calendars_loads_no_reader_and_no_holidays(example: Path) -> None:
+    """The second `slots` finds every calendar's answer and the holiday tables kept in the state
+    folder: it loads neither icalendar nor `holidays`, nor the worker pool or the feed gateway."""
+    argv = ["slots", "k-club", "--config", str(example), "--from", "2027-03-01", "--to", "2027-03-31"]
+    assert modules_after(["validate", "--config", str(example)])[0] == 0
+    rc, first = modules_after(argv)
+    assert rc == 0 and "holidays" in first and "icalendar" in first
+    rc, modules = modules_after(argv)
+    assert rc == 0
+    assert loaded(modules, ("icalendar", "recurring_ical_events", "holidays", "integrations.workers",
+                            "integrations.feeds", "integrations.http", "multiprocessing", "jinja2",
+                            "tinydb") + NEVER) == []
+
+
 @pytest.mark.parametrize("argv", [["status"], ["goals", "k-club"]], ids=["status", "goals"])
 def test_reports_before_the_first_run_load_no_store_or_renderer(example: Path, argv: list[str]) -> None:
     """`status` and `goals` with no state yet say so without loading TinyDB or Jinja."""
