@@ -302,7 +302,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.no_process:
             return 0
         # 3: whole process.
-        env_after = dict(os.environ)
+        # Bytecode kept, as on an installation (see benchmarks/startup.py).
+        env_after = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
         env_before = {**env_after, "PYTHONPATH": str(tmp / "base")}
         friendtor = str(Path(sys.executable).parent / "friendtor")
         folders = {}

@@ -84,9 +84,15 @@ def python_of(checkout: Path) -> Path:
     return checkout / ".venv" / "bin" / "python"
 
 
+# An installation keeps its bytecode (pip compiles what it installs; an editable install writes
+# __pycache__ at the first import): a shell with PYTHONDONTWRITEBYTECODE set would time the
+# compiling of friendtor's own modules on every command instead.
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def timed(cmd: list[str], cwd: Path) -> float:
     t0 = time.perf_counter()
-    out = subprocess.run(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=600)
+    out = subprocess.run(cmd, cwd=cwd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=600)
     took = time.perf_counter() - t0
     if out.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({out.returncode}): {out.stderr.decode()[-500:]}")

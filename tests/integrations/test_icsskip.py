@@ -342,3 +342,67 @@ def test_the_scans_fast_branch_decides_as_the_general_reading(lines: list[str]) 
     for data in (forward, backward):
         with_cut, without = both(data)
         assert (with_cut.busy, with_cut.unknown) == (without.busy, without.unknown)
+
+
+# --- the plain one-offs cut in one substitution (icsskip._cut_plain) -----------------------------
+
+@given(st.text("0123456789", min_size=8, max_size=8), st.text("0123456789", min_size=8, max_size=8))
+def test_the_date_expressions_compare_as_text(day: str, other: str) -> None:
+    """`_below(day)` matches exactly the 8-digit dates before `day`, `_above` those after it."""
+    import re
+
+    from integrations.icsskip import _above, _below
+
+    assert bool(re.fullmatch(_below(day.encode()), other.encode())) == (other < day)
+    assert bool(re.fullmatch(_above(day.encode()), other.encode())) == (other > day)
+    assert not re.fullmatch(_below(day.encode()), day.encode()) and not re.fullmatch(_above(day.encode()), day.encode())
+
+
+def _old(uid: str, *more: str) -> str:
+    return "\n".join([f"UID:{uid}", "DTSTART:20210301T150000Z", "DTEND:20210301T160000Z", *more])
+
+
+@pytest.mark.parametrize("data, cut", [
+    pytest.param(ics(NOW_ONE_OFF, _old("a@t"), _old("b@t")), 2, id="two-old-one-offs"),
+    # Sharing a UID with a moved instance in the window: the old event is the series' master.
+    pytest.param(ics(NOW_ONE_OFF, _old("s@t"), "UID:s@t\nRECURRENCE-ID:20210301T150000Z\n"
+                     "DTSTART:20270310T150000Z\nDTEND:20270310T160000Z"), 0, id="uid-of-a-moved-instance"),
+    # A rule written in lower case makes a series that never ends: kept.
+    pytest.param(ics(NOW_ONE_OFF, _old("r@t", "rrule:FREQ=DAILY")), 0, id="lower-case-rule"),
+    # VALUE=PERIOD in lower case: not a plain date, so neither reading decides it (kept).
+    pytest.param(ics(NOW_ONE_OFF, _old("v@t").replace("DTSTART:", "DTSTART;value=period:")), 0,
+                 id="lower-case-value-param"),
+    # Lower-case names and a folded UID elsewhere leave the substitution out; the general
+    # reading still cuts the same events.
+    pytest.param(ics(NOW_ONE_OFF, _old("a@t"), _old("c@t").replace("DTSTART", "dtstart").replace("DTEND", "dtend")),
+                 2, id="lower-case-names"),
+    pytest.param(ics(NOW_ONE_OFF, _old("a@t"), "UID:fold\n ed@t\nDTSTART:20210301T150000Z\n"
+                     "DTEND:20210301T160000Z"), 2, id="a-folded-uid-elsewhere"),
+    pytest.param(ics(NOW_ONE_OFF, _old("a@t"), "UID:e@t\nDTSTART:20200301T150000Z\nDTEND:20200301T140000Z"), 2,
+                 id="end-before-start-on-one-side"),
+    pytest.param(ics(NOW_ONE_OFF, "UID:x@t\nDTSTART:20210301T150000Z\nDTEND:20310301T160000Z"), 0,
+                 id="across-the-window"),
+])
+def test_old_one_offs_are_cut_and_nothing_else(data: bytes, cut: int) -> None:
+    """What the substitution cuts is what the general reading would cut (the count), and the
+    busy time and the reason stay the same with and without the cut."""
+    out, n = kept(data)
+    assert n == cut and b"UID:now@t" in out
+    with_cut, without = both(data)
+    assert (with_cut.busy, with_cut.unknown) == (without.busy, without.unknown)
+    assert with_cut.busy  # the event in the window is there
+
+
+def test_the_substitution_removes_what_the_general_reading_removes() -> None:
+    """Byte for byte: the same text comes out whether the old one-offs are cut by the
+    substitution or, with the substitution switched off, by the general reading."""
+    from unittest import mock
+
+    from integrations import icsskip
+
+    data = ics(NOW_ONE_OFF, *[_old(f"o{i}@t") for i in range(20)],
+               "UID:late@t\nDTSTART;VALUE=DATE:20310301\nDTEND;VALUE=DATE:20310302")
+    fast = kept(data)
+    with mock.patch.object(icsskip, "_cut_plain", lambda data, lo, hi: (data, 0)):
+        general = kept(data)
+    assert fast == general and fast[1] == 21
