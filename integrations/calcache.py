@@ -163,7 +163,7 @@ def reader_stamp() -> str | None:
 
     h = hashlib.sha256(f"{_FORMAT}\n".encode())
     try:
-        for name in ("ics.py", "icsskip.py"):
+        for name in ("ics.py", "icsskip.py", "icsplain.py"):
             h.update((Path(__file__).parent / name).read_bytes())
         for module in ("icalendar", "recurring_ical_events", "x_wr_timezone", "dateutil.rrule"):
             origin = find_spec(module).origin

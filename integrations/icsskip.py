@@ -27,28 +27,21 @@ were UTC and every comparison gets `SLACK` (a week) on top, more than any UTC of
 iCalendar VTIMEZONE can express (±99:59), so no zone has to be resolved here. VTIMEZONE and
 everything else outside the VEVENTs is kept as it is.
 
-Bounded like the rest of the read: one pass of one regular expression over the bytes finds
-the component boundaries and the few properties read (no backtracking across lines), and
-plain one-off events are decided on their dates as text; a text whose structure is not the
-plain VCALENDAR > VEVENT nesting (a missing END, two calendars, a byte-order mark before
-BEGIN) is returned unchanged.
-
-Most of a long history is plain one-offs, and deciding each in Python (a match, a block, a
-UID looked up) was most of the cut's time. So before that pass, `_cut_plain` removes them in
-C: one substitution with an expression made for this window, whose dates can only match
-days before or after it, for the events whose UID is theirs alone in the whole text (found
-by one `findall`; a UID with parameters, an escape or a folded line anywhere means this step
-is left out; the UIDs several events share are written into the expression as a trie). The
-pass then reads what is left, which is a few weeks of events.
+Bounded like the rest of the read: most of a long history is plain one-offs, which
+`icsplain.cut_plain` removes first in one substitution; then one pass of one regular
+expression over what is left finds the component boundaries and the few properties read (no
+backtracking across lines). A text whose structure is not the plain VCALENDAR > VEVENT
+nesting (a missing END, two calendars, a byte-order mark before BEGIN) is returned unchanged.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+
+from .icsplain import OTHER, VALUE, cut_plain
 
 SLACK = timedelta(days=7)
 
@@ -66,18 +59,15 @@ _NAMES = {b"DTSTART", b"DTEND", b"DURATION", b"RRULE", b"RDATE", b"RECURRENCE-ID
 #   passed over are skipped with a one-byte class (a lone CR ends no line, as for icalendar).
 # - otherwise one line: a component boundary or one of the few properties that decide, with its
 #   continuation lines (folding); everything else is skipped by the expression itself.
-_OTHER = rb"(?!(?:BEGIN|END|RRULE|RDATE|RECURRENCE-ID|DURATION|UID|DTSTART|DTEND)[;:])[^\n]*+\n"
-# `params:value` of a DATE or DATE-TIME, no quoted parameter, no VALUE= other than DATE(-TIME)
-_VALUE = rb"(?:;(?![^:\"\r\n]*VALUE=(?!DATE))[^:\"\r\n]*)?:[ \t\x0b\x0c]*(\d{8})(?:T\d{6}Z?)?[ \t\x0b\x0c]*"
 
 
 @functools.cache  # compiled on first use (~20 ms): a command whose answers are kept never cuts
 def _scan() -> re.Pattern:
     return re.compile(
-        rb"\n(?:(?P<fast>BEGIN:VEVENT[ \t]*\r?\n(?:" + _OTHER + rb")*+"
-        rb"UID:[ \t\x0b\x0c]*([^\r\n\\]*?)[ \t\x0b\x0c]*\r?\n(?![ \t])(?:" + _OTHER + rb")*+"
-        rb"DTSTART(" + _VALUE + rb")\r?\n(?![ \t])(?:" + _OTHER + rb")*+"
-        rb"DTEND(" + _VALUE + rb")\r?\n(?![ \t])(?:" + _OTHER + rb")*+"
+        rb"\n(?:(?P<fast>BEGIN:VEVENT[ \t]*\r?\n(?:" + OTHER + rb")*+"
+        rb"UID:[ \t\x0b\x0c]*([^\r\n\\]*?)[ \t\x0b\x0c]*\r?\n(?![ \t])(?:" + OTHER + rb")*+"
+        rb"DTSTART(" + VALUE + rb")\r?\n(?![ \t])(?:" + OTHER + rb")*+"
+        rb"DTEND(" + VALUE + rb")\r?\n(?![ \t])(?:" + OTHER + rb")*+"
         rb"END:VEVENT[ \t]*)(?=\r?\n|\Z)"
         rb"|(?P<block>BEGIN:VEVENT[ \t]*\r?\n"
         rb"(?:(?!(?:BEGIN|END|RRULE|RDATE|RECURRENCE-ID|DURATION)[;:])[^\n]*+\n)*+"
@@ -121,7 +111,7 @@ def prune(data: bytes, lo: datetime, hi: datetime) -> tuple[bytes, int]:
     hi_n = hi.astimezone(UTC).replace(tzinfo=None) + SLACK
     lo_day, hi_day = lo_n.strftime("%Y%m%d").encode(), hi_n.strftime("%Y%m%d").encode()
     original = data
-    data, plain = _cut_plain(bytes(data), lo_day, hi_day)
+    data, plain = cut_plain(bytes(data), lo_day, hi_day)
     blocks = _event_blocks(data)
     if blocks is None:
         return original, 0
@@ -159,84 +149,6 @@ def prune(data: bytes, lo: datetime, hi: datetime) -> tuple[bytes, int]:
         at = block.end
     pieces.append(data[at:])
     return b"".join(pieces), plain + len(cut)
-
-
-def _below(day: bytes) -> bytes:
-    """An expression for the YYYYMMDD texts that sort before `day` (8 digits)."""
-    return b"(?:" + b"|".join(re.escape(day[:i]) + b"[0-%c]" % (day[i] - 1) + b"\\d" * (7 - i)
-                              for i in range(8) if day[i] > ord("0")) + b"|(?!))"
-
-
-def _above(day: bytes) -> bytes:
-    """An expression for the YYYYMMDD texts that sort after `day` (8 digits)."""
-    return b"(?:" + b"|".join(re.escape(day[:i]) + b"[%c-9]" % (day[i] + 1) + b"\\d" * (7 - i)
-                              for i in range(8) if day[i] < ord("9")) + b"|(?!))"
-
-
-# Every UID line's value (stripped as the scan's `fast` branch strips it), and any UID line
-# with a parameter, an escape or a continuation, which icalendar may read as another UID.
-_UID_VALUES = re.compile(rb"\n[Uu][Ii][Dd]:[ \t\x0b\x0c]*([^\r\n]*?)[ \t\x0b\x0c]*\r?\n")
-_UID_ODD = re.compile(rb"\n[Uu][Ii][Dd](?:[^:\r\n]|:[^\r\n\\]*(?:\\|\r?\n[ \t]))")
-_SHARED_MAX = 1000   # UIDs of several events (series with moved instances) the expression excludes
-_SHARED_BYTES = 200  # the longest such UID written into it
-
-
-@functools.lru_cache(maxsize=32)
-def _plain_outside(lo_day: bytes, hi_day: bytes, shared: frozenset[bytes]) -> re.Pattern:
-    """The scan's `fast` branch (one whole plain one-off, through its line end), with dates
-    only on days before `lo_day` or only after `hi_day` (the end on the start's side), and a
-    UID none of `shared`. BEGIN:VEVENT is matched in capitals after a newline, so the engine
-    jumps from one to the next (a lower-case one is left to the general reading); the rest
-    ignores case as the scan does (a UID in `shared` in other capitals is excluded too)."""
-    others = rb"(?!" + _one_of(shared) + rb"[ \t\x0b\x0c]*\r?\n)" if shared else b""
-    below, above = _below(lo_day), _above(hi_day)
-    first = _VALUE.replace(rb"(\d{8})", b"(?:(?P<before>" + below + b")|" + above + b")")
-    last = _VALUE.replace(rb"(\d{8})", b"(?(before)" + below + b"|" + above + b")")
-    return re.compile(
-        rb"(?<=\n)BEGIN:VEVENT(?i:[ \t]*\r?\n(?:" + _OTHER + rb")*+"
-        rb"UID:[ \t\x0b\x0c]*" + others + rb"[^\r\n\\]*?[ \t\x0b\x0c]*\r?\n(?![ \t])(?:" + _OTHER + rb")*+"
-        rb"DTSTART" + first + rb"\r?\n(?![ \t])(?:" + _OTHER + rb")*+"
-        rb"DTEND" + last + rb"\r?\n(?![ \t])(?:" + _OTHER + rb")*+"
-        rb"END:VEVENT[ \t]*)(?:\r?\n|\Z)")
-
-
-def _one_of(words: frozenset[bytes]) -> bytes:
-    """An expression matching exactly `words`, as a trie: UIDs often share a long beginning
-    (Outlook's start with the same 40 characters), and a plain alternation would compare that
-    beginning once per word for every event."""
-    trie: dict = {}
-    for word in words:
-        node = trie
-        for byte in word:
-            node = node.setdefault(byte, {})
-        node[None] = {}
-
-    def emit(node: dict) -> bytes:
-        ends = None in node
-        alternatives = [re.escape(bytes([byte])) + emit(child) for byte, child in sorted(
-            (k, v) for k, v in node.items() if k is not None)]
-        if not alternatives:
-            return b""
-        if len(alternatives) == 1 and not ends:
-            return alternatives[0]
-        return b"(?:" + b"|".join(alternatives) + b")" + (b"?" if ends else b"")
-
-    return b"(?:" + emit(trie) + b")"
-
-
-def _cut_plain(data: bytes, lo_day: bytes, hi_day: bytes) -> tuple[bytes, int]:
-    """`data` without the plain one-offs (as the scan's `fast` branch reads them) wholly on
-    days before `lo_day` or after `hi_day` whose UID no other event has, and how many, in one
-    substitution; (`data`, 0) when a UID anywhere could be read otherwise by icalendar, or
-    the UIDs shared by several events are too many or too long to write into the expression."""
-    text = b"\n" + data
-    if _UID_ODD.search(text):
-        return data, 0  # two UIDs written differently here might be one for icalendar
-    shared = frozenset(u for u, n in Counter(_UID_VALUES.findall(text)).items() if n > 1)
-    if len(shared) > _SHARED_MAX or any(len(u) > _SHARED_BYTES for u in shared):
-        return data, 0
-    text, cut = _plain_outside(lo_day, hi_day, shared).subn(b"", text)
-    return text[1:], cut
 
 
 def _event_blocks(data: bytes) -> list[_Block] | None:

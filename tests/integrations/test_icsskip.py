@@ -344,14 +344,14 @@ def test_the_scans_fast_branch_decides_as_the_general_reading(lines: list[str]) 
         assert (with_cut.busy, with_cut.unknown) == (without.busy, without.unknown)
 
 
-# --- the plain one-offs cut in one substitution (icsskip._cut_plain) -----------------------------
+# --- the plain one-offs cut in one substitution (integrations/icsplain.py) -----------------------------
 
 @given(st.text("0123456789", min_size=8, max_size=8), st.text("0123456789", min_size=8, max_size=8))
 def test_the_date_expressions_compare_as_text(day: str, other: str) -> None:
     """`_below(day)` matches exactly the 8-digit dates before `day`, `_above` those after it."""
     import re
 
-    from integrations.icsskip import _above, _below
+    from integrations.icsplain import _above, _below
 
     assert bool(re.fullmatch(_below(day.encode()), other.encode())) == (other < day)
     assert bool(re.fullmatch(_above(day.encode()), other.encode())) == (other > day)
@@ -403,6 +403,6 @@ def test_the_substitution_removes_what_the_general_reading_removes() -> None:
     data = ics(NOW_ONE_OFF, *[_old(f"o{i}@t") for i in range(20)],
                "UID:late@t\nDTSTART;VALUE=DATE:20310301\nDTEND;VALUE=DATE:20310302")
     fast = kept(data)
-    with mock.patch.object(icsskip, "_cut_plain", lambda data, lo, hi: (data, 0)):
+    with mock.patch.object(icsskip, "cut_plain", lambda data, lo, hi: (data, 0)):
         general = kept(data)
     assert fast == general and fast[1] == 21
