@@ -13,10 +13,10 @@ import os
 import pickle
 import stat
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from scheduler.core.availability import NO_CALENDAR, Availability
 from scheduler.core.config import Config, Group, Member

@@ -3,8 +3,9 @@
 Naming a member's holidays means importing the `holidays` package, which loads every
 country's module (about a tenth of a second, a quarter of a `slots`), and building the year's
 table. The tables a command or the service computed are kept in one file,
-`holiday-tables.json` beside the state, under a stamp of the installed `holidays` (where its
-files are, their sizes and times): a new version of the package is never served an old table.
+`holiday-tables.json` beside the state, under a stamp of the installed `holidays` and of the
+core module that asks it (where their files are, their sizes and times): a new version of
+either is never served an old table.
 The file is 0600 (written atomically), read through a bounded reader, and anything wrong with
 it (missing, a link, too big, not JSON, another stamp or shape) means "compute again", never
 an error: it is a cache, and it holds nothing that is not public.
@@ -21,6 +22,7 @@ from datetime import date
 from pathlib import Path
 
 from scheduler.app.files import atomic_write, read_capped
+from scheduler.core import availability
 from scheduler.core.availability import keep_holiday_tables, new_holiday_tables
 
 FILE = "holiday-tables.json"
@@ -37,9 +39,11 @@ def holidays_stamp() -> str | None:
     try:
         origin = Path(find_spec("holidays").origin).parent
         h = hashlib.sha256(f"{_FORMAT}\n".encode())
-        for name in ("__init__.py", "version.py", "registry.py"):
-            info = os.stat(origin / name)
-            h.update(f"{origin / name} {info.st_size} {info.st_mtime_ns}\n".encode())
+        # The package, and friendtor's code that asks it (which country, subdivision, year).
+        for path in (*(origin / name for name in ("__init__.py", "version.py", "registry.py")),
+                     Path(availability.__file__)):
+            info = os.stat(path)
+            h.update(f"{path} {info.st_size} {info.st_mtime_ns}\n".encode())
     except (OSError, TypeError, AttributeError, ImportError, ValueError):
         return None
     return h.hexdigest()
