@@ -105,8 +105,12 @@ def statement_times():
     return spent
 
 
-def run_nodes(folder: Path, nodes: int, smtp=None, root: Path = ROOT) -> dict:
-    """`nodes` processes of `friendtor run --now DUE`, started together; wall time, messages."""
+def run_nodes(folder: Path, nodes: int, smtp=None, root: Path = ROOT, deliver_for: float = 0) -> dict:
+    """`nodes` processes of `friendtor run --now DUE`, started together; wall time, messages.
+
+    With `deliver_for` (and an SMTP server): the nodes are stopped (SIGTERM, as an operator
+    stops the service) that many seconds after the first message arrived, and the rate over
+    that time is what is compared; the tick at 10,000 groups would take hours here."""
     outbox = folder / "var" / "outbox"
     shutil.rmtree(outbox, ignore_errors=True)
     if smtp is not None:
@@ -116,6 +120,21 @@ def run_nodes(folder: Path, nodes: int, smtp=None, root: Path = ROOT) -> dict:
     procs = [subprocess.Popen([sys.executable, "-m", "scheduler.cli", "run", "--config", str(folder), "--now", DUE,
                                "--log-format", "json"], cwd=root, stdout=subprocess.DEVNULL, stderr=open(log, "wb"))
              for log in logs]
+    sample = {}
+    if deliver_for and smtp is not None:
+        first = None
+        while any(p.poll() is None for p in procs):
+            now = time.perf_counter()
+            if first is None and smtp.received:
+                first = now
+                sample["first_message_s"] = first - t0
+            if first is not None and now - first >= deliver_for:
+                sample["messages_in_window"] = len(smtp.received)
+                sample["window_s"] = now - first
+                for p in procs:
+                    p.terminate()
+                break
+            time.sleep(0.2)
     codes = [p.wait() for p in procs]
     wall = time.perf_counter() - t0
     sent = [sum(_event(line) == "sent" for line in log.read_text().splitlines()) for log in logs]
@@ -123,7 +142,7 @@ def run_nodes(folder: Path, nodes: int, smtp=None, root: Path = ROOT) -> dict:
         messages = len(smtp.received)
     else:
         messages = len(list((outbox / "new").iterdir())) if (outbox / "new").exists() else 0
-    return {"nodes": nodes, "codes": codes, "wall": wall, "messages": messages, "sent_by_node": sent}
+    return {"nodes": nodes, "codes": codes, "wall": wall, "messages": messages, "sent_by_node": sent, **sample}
 
 
 def _event(line: str) -> str | None:
@@ -269,6 +288,9 @@ def main() -> None:
     ap.add_argument("--scale-to", type=int, default=0, help="then grow the state to this many groups (bulk insert)")
     ap.add_argument("--pad", type=int, default=0, help="with --compare-with: finished sends added per outbox row")
     ap.add_argument("--compare-with", help="another checkout: start-up and idle ticks at --scale-to groups, interleaved")
+    ap.add_argument("--deliver-for", type=float, default=0,
+                    help="with --smtp-delay: stop the nodes this many seconds after the first message and "
+                         "compare delivery rates (for sizes whose whole tick takes hours)")
     args = ap.parse_args()
     if args.child_idle:
         child_idle(args.child_idle, args.ticks)
@@ -310,13 +332,22 @@ def main() -> None:
                 for nodes in (1, 2) if r % 2 == 0 else (2, 1):
                     last_url = fresh_database(server, empty=True)
                     service.write_text(base.replace('state = "var/state.json"', f'state = "{last_url}"'))
-                    res = run_nodes(folder, nodes, smtp)
+                    res = run_nodes(folder, nodes, smtp, deliver_for=args.deliver_for)
                     res["load"] = os.getloadavg()[0]
                     results.append(res)
+                    sampled = (f" (first message after {res['first_message_s']:.1f} s, then "
+                               f"{res['messages_in_window']} in {res['window_s']:.0f} s: "
+                               f"{res['messages_in_window'] / res['window_s']:.1f} messages/s; stopped)"
+                               if "window_s" in res else "")
                     print(f"  everything due, {nodes} node{'s' if nodes > 1 else ''}: {res['wall']:.1f} s, "
                           f"{res['messages']} messages, sent by node {res['sent_by_node']}, exit {res['codes']}, "
-                          f"load average after {res['load']:.1f}",
+                          f"load average after {res['load']:.1f}{sampled}",
                           flush=True)
+            if all("window_s" in r for r in results):
+                rate = {k: statistics.median(r["messages_in_window"] / r["window_s"] for r in results if r["nodes"] == k)
+                        for k in (1, 2)}
+                print(f"  two nodes / one node: {rate[2] / rate[1]:.2f}x the delivery rate", flush=True)
+                return
             one = statistics.median(r["wall"] for r in results if r["nodes"] == 1)
             two = statistics.median(r["wall"] for r in results if r["nodes"] == 2)
             print(f"  two nodes / one node: {one / two:.2f}x faster", flush=True)
