@@ -19,11 +19,16 @@ def _utc(dt: datetime) -> str:
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def as_json(group: Group, candidates: list[Candidate]) -> str:
-    """The documented JSON shape: best candidate first, each member in exactly one list."""
+def as_json(group: Group, candidates: list[Candidate], availability: Mapping[str, Availability] | None = None) -> str:
+    """The documented JSON shape: best candidate first, each member in exactly one list;
+    `skipped`: for each member whose calendar was read with events left out, how many."""
+    availability = availability or {}
+    skipped = {m.email: availability[m.email].skipped for m in group.members
+               if m.email in availability and availability[m.email].skipped and availability[m.email].unknown is None}
     return json.dumps({
         "group": group.id,
         "duration_minutes": group.meetings.duration_minutes,
+        "skipped": skipped,
         "candidates": [{
             "start": _utc(c.start),
             "end": _utc(c.end),

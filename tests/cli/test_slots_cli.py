@@ -34,8 +34,8 @@ def test_json_shape_on_the_example(capsys):
     code, out, err = run(capsys, "slots", "k-club", "--config", str(EXAMPLE), "--json", "--top", "3")
     assert code == 0, err
     doc = json.loads(out)
-    assert set(doc) == {"group", "duration_minutes", "candidates"}
-    assert doc["group"] == "k-club" and doc["duration_minutes"] == 60
+    assert set(doc) == {"group", "duration_minutes", "skipped", "candidates"}
+    assert doc["group"] == "k-club" and doc["duration_minutes"] == 60 and doc["skipped"] == {}
     assert 1 <= len(doc["candidates"]) <= 3
     group = load_config(EXAMPLE).groups["k-club"]
     emails = {m.email for m in group.members}

@@ -5,6 +5,7 @@ member and group is evaluated and invited as usual (issue 11, the calendar rows)
 
 from __future__ import annotations
 
+import json
 import logging
 import multiprocessing
 import os
@@ -62,9 +63,9 @@ def set_calendar(folder: Path, value: str) -> None:
     path.write_text(path.read_text().replace(f'calendar = "{MAYA}"', f'calendar = "{value}"', 1))
 
 
-def slots(capsys, folder: Path) -> str:
+def slots(capsys, folder: Path, *more: str) -> str:
     capsys.readouterr()
-    code = main(["slots", "k-club", "--config", str(folder), "--from", "2026-12-07", "--to", "2026-12-18"])
+    code = main(["slots", "k-club", "--config", str(folder), "--from", "2026-12-07", "--to", "2026-12-18", *more])
     out, err = capsys.readouterr()
     assert code == 0 and "Traceback" not in out + err, out + err
     return out
@@ -252,6 +253,8 @@ def test_slots_says_how_many_events_could_not_be_read(tmp_path, capsys) -> None:
     out = slots(capsys, folder)
     assert "Note: Maya Chen's calendar: 1 event could not be read" in out and SECRET not in out
     assert "Maya Chen" in out and "calendar unknown" not in out.split("Note:")[0].split("Maya Chen")[1][:80]
+    doc = json.loads(slots(capsys, folder, "--json"))
+    assert doc["skipped"] == {"maya.chen@northeast-childrens.example": 1} and SECRET not in json.dumps(doc)
 
 
 def test_skipped_events_are_logged_once(tmp_path, caplog) -> None:
