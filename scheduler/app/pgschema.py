@@ -57,6 +57,14 @@ MIGRATIONS: list[str] = [
     -- third of the rows match and reads the whole outbox anyway.
     ANALYZE outbox, sent, replies, meetings, alerts;
     """,
+    # 3: what the planner asks each tick is the sends it may still plan (core/recorded.py): the
+    # finished ones not expired (outbox_expires) and the open ones (outbox_open) have indexes;
+    # alerts and the invites not expired get theirs. Analyzed for the expression's statistics.
+    """
+    CREATE INDEX outbox_alerts ON outbox (sid) WHERE doc->>'kind' = 'alert';
+    CREATE INDEX outbox_invites ON outbox ((doc->>'expires')) WHERE sid LIKE 'invite:%';
+    ANALYZE outbox;
+    """,
 ]
 
 
