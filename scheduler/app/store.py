@@ -151,10 +151,10 @@ class Store(SingleNode):
     def planned_at(self, now: datetime) -> Recorded:
         """What the planner asks at `now`: the index of every sid answers at no cost, so no narrower
         view is made (it answers as a database's does for every record asked_at `now`)."""
-        return self.planned
+        return self._sids.keys()
 
     def invited_at(self, now: datetime) -> Mapping[str, Mapping[str, tuple[str, str, str | None]]]:
-        return self.invited
+        return MappingProxyType(self._invited)
 
     def on_record(self, sids: Iterable[str]) -> AbstractSet[str]:
         return {s for s in sids if s in self._sids}
