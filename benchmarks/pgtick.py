@@ -209,7 +209,10 @@ def explain(url: str) -> None:
     }
     with psycopg.connect(url) as conn:
         for label, (sql, params) in questions.items():
+            if sql in (pgstore.PLANNED_AT, pgstore.INVITED_AT):   # asked as the store asks them
+                conn.execute(pgstore.BY_INDEX[0])
             plan = [r[0] for r in conn.execute("EXPLAIN (ANALYZE, BUFFERS OFF) " + sql, params).fetchall()]
+            conn.execute(pgstore.BY_INDEX[1], ("on",))
             scans = [p.split("  (")[0].strip(" ->") for p in plan if "Scan" in p]
             timing = [p.strip() for p in plan if p.strip().startswith("Execution Time")]
             print(f"    EXPLAIN {label}: {'; '.join(scans)}; {timing[0] if timing else ''}", flush=True)

@@ -196,6 +196,7 @@ def test_a_version_2_state_gets_the_indexes_of_what_a_tick_plans_on(pg_server):
         assert s.invited_at(now) == {"invite:g:2027-03": {"a@x.example": ("A", "UTC", "2026-01-01T00:00:00Z")}}
         assert set(s.invited) == {"invite:g:2027-03", "invite:g:2026-01"}
         assert s.on_record(["agenda:g:2026-01|a@x.example", "nope|x"]) == {"agenda:g:2026-01|a@x.example"}
+        assert s.q("SELECT current_setting('enable_seqscan')") == [("on",)]   # priced out for those two only
     with psycopg.connect(url) as conn:
         conn.execute("SET enable_seqscan = off")
         at = {"now": "2027-03-01T00:00:00Z"}
