@@ -205,6 +205,14 @@ def test_a_version_2_state_gets_the_indexes_of_what_a_tick_plans_on(pg_server):
             assert index in planned, planned
         assert "outbox_invites" in plan(conn, pgstore.INVITED_AT, at)
         assert "outbox_pkey" in plan(conn, pgstore.ON_RECORD, (["k|a@x.example"],))
+    with psycopg.connect(url) as conn:   # prune estimates what expired from the expiry's statistics
+        conn.execute("INSERT INTO outbox (sid, doc) SELECT 'agenda:g:2027-03|m' || i, jsonb_build_object("
+                     "'status', 'sent', 'expires', '2027-05-01T00:00:00Z') FROM generate_series(1, 3000) AS i")
+        conn.execute("ANALYZE outbox")
+        assert conn.execute("SELECT count(*) FROM pg_stats_ext_exprs WHERE statistics_name = 'outbox_expiry'"
+                            ).fetchone() == (1,)
+        nothing_expired = plan(conn, pgstore.PRUNE["outbox"], ("2026-01-01T00:00:00Z",))
+        assert "rows=1 " in nothing_expired, nothing_expired   # not a third of the outbox
 
 
 def test_a_newer_schema_is_refused_with_one_line(tmp_path, capsys, pg_url):
