@@ -181,7 +181,8 @@ def test_a_version_2_state_gets_the_indexes_of_what_a_tick_plans_on(pg_server):
                 "invite:g:2026-01|a@x.example": ("invite", "sent", "2026-03-01T00:00:00Z"),
                 "agenda:g:2026-01|a@x.example": ("agenda", "sent", "2026-03-01T00:00:00Z"),
                 "agenda:g:2026-02|a@x.example": ("agenda", "retry", "2026-04-01T00:00:00Z"),
-                "calendar-problem:g:abc|a@x.example": ("alert", "sent", "2026-02-01T00:00:00Z")}
+                "calendar-problem:g:abc|a@x.example": ("alert", "sent", "2026-02-01T00:00:00Z"),
+                "invite:g:gathering-x|b@x.example": ("gathering", "pending", "2027-06-01T00:00:00Z")}
         for sid, (kind, status, expires) in rows.items():
             key, to = sid.split("|")
             conn.execute("INSERT INTO outbox (sid, doc) VALUES (%s, %s)", (sid, json.dumps(
@@ -192,9 +193,11 @@ def test_a_version_2_state_gets_the_indexes_of_what_a_tick_plans_on(pg_server):
         assert s.q("SELECT max(version) FROM friendtor_schema") == [(len(pgschema.MIGRATIONS),)]
         # not expired, open (whatever its expiry: few), and every alert
         assert set(s.planned_at(now)) == {"invite:g:2027-03|a@x.example", "agenda:g:2026-02|a@x.example",
-                                          "calendar-problem:g:abc|a@x.example"}
-        assert s.invited_at(now) == {"invite:g:2027-03": {"a@x.example": ("A", "UTC", "2026-01-01T00:00:00Z")}}
-        assert set(s.invited) == {"invite:g:2027-03", "invite:g:2026-01"}
+                                          "calendar-problem:g:abc|a@x.example", "invite:g:gathering-x|b@x.example"}
+        # a gathering's invites (their own kind, an invite's key) count, as on TinyDB
+        assert s.invited_at(now) == {"invite:g:2027-03": {"a@x.example": ("A", "UTC", "2026-01-01T00:00:00Z")},
+                                     "invite:g:gathering-x": {"b@x.example": ("A", "UTC", None)}}
+        assert set(s.invited) == {"invite:g:2027-03", "invite:g:2026-01", "invite:g:gathering-x"}
         assert s.on_record(["agenda:g:2026-01|a@x.example", "nope|x"]) == {"agenda:g:2026-01|a@x.example"}
         assert s.q("SELECT current_setting('enable_seqscan')") == [("on",)]   # priced out for those two only
     with psycopg.connect(url) as conn:
