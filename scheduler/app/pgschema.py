@@ -27,6 +27,7 @@ from scheduler.core.config import Service
 from scheduler.core.errors import StateError, StateUnavailable
 
 CONNECT_SECONDS = 10
+OLDEST_SERVER = 140000   # PostgreSQL 14: migration 3 keeps statistics of an expression
 MIGRATE_LOCK = 0x66726E64   # "frnd": the advisory lock nodes take to migrate one at a time
 
 # Tables of documents, and the key each record is unique by.
@@ -144,6 +145,11 @@ def prepare(conn: psycopg.Connection[Any], url: str) -> bytes:
     """Create or migrate the schema (committed), and return the installation secret that keys
     Message-IDs: one per database, so every node writes the same Message-ID for a message."""
     known = len(MIGRATIONS)
+    if conn.info.server_version < OLDEST_SERVER:
+        found = conn.info.server_version
+        raise StateError(f"{where(url)}: the server is PostgreSQL {found // 10000}.{found % 10000}, older than "
+                         f"friendtor needs ({OLDEST_SERVER // 10000} or newer); upgrade the server or point "
+                         "`state` at a newer one")
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATE_LOCK,))
         found = version(conn)

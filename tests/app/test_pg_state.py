@@ -218,6 +218,15 @@ def test_a_version_2_state_gets_the_indexes_of_what_a_tick_plans_on(pg_server):
         assert "rows=1 " in nothing_expired, nothing_expired   # not a third of the outbox
 
 
+def test_a_server_older_than_friendtor_needs_is_one_line(tmp_path, capsys, pg_url, monkeypatch):
+    """A server without what the schema uses (this one, as if friendtor needed PostgreSQL 99)."""
+    monkeypatch.setattr(pgschema, "OLDEST_SERVER", 990000)
+    folder = config_with_state(tmp_path, pg_url)
+    assert main(["status", "--config", str(folder)]) == 2
+    line = one_line(capsys)
+    assert "older than friendtor needs (99 or newer)" in line and "upgrade the server" in line
+
+
 def test_a_newer_schema_is_refused_with_one_line(tmp_path, capsys, pg_url):
     """A database a newer friendtor migrated: an older one refuses it (exit 2) instead of misreading it."""
     with psycopg.connect(pg_url, autocommit=True) as conn:
