@@ -458,7 +458,7 @@ def run_idle(root: Path, n: int, busy: list[dict], sim: dict, count: int, want_p
     runner, store = new_runner(folder, root / f"plan-{n}.json")
     try:
         t0 = time.perf_counter()
-        p = plan(runner.config, runner.view(), EVERYTHING_DUE, no_calendars(runner.config))
+        p = plan(runner.config, runner.view(EVERYTHING_DUE), EVERYTHING_DUE, no_calendars(runner.config))
         t1 = time.perf_counter()
         runner.record_plan(p, EVERYTHING_DUE)
         t2 = time.perf_counter()

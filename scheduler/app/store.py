@@ -31,6 +31,7 @@ from scheduler.app.statedocs import DAYS, FIELDS, INSTANTS, KEYS, check_document
 from scheduler.app.statefile import SCHEMA, Loading, StateDB, StateFile
 from scheduler.core.errors import LockedError, StateError  # noqa: F401
 from scheduler.core.outbox import FINISHED, OPEN, Kind, OutboxRecord
+from scheduler.core.recorded import Recorded
 
 MEETINGS_KEPT = timedelta(days=400)   # meetings and alerts are forgotten this long after
 
@@ -146,6 +147,17 @@ class Store(SingleNode):
     def invited(self) -> Mapping[str, Mapping[str, tuple[str, str, str | None]]]:
         """invite key -> recipient -> (name, zone, when it was sent or None), for every invite in the outbox."""
         return MappingProxyType(self._invited)
+
+    def planned_at(self, now: datetime) -> Recorded:
+        """What the planner asks at `now`: the index of every sid answers at no cost, so no narrower
+        view is made (it answers as a database's does for every record asked_at `now`)."""
+        return self._sids.keys()
+
+    def invited_at(self, now: datetime) -> Mapping[str, Mapping[str, tuple[str, str, str | None]]]:
+        return MappingProxyType(self._invited)
+
+    def on_record(self, sids: Iterable[str]) -> AbstractSet[str]:
+        return {s for s in sids if s in self._sids}
 
     def sends(self) -> list[OutboxRecord]:
         return [from_doc(doc) for doc in self.storage.table("outbox").values()]

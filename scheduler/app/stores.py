@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from scheduler.core.config import Config, is_database
 from scheduler.core.meetings import Meeting
 from scheduler.core.outbox import OutboxRecord
+from scheduler.core.recorded import Recorded
 
 
 class StateStore(Protocol):
@@ -37,6 +38,12 @@ class StateStore(Protocol):
     def meetings(self) -> Mapping[tuple[str, str], Meeting]: ...
     def save_meeting(self, m: Meeting) -> None: ...
 
+    # What a tick's planner asks (core/recorded.py): the records it may still ask about at `now`,
+    # not the history kept; and, for the failure alerts, which of a few sids are on record.
+    def planned_at(self, now: datetime) -> Recorded: ...
+    def invited_at(self, now: datetime) -> Mapping[str, Mapping[str, tuple[str, str, str | None]]]: ...
+    def on_record(self, sids: Iterable[str]) -> AbstractSet[str]: ...
+    # Every sid and every invite on record, however old (`state copy`, reports, tests).
     @property
     def planned(self) -> AbstractSet[str]: ...
     @property

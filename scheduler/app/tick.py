@@ -105,10 +105,13 @@ class Runner:
 
     # --- plan -----------------------------------------------------------------------------
 
-    def view(self) -> StateView:
+    def view(self, now: datetime) -> StateView:
         # Live views of the Store's indexes, not copies: the planner reads them before anything
-        # is recorded, and copying a long-running outbox every tick is what made ticks slow.
-        return StateView(self.store.meetings(), self.store.planned, self.store.invited, self.store.alerts())
+        # is recorded, and copying a long-running outbox every tick is what made ticks slow. Of
+        # the outbox, only what the planner may ask about at `now` (core/recorded.py): a
+        # database reads that, not every send kept.
+        return StateView(self.store.meetings(), self.store.planned_at(now), self.store.invited_at(now),
+                         self.store.alerts())
 
     def _availability_fn(self) -> Callable[[Group, Window], Mapping[str, Availability]]:
         """Availability for the planner, each window read once per tick."""
@@ -161,7 +164,7 @@ class Runner:
             self.handover.ingest(now)
             self.handover.guest_answers(now, self.delivery.publishers)
         mine = self._groups_to_plan()   # first: the view is read once the groups are this node's
-        p = plan(mine, self.view(), now, self._availability_fn(), alert_calendars=not self.dry_run)
+        p = plan(mine, self.view(now), now, self._availability_fn(), alert_calendars=not self.dry_run)
         if self.stop:  # SIGTERM cut calendar reads mid-plan: a plan on them is not to be kept
             return report
         report.meetings, report.planned = list(p.meetings), list(p.sends)
@@ -176,10 +179,12 @@ class Runner:
                 self.store.wait_for_planners(others)
                 self.commit()
         self.delivery.deliver(now, report)
-        # Sends that failed for good: their group's coordinators hear of it (sent next tick).
-        # Only then is `planned` asked for: on a database it reads every planned key.
+        # Sends that failed for good: their group's coordinators hear of it (sent next tick),
+        # once: the store is asked which of these alerts it has, not for every key on record.
         if report.failed:
-            self.record_sends(failure_alerts(self.config, report.failed, self.store.planned, now), now)
+            alerts = failure_alerts(self.config, report.failed, frozenset(), now)
+            known = self.store.on_record(s.sid for s in alerts)
+            self.record_sends(tuple(s for s in alerts if s.sid not in known), now)
         if not self.dry_run:
             forgotten = self.store.prune(now, timedelta(days=self.config.service.keep_days))
             if forgotten:

@@ -35,7 +35,6 @@ in this tick, and a member in several groups gets one call for items a week (`cr
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import cached_property
@@ -53,6 +52,7 @@ from scheduler.core.slots import find_slots
 from scheduler.core import crossgroup, gatherings
 from scheduler.core.prompts import SEND_AT, YEAR_END_AFTER_MONTHS, plan_nudges, plan_reviews  # noqa: F401
 from scheduler.core.prompts import plan_reports as _plan_reports
+from scheduler.core.recorded import Recorded
 
 LEAD = timedelta(hours=24)          # an invite gives members at least a day's notice
 
@@ -62,10 +62,12 @@ AvailabilityFn = Callable[[Group, Window], Mapping[str, Availability]]
 @dataclass(frozen=True)
 class StateView:
     """What the planner needs from the state: read-only views of the store's indexes (copying
-    them every tick would cost more than planning), which do not change while the planner runs."""
+    them every tick would cost more than planning), which do not change while the planner runs.
+    `planned` and `invited` need cover only the outbox records the planner may still ask about
+    at the tick's `now` (core/recorded.py): a database hands those, not its whole history."""
 
     meetings: Mapping[tuple[str, str], Meeting]
-    planned: AbstractSet[str]                                 # sids already in the outbox
+    planned: Recorded                                         # sids already in the outbox
     invited: Mapping[str, Mapping[str, tuple[str, str, str | None]]]  # invite key -> email -> (name, zone, sent)
     alerts: Mapping[tuple[str, str], date]
 

@@ -165,6 +165,68 @@ def test_a_version_1_state_gets_the_prune_indexes_and_keeps_its_rows(pg_server):
             assert PRUNE_INDEXES[table] in plan(conn, sql, ("2026-06-01T00:00:00Z",)), table
 
 
+def test_a_version_2_state_gets_the_indexes_of_what_a_tick_plans_on(pg_server):
+    """Migration 3 on a state made by the second schema: each question a tick's planner asks of
+    the outbox (the records it may still ask about, the invites not expired, the failure alerts'
+    own sids) names an index with sequential scans priced out, and nothing it asks reads a row
+    whose send has expired."""
+    url = fresh_database(pg_server, empty=True)
+    with psycopg.connect(url) as conn:
+        conn.execute("CREATE TABLE friendtor_schema (version integer NOT NULL, applied timestamptz NOT NULL "
+                     "DEFAULT now())")
+        for step in (0, 1):
+            conn.execute(pgschema.MIGRATIONS[step])
+            conn.execute("INSERT INTO friendtor_schema (version) VALUES (%s)", (step + 1,))
+        rows = {"invite:g:2027-03|a@x.example": ("invite", "sent", "2027-05-01T00:00:00Z"),
+                "invite:g:2026-01|a@x.example": ("invite", "sent", "2026-03-01T00:00:00Z"),
+                "agenda:g:2026-01|a@x.example": ("agenda", "sent", "2026-03-01T00:00:00Z"),
+                "agenda:g:2026-02|a@x.example": ("agenda", "retry", "2026-04-01T00:00:00Z"),
+                "calendar-problem:g:abc|a@x.example": ("alert", "sent", "2026-02-01T00:00:00Z"),
+                "invite:g:gathering-x|b@x.example": ("gathering", "pending", "2027-06-01T00:00:00Z")}
+        for sid, (kind, status, expires) in rows.items():
+            key, to = sid.split("|")
+            conn.execute("INSERT INTO outbox (sid, doc) VALUES (%s, %s)", (sid, json.dumps(
+                {"key": key, "recipient": to, "kind": kind, "status": status, "expires": expires, "name": "A",
+                 "timezone": "UTC", "sent_at": "2026-01-01T00:00:00Z"})))
+    now = datetime(2027, 3, 1, tzinfo=UTC)
+    with PgStore(url, Service()) as s:
+        assert s.q("SELECT max(version) FROM friendtor_schema") == [(len(pgschema.MIGRATIONS),)]
+        # not expired, open (whatever its expiry: few), and every alert
+        assert set(s.planned_at(now)) == {"invite:g:2027-03|a@x.example", "agenda:g:2026-02|a@x.example",
+                                          "calendar-problem:g:abc|a@x.example", "invite:g:gathering-x|b@x.example"}
+        # a gathering's invites (their own kind, an invite's key) count, as on TinyDB
+        assert s.invited_at(now) == {"invite:g:2027-03": {"a@x.example": ("A", "UTC", "2026-01-01T00:00:00Z")},
+                                     "invite:g:gathering-x": {"b@x.example": ("A", "UTC", None)}}
+        assert set(s.invited) == {"invite:g:2027-03", "invite:g:2026-01", "invite:g:gathering-x"}
+        assert s.on_record(["agenda:g:2026-01|a@x.example", "nope|x"]) == {"agenda:g:2026-01|a@x.example"}
+        assert s.q("SELECT current_setting('enable_seqscan')") == [("on",)]   # priced out for those two only
+    with psycopg.connect(url) as conn:
+        conn.execute("SET enable_seqscan = off")
+        at = {"now": "2027-03-01T00:00:00Z"}
+        planned = plan(conn, pgstore.PLANNED_AT, at)
+        for index in ("outbox_expires", "outbox_open", "outbox_alerts"):
+            assert index in planned, planned
+        assert "outbox_invites" in plan(conn, pgstore.INVITED_AT, at)
+        assert "outbox_pkey" in plan(conn, pgstore.ON_RECORD, (["k|a@x.example"],))
+    with psycopg.connect(url) as conn:   # prune estimates what expired from the expiry's statistics
+        conn.execute("INSERT INTO outbox (sid, doc) SELECT 'agenda:g:2027-03|m' || i, jsonb_build_object("
+                     "'status', 'sent', 'expires', '2027-05-01T00:00:00Z') FROM generate_series(1, 3000) AS i")
+        conn.execute("ANALYZE outbox")
+        assert conn.execute("SELECT count(*) FROM pg_stats_ext_exprs WHERE statistics_name = 'outbox_expiry'"
+                            ).fetchone() == (1,)
+        nothing_expired = plan(conn, pgstore.PRUNE["outbox"], ("2026-01-01T00:00:00Z",))
+        assert "rows=1 " in nothing_expired, nothing_expired   # not a third of the outbox
+
+
+def test_a_server_older_than_friendtor_needs_is_one_line(tmp_path, capsys, pg_url, monkeypatch):
+    """A server without what the schema uses (this one, as if friendtor needed PostgreSQL 99)."""
+    monkeypatch.setattr(pgschema, "OLDEST_SERVER", 990000)
+    folder = config_with_state(tmp_path, pg_url)
+    assert main(["status", "--config", str(folder)]) == 2
+    line = one_line(capsys)
+    assert "older than friendtor needs (99 or newer)" in line and "upgrade the server" in line
+
+
 def test_a_newer_schema_is_refused_with_one_line(tmp_path, capsys, pg_url):
     """A database a newer friendtor migrated: an older one refuses it (exit 2) instead of misreading it."""
     with psycopg.connect(pg_url, autocommit=True) as conn:
