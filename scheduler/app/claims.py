@@ -8,6 +8,7 @@ advisory lock per group and leases on outbox rows.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
@@ -26,6 +27,10 @@ class SingleNode:
 
     def keep_claims(self) -> None:
         """Nobody else sends: a claim never runs out."""
+
+    def inbox_turn(self) -> contextlib.AbstractContextManager[bool]:
+        """Nobody else reads the reply inbox: always this process's turn."""
+        return contextlib.nullcontext(True)
 
     def claim_sends(self, records: Iterable[OutboxRecord], now: datetime) -> list[OutboxRecord]:
         """Mark `records` "sending" (written at the next commit) and return the ones this

@@ -165,14 +165,15 @@ class Handover:
             else:
                 event("goals changed", group=record["group"], id=record["id"], action=record["action"])
         dropped = [p for p in attendance + meetings + goals if p.exists()]
-        seen = self._inbox(now)
-        if dropped or seen:
-            self.commit()
-            if self.store.unsaved is None:  # saved: now the sources may go
-                for path in dropped:
-                    path.unlink(missing_ok=True)
-                if seen and self.inbox is not None and self.config.service.mail.inbox:
-                    self.inbox.mark_seen(self.config.path(self.config.service.mail.inbox), seen)
+        with self.store.inbox_turn() as mine:  # several nodes: one reads the inbox at a time
+            seen = self._inbox(now) if mine else []
+            if dropped or seen:
+                self.commit()
+                if self.store.unsaved is None:  # saved: now the sources may go
+                    for path in dropped:
+                        path.unlink(missing_ok=True)
+                    if seen and self.inbox is not None and self.config.service.mail.inbox:
+                        self.inbox.mark_seen(self.config.path(self.config.service.mail.inbox), seen)
 
     def _inbox(self, now: datetime) -> list[str]:
         """Read the reply inbox: each message is parsed once, then taken as RSVPs or as a reply

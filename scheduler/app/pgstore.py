@@ -19,11 +19,12 @@ A reader (`lock=False`: `status`, the commands' look-ups) sees one consistent sn
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from datetime import date, datetime, timedelta
 from types import MappingProxyType
@@ -268,6 +269,20 @@ class PgStore:
             return []
         return [g for g, in self.q("SELECT g FROM unnest(%s::text[]) AS g "
                                    "WHERE pg_try_advisory_xact_lock(hashtext('friendtor plan ' || g))", (groups,))]
+
+    @contextlib.contextmanager
+    def inbox_turn(self) -> Iterator[bool]:
+        """Whether this node reads the reply inbox now. One node at a time: a session advisory
+        lock, held until what was read is committed and marked seen (a lock that outlives the
+        transaction), and gone with the connection if the node dies. So nodes whose configs
+        name one shared Maildir never take the same reply twice; the others wait a tick."""
+        got = self.q("SELECT pg_try_advisory_lock(hashtext('friendtor inbox'))")[0][0]
+        try:
+            yield got
+        finally:
+            if got and self.conn is not None:
+                with contextlib.suppress(psycopg.Error, StateUnavailable):  # gone with a lost connection
+                    self.q("SELECT pg_advisory_unlock(hashtext('friendtor inbox'))")
 
     def wait_for_planners(self, groups: Iterable[str]) -> None:
         """Wait until no other node is planning `groups` (their plans are then committed, and

@@ -265,3 +265,30 @@ def test_a_mistyped_tentative_field_stops_the_state_with_one_line(folder):
     state.write_text(json.dumps(doc))
     with pytest.raises(StateError, match="attendance record 1 has a 'tentative' that is not true or false"):
         Store(state, lock=False)
+
+
+def test_two_nodes_on_one_database_take_turns_at_a_shared_inbox(inbox_folder, pg_url):
+    """Nodes whose configs name one Maildir: while one node reads it (its turn lasts until the
+    replies are committed and marked seen), another node's intake reads nothing; after, it may."""
+    from scheduler.app.pgstore import PgStore
+    from scheduler.core.config import Service
+
+    deliver(inbox_folder, "google_accepted.eml", "outlook_mac_declined.eml")
+    with PgStore(pg_url, Service()) as one, PgStore(pg_url, Service()) as two:
+        one.save_meeting(MEETING)
+        one.commit()
+        with one.inbox_turn() as mine:
+            assert mine
+            intake(inbox_folder, two, inbox=MaildirInbox()).ingest(NOW)   # not its turn: nothing read
+            assert answers(two) == {}
+            assert not any("S" in m.get_flags() for m in mailbox.Maildir(inbox_folder / "var" / "inbox", create=False))
+        intake(inbox_folder, two, inbox=MaildirInbox()).ingest(NOW)      # its turn now
+        assert answers(two) == {LI: "yes", MAYA: "no"}
+        with two.inbox_turn() as mine:   # the turn was given back after the intake
+            assert mine
+
+
+def test_a_tinydb_state_is_always_its_own_inbox_turn(tmp_path):
+    """One process owns a TinyDB state (its lock file): the inbox is always its to read."""
+    with Store(tmp_path / "state.json") as store, store.inbox_turn() as mine:
+        assert mine
