@@ -86,6 +86,9 @@ LINE_BREAKS = "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 
 def _one_line_problem(value: str) -> str | None:
     """Why `value` cannot go into an email header or a file path, or None when it can."""
+    # Each character below is unprintable to Python: printable text (nearly every value) skips the walk.
+    if value.isprintable():
+        return None
     for ch in value:
         if ch in "\r\n":
             return "must be one line: remove the line break (CR/LF)"
@@ -146,6 +149,13 @@ Day = Annotated[date, BeforeValidator(_toml_date), AfterValidator(_day)]
 def _email(value: Any) -> str:
     if not isinstance(value, str):
         raise fail(f"expected an email address in quotes, got {show(value)}")
+    return _email_text(value)
+
+
+# An address recurs (coordinators, goals, the cross-reference check, other groups); checking one was
+# a third of loading groups, and depends on the text alone (a bad one raises, so is not kept).
+@lru_cache(maxsize=16384)
+def _email_text(value: str) -> str:
     problem = _one_line_problem(value)
     if problem:
         raise fail(problem)
@@ -204,13 +214,15 @@ TimeZoneName = Annotated[str, BeforeValidator(_zone_name)]
 
 # --- weekdays --------------------------------------------------------------------------
 
+# "tue" and "tuesday" (casefolded) -> 1, built once: 2024-01-01 is a Monday.
+_WEEKDAY_NAMES = {n: i for i, name in enumerate(WEEKDAYS) for n in (name, date(2024, 1, 1 + i).strftime("%A").casefold())}
+
+
 def _weekday(value: Any) -> int:
     if isinstance(value, str):
         key = value.strip().casefold()
-        for i, name in enumerate(WEEKDAYS):
-            full = date(2024, 1, 1 + i).strftime("%A").casefold()  # 2024-01-01 is a Monday
-            if key in (name, full):
-                return i
+        if key in _WEEKDAY_NAMES:
+            return _WEEKDAY_NAMES[key]
         raise fail(f"unknown weekday {show(value)}{did_you_mean(key, WEEKDAYS)}; use mon, tue, wed, thu, fri, sat or sun")
     raise fail(f"expected a weekday such as \"tue\", got {show(value)}")
 
