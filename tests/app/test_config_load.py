@@ -188,6 +188,59 @@ def test_a_file_nested_too_deeply_is_one_line_not_an_internal_error(tmp_path, de
                      "only a few levels of [ ] and { }"]
 
 
+SPECS = ["calendars/x.ics", "calendars/link-out.ics", "calendars/link-in.ics", "calendars/dangling.ics",
+         "calendars/loop1.ics", "dirlink/o.ics", "loopdir/x.ics", "calendars/../calendars/x.ics", "calendars/sub/..",
+         "calendars/sub/../x.ics", "calendars/adir.ics", "calendars/fifo.ics", "calendars/missing.ics",
+         "calendars/nodir/x.ics", "calendars/x.ics/y", "calendars//x.ics", "./calendars/x.ics", "calendars/.", "calendars",
+         ".", "..", "listed/l.ics", "~/x.ics", "/etc/hostname", "OUTSIDE/o.ics", "CONFIG/calendars/link-in.ics"]
+
+
+@pytest.mark.parametrize("listed", [(), ("OUTSIDE", "listed", "dirlink")], ids=["config-folder", "listed-folders"])
+@pytest.mark.parametrize("relative", [False, True], ids=["absolute", "relative"])
+def test_calendar_files_are_refused_and_missing_as_when_every_path_was_resolved(tmp_path, monkeypatch, listed, relative):
+    """Links in and out, dangling and looping links, a linked folder, `..`, a folder, a FIFO, a
+    missing file, `~`, absolute paths, listed folders: each calendar path is inside or outside,
+    present or missing, as resolving it whole (as the loader did for each) says."""
+    import os
+    from scheduler.app.configpaths import CalendarFiles, real, resolve
+    from scheduler.core.config import Service
+    from scheduler.core.fields import calendar_folders, inside
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "o.ics").write_text("x")
+    config = tmp_path / "config"
+    cal = config / "calendars"
+    (cal / "sub").mkdir(parents=True)
+    (cal / "adir.ics").mkdir()
+    (cal / "x.ics").write_text("x")
+    os.mkfifo(cal / "fifo.ics")
+    for name, target in (("link-out.ics", outside / "o.ics"), ("link-in.ics", cal / "x.ics"),
+                         ("dangling.ics", cal / "nothing"), ("loop1.ics", cal / "loop2.ics"), ("loop2.ics", cal / "loop1.ics")):
+        (cal / name).symlink_to(target)
+    (config / "dirlink").symlink_to(outside)
+    (config / "loopdir").symlink_to(config / "loopdir")
+    (config / "listed").mkdir()
+    (config / "listed" / "l.ics").write_text("x")
+    if relative:
+        monkeypatch.chdir(tmp_path)
+        config = Path("config")
+    named = {"OUTSIDE": str(outside), "CONFIG": str(config.absolute())}
+    specs = [named.get(s.split("/")[0], s.split("/")[0]) + s[len(s.split("/")[0]):] for s in SPECS]
+    service = Service.model_validate({"limits": {"calendar_folders": [named.get(f, f) for f in listed]}})
+
+    def as_before(i: int, spec: str) -> list[tuple[str, str]]:
+        path = resolve(spec, config)
+        folders = [real(f) for f in calendar_folders(config, service.limits.calendar_folders)]
+        if not inside(real(path), folders):
+            return [(f"members[{i}].calendar", "outside")]
+        return [] if path.is_file() else [(f"members[{i}].calendar", "missing")]
+
+    got = CalendarFiles(config, service).problems(list(enumerate(specs, 1)))
+    kinds = [(field, "outside" if "outside the config folder" in msg else "missing") for field, msg in got]
+    assert kinds == [p for i, spec in enumerate(specs, 1) for p in as_before(i, spec)]
+    assert ("members[1].calendar", "missing") not in kinds  # the plain file is there
+
+
 if __name__ == "__main__" and sys.argv[1:] == ["--write"]:
     import tempfile
     with tempfile.TemporaryDirectory() as tmp:
