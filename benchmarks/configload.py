@@ -4,12 +4,16 @@ node's start-up do.
     python benchmarks/configload.py                              # 1,000 and 10,000 groups, this checkout
     python benchmarks/configload.py --compare-with /tmp/old      # and another checkout, interleaved
     python benchmarks/configload.py --sizes 100 1000 --rounds 3  # other sizes, more rounds
+    python benchmarks/configload.py --calendars                  # every member with a calendar file
     python benchmarks/configload.py --profile                    # cProfile of one load (smallest size)
 
 The group files are benchmarks/tick.py's (`make_config`): 12 members in six zones, each with its
 own address, hours and a holiday region, five goals, two agenda items, no calendar files. The
 state folder (var/) exists, as on a node that has run once: the template check is then kept from
 the previous command (scheduler/app/templates.py) and not part of what is measured here.
+With --calendars, each member also names a calendar file of their own (calendars/g0001-m01.ics,
+an empty calendar; 12 files a group): the loader checks that each is inside the config folder
+and exists.
 
 Each load runs in a fresh process (`python -c`, the checkout first on sys.path), as a command or
 a node's start-up would: it times `load_config` alone (imports excluded), wall-clock
@@ -24,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -64,6 +69,22 @@ stats.sort_stats("cumulative").print_stats(25)
 """
 
 
+def with_calendar_files(folder: Path) -> None:
+    """Give each member of the group files a calendar file of their own."""
+    (folder / "calendars").mkdir()
+    for path in sorted((folder / "groups").glob("*.toml")):
+        count = 0
+
+        def calendar(match: re.Match[str]) -> str:
+            nonlocal count
+            count += 1
+            name = f"calendars/{path.stem}-m{count:02d}.ics"
+            (folder / name).write_text("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//bench//EN\r\nEND:VCALENDAR\r\n")
+            return f"{match.group(0)}calendar = {json.dumps(name)}\n"
+
+        path.write_text(re.sub(r"\[\[members\]\]\n", calendar, path.read_text()))
+
+
 def one_load(checkout: Path, folder: Path) -> dict:
     # cwd outside any checkout and PYTHONPATH first: the child imports `scheduler` from `checkout`.
     env = {**os.environ, "PYTHONPATH": str(checkout)}
@@ -92,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--rounds", type=int, default=2, help="rounds per size (each: A B B A, or A A alone)")
     parser.add_argument("--compare-with", type=Path, help="another checkout (e.g. `git archive main` unpacked)")
+    parser.add_argument("--calendars", action="store_true", help="every member with a calendar file of their own")
     parser.add_argument("--profile", action="store_true", help="print a cProfile summary of one load")
     parser.add_argument("--keep", type=Path, help="build the folders here and keep them (reused when present)")
     args = parser.parse_args(argv)
@@ -101,13 +123,16 @@ def main(argv: list[str] | None = None) -> int:
         checkouts = {"before": args.compare_with.resolve(), "after": ROOT}
     work = args.keep or Path(tempfile.mkdtemp(prefix="friendtor-configload-"))
     print(f"machine: {machine()}")
-    print(f"group files: benchmarks/tick.py's, 12 members each; one load per fresh process; load average {load_average()}")
+    print(f"group files: benchmarks/tick.py's, 12 members each{', each with a calendar file' if args.calendars else ''}; "
+          f"one load per fresh process; load average {load_average()}")
     try:
         for n in args.sizes:
-            folder = work / f"groups-{n}"
+            folder = work / f"groups-{n}{'-calendars' if args.calendars else ''}"
             if not (folder / "groups").is_dir():
                 make_config(folder, n)
                 (folder / "var").mkdir(exist_ok=True)
+                if args.calendars:
+                    with_calendar_files(folder)
             one_load(ROOT, folder)  # untimed: the first load checks the templates and keeps the answer in var/
             runs: dict[str, list[dict]] = {name: [] for name in checkouts}
             names = list(checkouts)
@@ -126,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
                 same = {r["digest"] for r in before} == {r["digest"] for r in after}
                 print(f"  same Config loaded: {'yes' if same else 'NO'}")
         if args.profile:
-            folder = work / f"groups-{min(args.sizes)}"
+            folder = work / f"groups-{min(args.sizes)}{'-calendars' if args.calendars else ''}"
             env = {**os.environ, "PYTHONPATH": str(ROOT)}
             print(f"cProfile of one load of {min(args.sizes)} groups (this checkout):")
             subprocess.run([sys.executable, "-c", PROFILE, str(folder), str(work / "load.prof")],
