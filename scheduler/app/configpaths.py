@@ -54,7 +54,7 @@ class CalendarFiles:
         self.folder = folder
         self.service = service
         self.allowed = [real(f) for f in calendar_folders(folder, service.limits.calendar_folders)]
-        self._folders: dict[Path, Path] = {}  # a folder calendars are in -> where it resolves
+        self._folders: dict[Path, tuple[Path, bool]] = {}  # a calendar's folder -> where it resolves, inside?
 
     def problems(self, calendars: list[tuple[int, str | None]]) -> list[tuple[str, str]]:
         """Calendar files named in the group must exist (URLs are checked when read), and a
@@ -71,8 +71,8 @@ class CalendarFiles:
             if isinstance(path, str):
                 problems.append((f"members[{i}].calendar", path))
                 continue
-            where, regular = self._where(path)
-            if not inside(where, self.allowed):
+            allowed, regular = self._where(path)
+            if not allowed:
                 # Resolved first: `../..` and a symlink that leads outside are refused like "/etc/x".
                 problems.append((f"members[{i}].calendar", f"file {spec!r} {OUTSIDE_FOLDERS}"))
             elif not (path.is_file() if regular is None else regular):
@@ -80,20 +80,23 @@ class CalendarFiles:
                                  "paths are relative to the config folder"))
         return problems
 
-    def _where(self, path: Path) -> tuple[Path, bool | None]:
-        """Where `path` resolves (as `real` says), and whether it is a regular file (None: not
-        known here). A name that is not a link resolves to its resolved folder and that name,
-        which is how `os.path.realpath` walks a path too."""
+    def _where(self, path: Path) -> tuple[bool, bool | None]:
+        """Whether `path` resolves inside an allowed folder (as `real` and `inside` say), and whether
+        it is a regular file (None: not known here). A name that is not a link resolves to its
+        resolved folder and that name, which is how `os.path.realpath` walks a path too; and it is
+        inside when it is an allowed folder itself or its folder is inside (`inside` walks its parents)."""
         try:
             st = os.lstat(path)
         except OSError:
             st = None  # realpath takes a name it cannot look at as it is; is_file() says why it is missing
         if path.name in ("", ".", "..") or (st is not None and stat.S_ISLNK(st.st_mode)):
-            return real(path), None
-        parent = self._folders.get(path.parent)
-        if parent is None:
-            parent = self._folders[path.parent] = real(path.parent)
-        return parent / path.name, (None if st is None else stat.S_ISREG(st.st_mode))
+            return inside(real(path), self.allowed), None
+        known = self._folders.get(path.parent)
+        if known is None:
+            parent = real(path.parent)
+            known = self._folders[path.parent] = (parent, inside(parent, self.allowed))
+        parent, parent_inside = known
+        return parent_inside or parent / path.name in self.allowed, (None if st is None else stat.S_ISREG(st.st_mode))
 
 
 def real(path: Path) -> Path:
