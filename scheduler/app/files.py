@@ -77,10 +77,18 @@ def read_capped(path: Path, max_bytes: int) -> bytes:
     hence O_NONBLOCK; /dev/zero must not fill memory), EFBIG for a file over the bound."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
             raise OSError(errno.EINVAL, "not a regular file")
-        with os.fdopen(fd, "rb", closefd=False) as f:
-            data = f.read(max_bytes + 1)
+        # In reads the size of the file (a buffer of the whole bound for each 4 KB group file cost
+        # more than reading it), on until the end or past the bound: a file that grows meanwhile,
+        # or says it is empty (/proc), is still read only that far.
+        chunks, left, size = [], max_bytes + 1, min(st.st_size, max_bytes) + 1
+        while left > 0 and (chunk := os.read(fd, min(size, left))):
+            chunks.append(chunk)
+            left -= len(chunk)
+            size = 64 * 1024
+        data = b"".join(chunks)
     finally:
         os.close(fd)
     if len(data) > max_bytes:

@@ -18,7 +18,9 @@ from scheduler.core.fields import _email
 
 def cross_check(group: Group) -> list[tuple[str, str]]:
     """Problems between fields of one group, as (field path, message); [] when consistent."""
-    return cross_references({
+    # A validated group's addresses are already checked and lower-case: read as they are (checked
+    # again, an address written with capitals cost as much as in the file itself).
+    return cross_references(as_read=True, data={
         "members": [{"email": m.email} for m in group.members],
         "coordinators": list(group.coordinators),
         "goals": [{"member": g.member} for g in group.goals],
@@ -27,7 +29,7 @@ def cross_check(group: Group) -> list[tuple[str, str]]:
     })
 
 
-def cross_references(data: Mapping[str, Any]) -> list[tuple[str, str]]:
+def cross_references(data: Mapping[str, Any], *, as_read: bool = False) -> list[tuple[str, str]]:
     """Problems between fields of one group file, as (field path, message), read from the file's
     data even when some fields are wrong, so `validate` reports them beside the field problems.
     A value that is wrong in itself (not an email, not a list) is its field's message alone:
@@ -35,8 +37,9 @@ def cross_references(data: Mapping[str, Any]) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     seen: dict[str, int] = {}
     unread: list[int] = []  # members whose email is missing or wrong: a reference may mean them
+    address = (lambda value, role=False: value) if as_read else _address
     for i, m in _entries(data, "members"):
-        email = _address(m.get("email"))
+        email = address(m.get("email"))
         if email is None:
             unread.append(i)
             continue
@@ -47,19 +50,19 @@ def cross_references(data: Mapping[str, Any]) -> list[tuple[str, str]]:
     emails = ", ".join(sorted(seen)) + "".join(f" (or fix members[{i}]'s email, if it is theirs)" for i in unread[:1])
     coordinators = data.get("coordinators")
     for i, c in enumerate(coordinators if isinstance(coordinators, list | tuple) else (), 1):
-        c = _address(c)
+        c = address(c)
         if c is not None and c not in seen:
             problems.append((f"coordinators[{i}]", f"{c} is not a member; add a [[members]] entry for them "
                              f"or use one of: {emails}"))
     for key in ("goals", "milestones"):
         for i, item in _entries(data, key):
-            who = _address(item.get("member"))
+            who = address(item.get("member"))
             if who is not None and who not in seen:
                 problems.append((f"{key}[{i}].member", f"{who} is not a member of this group; use one of: {emails}"))
     roles = data.get("roles") if isinstance(data.get("roles"), Mapping) else {}
     picked = {}
     for key in ("facilitator", "note_taker"):
-        who = picked[key] = _address(roles.get(key, "none"), role=True)
+        who = picked[key] = address(roles.get(key, "none"), role=True)
         if who is not None and who not in ("rotate", "none") and who not in seen:
             problems.append((f"roles.{key}", f"{who} is not a member; use \"rotate\", \"none\" or one of: {emails}"))
     if picked["facilitator"] == picked["note_taker"] and picked["facilitator"] not in ("rotate", "none", None):

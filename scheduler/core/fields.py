@@ -12,9 +12,9 @@ import unicodedata
 import zoneinfo
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from functools import cached_property, lru_cache
+from functools import cached_property, lru_cache, wraps
 from pathlib import PurePath
-from typing import Annotated, Any
+from typing import Annotated, Any, Callable
 
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
@@ -46,6 +46,13 @@ def did_you_mean(value: str, choices: list[str] | tuple[str, ...], *, cutoff: fl
 def slug(name: str) -> str:
     """A name as an id: "PAS 2027" is "pas-2027" (a gathering's cycle key, conference names compared)."""
     return re.sub(r"[^a-z0-9]+", "-", name.casefold()).strip("-") or "x"
+
+
+def by_text(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`parse` keeping its answer per text (a bad one raises, so is not kept), for parsers whose answer
+    depends on the text alone: an address or a zone recurs across members, goals and groups."""
+    known = lru_cache(maxsize=16384)(parse)
+    return wraps(parse)(lambda value: known(value) if type(value) is str else parse(value))
 
 
 def show(value: Any, limit: int = 80) -> str:
@@ -86,6 +93,8 @@ LINE_BREAKS = "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 
 def _one_line_problem(value: str) -> str | None:
     """Why `value` cannot go into an email header or a file path, or None when it can."""
+    if value.isprintable():  # every character below is unprintable: nearly every value skips the walk
+        return None
     for ch in value:
         if ch in "\r\n":
             return "must be one line: remove the line break (CR/LF)"
@@ -143,6 +152,7 @@ Day = Annotated[date, BeforeValidator(_toml_date), AfterValidator(_day)]
 
 # --- email addresses -------------------------------------------------------------------
 
+@by_text
 def _email(value: Any) -> str:
     if not isinstance(value, str):
         raise fail(f"expected an email address in quotes, got {show(value)}")
@@ -175,9 +185,8 @@ def _zone_names() -> tuple[str, ...]:
 
 
 def _loads_as_zone(name: str) -> bool:
-    # The quick yes: `available_timezones()` walks the system's zoneinfo folders and opens
-    # every file in them (a fifth of `validate`'s time); loading the one zone asked for is
-    # enough to accept it. Only a name that does not load (a typo) pays for the whole list.
+    # The quick yes: `available_timezones()` opens every file in the zoneinfo folders (a fifth of
+    # `validate`); loading the one zone asked for is enough, and only a typo pays for the list.
     # What available_timezones() leaves out is left out here too.
     if name.startswith(("posix/", "right/")) or name == "posixrules":
         return False
@@ -188,6 +197,7 @@ def _loads_as_zone(name: str) -> bool:
     return True
 
 
+@by_text
 def _zone_name(value: Any) -> str:
     if not isinstance(value, str):
         raise fail(f"expected an IANA time zone name such as 'Europe/London', got {show(value)}")
@@ -204,13 +214,15 @@ TimeZoneName = Annotated[str, BeforeValidator(_zone_name)]
 
 # --- weekdays --------------------------------------------------------------------------
 
+_WEEKDAY_NAMES = {n: i for i, name in enumerate(WEEKDAYS)  # "tue" and "tuesday" -> 1 (2024-01-01: a Monday)
+                  for n in (name, date(2024, 1, 1 + i).strftime("%A").casefold())}
+
+
 def _weekday(value: Any) -> int:
     if isinstance(value, str):
         key = value.strip().casefold()
-        for i, name in enumerate(WEEKDAYS):
-            full = date(2024, 1, 1 + i).strftime("%A").casefold()  # 2024-01-01 is a Monday
-            if key in (name, full):
-                return i
+        if key in _WEEKDAY_NAMES:
+            return _WEEKDAY_NAMES[key]
         raise fail(f"unknown weekday {show(value)}{did_you_mean(key, WEEKDAYS)}; use mon, tue, wed, thu, fri, sat or sun")
     raise fail(f"expected a weekday such as \"tue\", got {show(value)}")
 
@@ -256,6 +268,7 @@ class Hours:
 _HOURS = re.compile(r"(\d{1,2}):(\d{2})\s*[-–]\s*(\d{1,2}):(\d{2})")
 
 
+@by_text
 def _hours(value: Any) -> Hours:
     if isinstance(value, Hours):
         return value
@@ -292,6 +305,7 @@ TimeOfDay = Annotated[time, BeforeValidator(_time_of_day)]
 
 # --- public holiday regions --------------------------------------------------------------
 
+@by_text
 def _holiday_region(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise fail(f"expected a country code such as \"US\" or \"CA-NL\", got {show(value)}")
@@ -382,7 +396,5 @@ CycleKey = Annotated[str, BeforeValidator(_cycle_key)]
 class Frozen(BaseModel):
     """Config values: immutable, and any key we do not know is an error (typos surface)."""
 
-    model_config = ConfigDict(
-        frozen=True, extra="forbid", arbitrary_types_allowed=True, populate_by_name=True,
-        ignored_types=(cached_property,),
-    )
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True, populate_by_name=True,
+                              ignored_types=(cached_property,))

@@ -63,6 +63,45 @@ def test_sharing_is_by_email_ignoring_case_and_sets_are_transitive():
     assert crossgroup.sharing_sets(config) == (("a", "b", "c"), ("d",))
 
 
+def _sets_by_pairs(config: Config) -> tuple[tuple[str, ...], ...]:
+    """The sharing sets as first written: groups joined pair by pair, by `shared_with`."""
+    sets = {g: {g} for g in config.groups}
+    for a, others in crossgroup.shared_with(config).items():
+        for b in others:
+            if sets[a] is not sets[b]:
+                merged = sets[a] | sets[b]
+                for g in merged:
+                    sets[g] = merged
+    return tuple(sorted({tuple(sorted(s)) for s in sets.values()}))
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_sharing_sets_are_those_of_the_groups_joined_pair_by_pair(seed):
+    """Joined member by member, the sets are the connected groups that joining every pair of groups
+    that share someone gives, for random memberships (chains, stars, people in no other group)."""
+    import random
+    rnd = random.Random(seed)
+    people = [{"name": f"P{i}", "email": f"p{i}@uni.example", "timezone": "Europe/London"} for i in range(30)]
+    groups = []
+    for n in range(rnd.randint(1, 25)):
+        members = rnd.sample(people, rnd.randint(1, 4))
+        groups.append(grp(f"g{n:02d}", f"G{n}", members, coordinator=members[0]))
+    config = cfg(*reversed(groups))
+    assert crossgroup.sharing_sets(config) == _sets_by_pairs(config)
+
+
+def test_one_person_in_every_group_makes_one_set_without_pairing_the_groups():
+    """A coordinator in each of 3,000 groups: one set of them all, found without joining the
+    4.5 million pairs of groups (a generous bound: it took seconds, and grew with the square)."""
+    import time
+    base = grp("x", "X", [MAYA, ANA])
+    config = cfg(*(base.model_copy(update={"id": f"g{n:04d}"}) for n in range(3000)), grp("solo", "S", [JO], coordinator=JO))
+    started = time.monotonic()
+    sets = crossgroup.sharing_sets(config)
+    assert time.monotonic() - started < 30
+    assert sets == (tuple(f"g{n:04d}" for n in range(3000)), ("solo",))
+
+
 def test_busy_elsewhere_is_for_shared_members_only_and_named_only_when_asked():
     """Another group's meeting is busy for the member both share, not for the rest of the group;
     it says "another friendtor group's meeting" unless named (for `slots`)."""
