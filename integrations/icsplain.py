@@ -37,10 +37,10 @@ def _above(day: bytes) -> bytes:
                               for i in range(8) if day[i] < ord("9")) + b"|(?!))"
 
 
-# Every UID line's value (stripped as icsskip's `fast` branch strips it), and any UID line
-# with a parameter, an escape or a continuation, which icalendar may read as another UID.
-_UID_VALUES = re.compile(rb"\n[Uu][Ii][Dd]:[ \t\x0b\x0c]*([^\r\n]*?)[ \t\x0b\x0c]*\r?\n")
-_UID_ODD = re.compile(rb"\n[Uu][Ii][Dd](?:[^:\r\n]|:[^\r\n\\]*(?:\\|\r?\n[ \t]))")
+# Every UID line: its value (stripped as icsskip's `fast` branch strips it) in the first group,
+# or, for a line icalendar may read as another UID (a parameter, an escape, a continuation
+# line), the character that made it so in the second.
+_UIDS = re.compile(rb"\n[Uu][Ii][Dd](?::[ \t\x0b\x0c]*([^\r\n\\]*?)[ \t\x0b\x0c]*\r?\n(?![ \t])|(.|\n))")
 _SHARED_MAX = 1000   # UIDs of several events (series with moved instances) the expression excludes
 _SHARED_BYTES = 200  # the longest such UID written into it
 
@@ -94,9 +94,13 @@ def cut_plain(data: bytes, lo_day: bytes, hi_day: bytes) -> tuple[bytes, int]:
     substitution; (`data`, 0) when a UID anywhere could be read otherwise by icalendar, or
     the UIDs shared by several events are too many or too long to write into the expression."""
     text = b"\n" + data
-    if _UID_ODD.search(text):
-        return data, 0  # two UIDs written differently here might be one for icalendar
-    shared = frozenset(u for u, n in Counter(_UID_VALUES.findall(text)).items() if n > 1)
+    repeated = []
+    for (uid, odd), n in Counter(_UIDS.findall(text)).items():
+        if odd:
+            return data, 0  # two UIDs written differently here might be one for icalendar
+        if n > 1:
+            repeated.append(uid)
+    shared = frozenset(repeated)
     if len(shared) > _SHARED_MAX or any(len(u) > _SHARED_BYTES for u in shared):
         return data, 0
     text, cut = _plain_outside(lo_day, hi_day, shared).subn(b"", text)
