@@ -13,8 +13,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from builders import ics, utc
+from integrations import icsplain
 from integrations.icsskip import prune
 from integrations.ics import busy_from_ics
+
+
+# The calendars here are small: the one-substitution cut (icsplain) is made to run on them
+# anyway, so that every test below, the property test too, goes through it.
+pytestmark = pytest.mark.usefixtures("substitution_on_small_texts")
 
 NY = ZoneInfo("America/New_York")
 WINDOW = (utc(2027, 3, 1), utc(2027, 4, 30))  # US, UK and South Australian clock changes
@@ -406,3 +412,12 @@ def test_the_substitution_removes_what_the_general_reading_removes() -> None:
     with mock.patch.object(icsskip, "cut_plain", lambda data, lo, hi: (data, 0)):
         general = kept(data)
     assert fast == general and fast[1] == 21
+    assert icsplain.cut_plain(data, b"20270222", b"20270507")[1] == 21   # all of them by the substitution
+
+
+def test_a_short_calendar_is_left_to_the_general_reading(monkeypatch) -> None:
+    """Under `_WORTH` events the expression is not worth compiling: the general reading cuts them."""
+    monkeypatch.setattr(icsplain, "_WORTH", 1000)
+    data = ics(NOW_ONE_OFF, *[_old(f"o{i}@t") for i in range(20)])
+    assert icsplain.cut_plain(data, b"20270222", b"20270507") == (data, 0)
+    assert kept(data)[1] == 20

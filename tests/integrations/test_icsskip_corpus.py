@@ -18,6 +18,9 @@ import recurring_ical_events
 from integrations.ics import busy_from_ics
 from integrations.icsskip import prune
 
+# Every calendar through icsplain's substitution too, the short ones included.
+pytestmark = pytest.mark.usefixtures("substitution_on_small_texts")
+
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "calendars"
 
 
