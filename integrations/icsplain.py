@@ -37,10 +37,15 @@ def _above(day: bytes) -> bytes:
                               for i in range(8) if day[i] < ord("9")) + b"|(?!))"
 
 
+# A UID's value without the blanks around it, read in linear time: a lazy `[^\r\n]*?` before
+# trailing blanks would try every split of a long run of blanks (quadratic; a hostile line
+# of a megabyte of spaces). Here a run of blanks is taken only when more text follows it.
+UID_TEXT = rb"(?:[^\r\n\\ \t\x0b\x0c]|[ \t\x0b\x0c]++(?=[^\r\n\\ \t\x0b\x0c]))*+"
+
 # Every UID line: its value (stripped as icsskip's `fast` branch strips it) in the first group,
 # or, for a line icalendar may read as another UID (a parameter, an escape, a continuation
 # line), the character that made it so in the second.
-_UIDS = re.compile(rb"\n[Uu][Ii][Dd](?::[ \t\x0b\x0c]*([^\r\n\\]*?)[ \t\x0b\x0c]*\r?\n(?![ \t])|(.|\n))")
+_UIDS = re.compile(rb"\n[Uu][Ii][Dd](?::[ \t\x0b\x0c]*+(" + UID_TEXT + rb")[ \t\x0b\x0c]*+\r?\n(?![ \t])|(.|\n))")
 _WORTH = 1000        # events below which the general reading is quicker than compiling (~2 ms)
 _SHARED_MAX = 1000   # UIDs of several events (series with moved instances) the expression excludes
 _SHARED_BYTES = 200  # the longest such UID written into it
@@ -53,13 +58,13 @@ def _plain_outside(lo_day: bytes, hi_day: bytes, shared: frozenset[bytes]) -> re
     UID none of `shared`. BEGIN:VEVENT is matched in capitals after a newline, so the engine
     jumps from one to the next (a lower-case one is left to the general reading); the rest
     ignores case as icsskip's scan does (a UID in `shared` in other capitals is excluded too)."""
-    others = rb"(?!" + _one_of(shared) + rb"[ \t\x0b\x0c]*\r?\n)" if shared else b""
+    others = rb"(?!" + _one_of(shared) + rb"[ \t\x0b\x0c]*+\r?\n)" if shared else b""
     below, above = _below(lo_day), _above(hi_day)
     first = VALUE.replace(rb"(\d{8})", b"(?:(?P<before>" + below + b")|" + above + b")")
     last = VALUE.replace(rb"(\d{8})", b"(?(before)" + below + b"|" + above + b")")
     return re.compile(
         rb"(?<=\n)BEGIN:VEVENT(?i:[ \t]*\r?\n(?:" + OTHER + rb")*+"
-        rb"UID:[ \t\x0b\x0c]*" + others + rb"[^\r\n\\]*?[ \t\x0b\x0c]*\r?\n(?![ \t])(?:" + OTHER + rb")*+"
+        rb"UID:[ \t\x0b\x0c]*+" + others + UID_TEXT + rb"[ \t\x0b\x0c]*+\r?\n(?![ \t])(?:" + OTHER + rb")*+"
         rb"DTSTART" + first + rb"\r?\n(?![ \t])(?:" + OTHER + rb")*+"
         rb"DTEND" + last + rb"\r?\n(?![ \t])(?:" + OTHER + rb")*+"
         rb"END:VEVENT[ \t]*)(?:\r?\n|\Z)")

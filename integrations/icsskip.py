@@ -41,7 +41,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from .icsplain import OTHER, VALUE, cut_plain
+from .icsplain import OTHER, UID_TEXT, VALUE, cut_plain
 
 SLACK = timedelta(days=7)
 
@@ -65,7 +65,7 @@ _NAMES = {b"DTSTART", b"DTEND", b"DURATION", b"RRULE", b"RDATE", b"RECURRENCE-ID
 def _scan() -> re.Pattern:
     return re.compile(
         rb"\n(?:(?P<fast>BEGIN:VEVENT[ \t]*\r?\n(?:" + OTHER + rb")*+"
-        rb"UID:[ \t\x0b\x0c]*([^\r\n\\]*?)[ \t\x0b\x0c]*\r?\n(?![ \t])(?:" + OTHER + rb")*+"
+        rb"UID:[ \t\x0b\x0c]*+(" + UID_TEXT + rb")[ \t\x0b\x0c]*+\r?\n(?![ \t])(?:" + OTHER + rb")*+"
         rb"DTSTART(" + VALUE + rb")\r?\n(?![ \t])(?:" + OTHER + rb")*+"
         rb"DTEND(" + VALUE + rb")\r?\n(?![ \t])(?:" + OTHER + rb")*+"
         rb"END:VEVENT[ \t]*)(?=\r?\n|\Z)"

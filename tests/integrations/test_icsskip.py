@@ -147,15 +147,20 @@ def test_folded_lines_lowercase_names_and_alarms() -> None:
 
 
 def test_the_cut_is_linear_on_a_hostile_text() -> None:
-    """100,000 unclosed BEGIN:VEVENT lines, and as many old events, are handled in one pass
-    (a generous bound: this only guards against a quadratic scan)."""
+    """100,000 unclosed BEGIN:VEVENT lines, 20,000 old events and a UID of a megabyte of blanks
+    are handled in one pass (a generous bound: this only guards against a quadratic scan)."""
     import time
 
     opened = b"BEGIN:VCALENDAR\r\n" + b"BEGIN:VEVENT\r\nDTSTART:20200101T000000Z\r\n" * 100_000
     old = ics(*[f"UID:{i}@t\nDTSTART:20200101T000000Z\nDTEND:20200101T010000Z" for i in range(20_000)])
+    # A UID of a megabyte of blanks with a letter in between: read in one pass, not by trying
+    # every split of the blanks (the old reading was quadratic here: hours).
+    blanks = ics(*[f"UID:{i}@t\nDTSTART:20200101T000000Z\nDTEND:20200101T010000Z" for i in range(1_000)],
+                 "UID:a" + " " * 1_000_000 + "b\nDTSTART:20200101T000000Z\nDTEND:20200101T010000Z")
     begun = time.monotonic()
     assert kept(opened) == (opened, 0)
     assert kept(old)[1] == 20_000
+    assert kept(blanks)[1] == 1_001
     assert time.monotonic() - begun < 30
 
 
