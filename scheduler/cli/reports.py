@@ -86,8 +86,10 @@ def cmd_slots(args: argparse.Namespace) -> int:
         burden, usual = _history(config, group, now, stored)
         candidates = find_slots(group, window, availability, not_before=now, top=args.top, distinct=True,
                                 burden=burden, usual=usual)
-        text = as_json(group, candidates, availability) if args.json else as_table(group, window, candidates, burden, usual,
-                                                                    availability)
+        if args.json:
+            text = as_json(group, candidates, availability)
+        else:
+            text = as_table(group, window, candidates, burden, usual, availability)
     print(text)
     if args.heatmap:
         from scheduler.core import heatmap as hm

@@ -7,8 +7,8 @@ never reads a calendar itself.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cached_property
 
